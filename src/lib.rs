@@ -4,6 +4,8 @@
 //! score → outputs.
 
 pub mod addrset;
-pub mod model;
+pub mod engine;
 pub mod finding;
+pub mod model;
 pub mod policy;
+pub mod verdict;

@@ -1,0 +1,253 @@
+//! AWS security groups and network ACLs, prepared once and evaluated per port.
+//!
+//! Security groups only allow, and an interface's groups add up: the layer lets in the union of
+//! every matching permission's sources. Network ACLs are first-match by rule number. Prefix lists
+//! are resolved to their entries; one whose entries are not in the input counts as the whole
+//! internet and says so. Group-to-group sources are internal and admit no internet address.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::layer::{Contribution, FirstMatchRule, PortLayer, RuleInfo, RuleKind, first_match};
+use super::{EngineConfig, LayerEval, starts_with_any};
+use crate::addrset::AddressSet;
+use crate::model::{
+    Access, NaclEntry, NetworkAcl, PortRange, PortSpec, PrefixList, Protocol, SecurityGroup,
+    SgPermission, SgSourceKind,
+};
+
+/// A security group's inbound permissions with their sources as sets.
+pub struct PreparedSecurityGroup {
+    permissions: Vec<PreparedPermission>,
+}
+
+struct PreparedPermission {
+    protocol: Protocol,
+    ports: Option<PortRange>,
+    /// One entry per source, so evidence names the exact source and JIT is judged per source.
+    sources: Vec<(Arc<RuleInfo>, AddressSet)>,
+}
+
+impl PreparedPermission {
+    fn matches(&self, port: &PortSpec) -> bool {
+        self.protocol.matches(port.protocol) && self.ports.is_none_or(|r| r.contains(port.port))
+    }
+
+    /// All protocols on all ports: the permission filters nothing but the source.
+    fn allows_all_traffic(&self) -> bool {
+        self.protocol == Protocol::Any && self.ports.is_none_or(PortRange::is_all)
+    }
+}
+
+/// Prefix list id to its entries as a set; `None` for a list known only by name.
+pub type PrefixLists = HashMap<String, Option<AddressSet>>;
+
+pub fn prefix_lists(lists: &[PrefixList]) -> PrefixLists {
+    let mut out: PrefixLists = HashMap::new();
+    for list in lists {
+        let set = list.entries.as_ref().map(AddressSet::from_networks);
+        let slot = out.entry(list.id.clone()).or_insert(None);
+        if let Some(set) = set {
+            *slot = Some(slot.take().map_or(set.clone(), |s| s.union(&set)));
+        }
+    }
+    out
+}
+
+impl PreparedSecurityGroup {
+    pub fn new(sg: &SecurityGroup, prefix_lists: &PrefixLists, config: &EngineConfig) -> Self {
+        let permissions = sg
+            .inbound
+            .iter()
+            .map(|p| prepare_permission(sg, p, prefix_lists, config))
+            .collect();
+        Self { permissions }
+    }
+
+    /// A group that is referenced but not in the input: assumed to allow everything, so that
+    /// missing data never hides exposure.
+    pub fn missing(id: &str) -> Self {
+        let info = Arc::new(RuleInfo {
+            kind: RuleKind::SecurityGroup,
+            container: id.to_string(),
+            name: "all traffic from anywhere (assumed)".to_string(),
+            priority: None,
+            jit: false,
+            origin: None,
+            note: Some(format!(
+                "security group {id} is not in the input; assumed to allow all traffic from anywhere"
+            )),
+        });
+        Self {
+            permissions: vec![PreparedPermission {
+                protocol: Protocol::Any,
+                ports: None,
+                sources: vec![(info, AddressSet::everything())],
+            }],
+        }
+    }
+}
+
+/// Evaluates the union of an interface's security groups for every watched port.
+pub fn evaluate_security_groups(
+    groups: &[&PreparedSecurityGroup],
+    ports: &[PortSpec],
+    universe: &AddressSet,
+) -> LayerEval {
+    let permissions = || groups.iter().flat_map(|g| &g.permissions);
+    let port_layers = ports
+        .iter()
+        .map(|port| PortLayer {
+            contributions: permissions()
+                .filter(|p| p.matches(port))
+                .flat_map(|p| &p.sources)
+                .filter_map(|(info, sources)| {
+                    let addresses = sources.intersect(universe);
+                    (!addresses.is_empty()).then(|| Contribution {
+                        rule: Arc::clone(info),
+                        addresses,
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    let allow_all = permissions()
+        .filter(|p| p.allows_all_traffic())
+        .flat_map(|p| &p.sources)
+        .fold(AddressSet::empty(), |acc, (_, s)| {
+            acc.union(&s.intersect(universe))
+        });
+    LayerEval {
+        ports: port_layers,
+        allow_all,
+    }
+}
+
+fn prepare_permission(
+    sg: &SecurityGroup,
+    permission: &SgPermission,
+    prefix_lists: &PrefixLists,
+    config: &EngineConfig,
+) -> PreparedPermission {
+    let what = match permission.ports {
+        Some(range) if !range.is_all() || permission.protocol != Protocol::Any => {
+            format!("{} {range}", permission.protocol)
+        }
+        _ if permission.protocol == Protocol::Any => "all traffic".to_string(),
+        _ => format!("{} all ports", permission.protocol),
+    };
+    let sources = permission
+        .sources
+        .iter()
+        .map(|source| {
+            let (from, set, note) = match &source.kind {
+                SgSourceKind::Cidr(net) => (net.to_string(), AddressSet::network(net), None),
+                SgSourceKind::PrefixList(id) => match prefix_lists.get(id) {
+                    Some(Some(set)) => (format!("prefix list {id}"), set.clone(), None),
+                    _ => (
+                        format!("prefix list {id}"),
+                        config.internet.clone(),
+                        Some(format!(
+                            "prefix list {id} has no entries in the input; counted as the whole \
+                             internet (export it with get-managed-prefix-list-entries)"
+                        )),
+                    ),
+                },
+                SgSourceKind::Group(id) => {
+                    (format!("security group {id}"), AddressSet::empty(), None)
+                }
+            };
+            let description = source.description.as_deref().unwrap_or_default();
+            let name = if description.is_empty() {
+                format!("{what} from {from}")
+            } else {
+                format!("{what} from {from} ({description})")
+            };
+            let info = Arc::new(RuleInfo {
+                kind: RuleKind::SecurityGroup,
+                container: sg.id.clone(),
+                name,
+                priority: None,
+                jit: starts_with_any(description, &config.jit_rule_prefixes),
+                origin: permission.origin,
+                note,
+            });
+            (info, set)
+        })
+        .collect();
+    PreparedPermission {
+        protocol: permission.protocol,
+        ports: permission.ports,
+        sources,
+    }
+}
+
+/// A network ACL's inbound entries in rule-number order.
+pub struct PreparedNetworkAcl {
+    entries: Vec<PreparedEntry>,
+}
+
+struct PreparedEntry {
+    info: Arc<RuleInfo>,
+    allow: bool,
+    protocol: Protocol,
+    ports: Option<PortRange>,
+    sources: AddressSet,
+}
+
+impl PreparedNetworkAcl {
+    pub fn new(acl: &NetworkAcl) -> Self {
+        let mut inbound: Vec<&NaclEntry> = acl.entries.iter().filter(|e| !e.egress).collect();
+        inbound.sort_by_key(|e| e.rule_number);
+        let entries = inbound
+            .into_iter()
+            .map(|e| PreparedEntry {
+                info: Arc::new(RuleInfo {
+                    kind: RuleKind::NetworkAcl,
+                    container: acl.id.clone(),
+                    name: format!(
+                        "rule {} {} {} {} from {}",
+                        e.rule_number,
+                        e.access,
+                        e.protocol,
+                        e.ports.unwrap_or(PortRange::ALL),
+                        e.cidr
+                    ),
+                    priority: Some(e.rule_number),
+                    jit: false,
+                    origin: e.origin,
+                    note: None,
+                }),
+                allow: e.access == Access::Allow,
+                protocol: e.protocol,
+                ports: e.ports,
+                sources: AddressSet::network(&e.cidr),
+            })
+            .collect();
+        Self { entries }
+    }
+
+    pub fn evaluate(&self, ports: &[PortSpec], universe: &AddressSet) -> LayerEval {
+        let port_layers = ports
+            .iter()
+            .map(|port| {
+                let matching = self.entries.iter().filter(|e| {
+                    e.protocol.matches(port.protocol)
+                        && e.ports.is_none_or(|r| r.contains(port.port))
+                });
+                first_match(
+                    matching.map(|e| FirstMatchRule {
+                        info: &e.info,
+                        allow: e.allow,
+                        sources: &e.sources,
+                    }),
+                    universe,
+                )
+            })
+            .collect();
+        LayerEval {
+            ports: port_layers,
+            allow_all: AddressSet::empty(),
+        }
+    }
+}

@@ -1,0 +1,326 @@
+//! Turns exposure into findings: each recommendation of the policy judges each VM.
+//!
+//! The engine says who on the internet reaches which port; this module applies the meaning of the
+//! three recommendation kinds (section 5 of the semantics) and writes the evidence a reader needs:
+//! the open ports, how many addresses reach each, and the rules that let them in.
+
+use rayon::prelude::*;
+
+use crate::addrset::AddressSet;
+use crate::engine::{Contribution, Exposures, PortExposure, VmExposure};
+use crate::finding::{Evidence, Finding, PortEvidence, RuleEvidence, Status};
+use crate::model::{Provider, Snapshot, Vm};
+use crate::policy::{Policy, Recommendation, RecommendationKind, Thresholds};
+
+/// Judges every VM against every recommendation, VMs in snapshot order, recommendations in
+/// policy order.
+pub fn judge(snapshot: &Snapshot, exposures: &Exposures, policy: &Policy) -> Vec<Finding> {
+    snapshot
+        .vms
+        .par_iter()
+        .zip(&exposures.vms)
+        .flat_map_iter(|(vm, exposure)| {
+            policy
+                .recommendations
+                .iter()
+                .map(move |rec| judge_one(snapshot, vm, exposure, exposures, rec))
+        })
+        .collect()
+}
+
+/// Whether a set of internet addresses is broader than the thresholds.
+pub fn is_open(set: &AddressSet, thresholds: &Thresholds) -> bool {
+    set.ipv4_count() > thresholds.ipv4_addresses || set.ipv6_count() > thresholds.ipv6_addresses
+}
+
+fn judge_one(
+    snapshot: &Snapshot,
+    vm: &Vm,
+    exposure: &VmExposure,
+    exposures: &Exposures,
+    rec: &Recommendation,
+) -> Finding {
+    let verdict = if !exposure.internet_facing {
+        Verdict::not_applicable("not internet-facing: no public address the internet can route to")
+    } else {
+        match rec.kind {
+            RecommendationKind::InternetFacingFiltered => filtered(vm, exposure, rec),
+            RecommendationKind::PortsClosed => ports_closed(snapshot, exposure, exposures, rec),
+            RecommendationKind::PortsJit => ports_jit(snapshot, vm, exposure, exposures, rec),
+        }
+    };
+    Finding {
+        rule: rec.id.clone(),
+        control: rec.control.clone(),
+        resource: vm.id.clone(),
+        resource_name: vm.name.clone(),
+        provider: vm.provider,
+        scope: vm.scope.clone(),
+        region: vm.region.clone(),
+        status: verdict.status,
+        severity: rec.severity,
+        ports: verdict.ports,
+        evidence: Evidence {
+            summary: verdict.summary,
+            exposures: verdict.exposures,
+            notes: exposure.notes.clone(),
+        },
+    }
+}
+
+struct Verdict {
+    status: Status,
+    summary: String,
+    ports: Vec<String>,
+    exposures: Vec<PortEvidence>,
+}
+
+impl Verdict {
+    fn not_applicable(why: &str) -> Self {
+        Self::plain(Status::NotApplicable, why.to_string())
+    }
+
+    fn plain(status: Status, summary: String) -> Self {
+        Self {
+            status,
+            summary,
+            ports: Vec::new(),
+            exposures: Vec::new(),
+        }
+    }
+}
+
+fn filtered(vm: &Vm, exposure: &VmExposure, rec: &Recommendation) -> Verdict {
+    match vm.provider {
+        Provider::Azure if !exposure.unfiltered_nics.is_empty() => Verdict::plain(
+            Status::Unhealthy,
+            format!(
+                "no network security group on internet-facing NIC {} nor on its subnet",
+                exposure.unfiltered_nics.join(", ")
+            ),
+        ),
+        Provider::Aws if is_open(&exposure.reach.allow_all, &rec.thresholds) => Verdict::plain(
+            Status::Unhealthy,
+            format!(
+                "security groups allow all traffic on every port from {}",
+                describe_count(&exposure.reach.allow_all)
+            ),
+        ),
+        Provider::Azure => Verdict::plain(
+            Status::Healthy,
+            "every internet-facing NIC is filtered by a network security group".into(),
+        ),
+        Provider::Aws => Verdict::plain(
+            Status::Healthy,
+            "security groups filter the internet-facing interfaces".into(),
+        ),
+    }
+}
+
+fn ports_closed(
+    snapshot: &Snapshot,
+    exposure: &VmExposure,
+    exposures: &Exposures,
+    rec: &Recommendation,
+) -> Verdict {
+    let mut open = Vec::new();
+    let mut evidence = Vec::new();
+    for (port, reach) in watched(exposure, exposures, rec) {
+        if reach.reachable.is_empty() {
+            continue;
+        }
+        let is_open = is_open(&reach.reachable, &rec.thresholds);
+        if is_open {
+            open.push(port.clone());
+        }
+        evidence.push(port_evidence(
+            snapshot,
+            &port,
+            is_open,
+            &reach.reachable,
+            &reach.rules,
+        ));
+    }
+    let summary = if open.is_empty() {
+        if evidence.is_empty() {
+            "no watched port is reachable from the internet".to_string()
+        } else {
+            "watched ports are reachable only from narrow ranges".to_string()
+        }
+    } else {
+        format!("open to the internet: {}", open.join(", "))
+    };
+    Verdict {
+        status: if open.is_empty() {
+            Status::Healthy
+        } else {
+            Status::Unhealthy
+        },
+        summary,
+        ports: open,
+        exposures: evidence,
+    }
+}
+
+fn ports_jit(
+    snapshot: &Snapshot,
+    vm: &Vm,
+    exposure: &VmExposure,
+    exposures: &Exposures,
+    rec: &Recommendation,
+) -> Verdict {
+    if vm.provider == Provider::Azure && !exposure.unfiltered_nics.is_empty() {
+        return Verdict::not_applicable(
+            "an internet-facing NIC has no network security group to hold JIT rules",
+        );
+    }
+    let mut standing_ports = Vec::new();
+    let mut evidence = Vec::new();
+    let mut through_jit = false;
+    for (port, reach) in watched(exposure, exposures, rec) {
+        through_jit |= !reach.reachable.is_empty();
+        if reach.standing.is_empty() {
+            continue;
+        }
+        let rules: Vec<Contribution> = reach
+            .rules
+            .iter()
+            .filter(|c| !c.rule.jit)
+            .map(|c| Contribution {
+                rule: c.rule.clone(),
+                addresses: c.addresses.intersect(&reach.standing),
+            })
+            .filter(|c| !c.addresses.is_empty())
+            .collect();
+        let is_open = is_open(&reach.standing, &rec.thresholds);
+        standing_ports.push(port.clone());
+        evidence.push(port_evidence(
+            snapshot,
+            &port,
+            is_open,
+            &reach.standing,
+            &rules,
+        ));
+    }
+    if standing_ports.is_empty() {
+        let summary = if through_jit {
+            "watched ports are reached only through JIT grants"
+        } else {
+            "no watched port is reachable from the internet"
+        };
+        return Verdict::plain(Status::Healthy, summary.to_string());
+    }
+    Verdict {
+        status: Status::Unhealthy,
+        summary: format!(
+            "standing access (not a JIT grant) from the internet to {}",
+            standing_ports.join(", ")
+        ),
+        ports: standing_ports,
+        exposures: evidence,
+    }
+}
+
+/// The recommendation's ports with their exposure, as `22/tcp` strings.
+fn watched<'a>(
+    exposure: &'a VmExposure,
+    exposures: &'a Exposures,
+    rec: &'a Recommendation,
+) -> impl Iterator<Item = (String, &'a PortExposure)> + 'a {
+    rec.ports.iter().filter_map(move |port| {
+        let i = exposures.port_index(port)?;
+        Some((port.to_string(), &exposure.reach.ports[i]))
+    })
+}
+
+fn port_evidence(
+    snapshot: &Snapshot,
+    port: &str,
+    open: bool,
+    set: &AddressSet,
+    rules: &[Contribution],
+) -> PortEvidence {
+    PortEvidence {
+        port: port.to_string(),
+        open,
+        ipv4_addresses: set.ipv4_count(),
+        ipv6_addresses: set.ipv6_count().to_string(),
+        rules: rules
+            .iter()
+            .map(|c| RuleEvidence {
+                kind: c.rule.kind.as_str().to_string(),
+                container: c.rule.container.clone(),
+                name: c.rule.name.clone(),
+                priority: c.rule.priority,
+                jit: c.rule.jit,
+                ipv4_addresses: c.addresses.ipv4_count(),
+                ipv6_addresses: c.addresses.ipv6_count().to_string(),
+                file: c
+                    .rule
+                    .origin
+                    .and_then(|o| snapshot.sources.get(o.file as usize).cloned()),
+                line: c.rule.origin.map(|o| o.line),
+            })
+            .collect(),
+    }
+}
+
+/// "3,702,258,432 IPv4 addresses", "2^125 IPv6 addresses", or both.
+pub fn describe_count(set: &AddressSet) -> String {
+    let mut parts = Vec::new();
+    if !set.v4.is_empty() {
+        parts.push(format!(
+            "{} IPv4 addresses",
+            thousands(set.ipv4_count() as u128)
+        ));
+    }
+    if !set.v6.is_empty() {
+        let n = set.ipv6_count();
+        let text = if n.is_power_of_two() && n > 1 << 20 {
+            format!("2^{}", n.trailing_zeros())
+        } else {
+            thousands(n)
+        };
+        parts.push(format!("{text} IPv6 addresses"));
+    }
+    if parts.is_empty() {
+        "no address".to_string()
+    } else {
+        parts.join(" and ")
+    }
+}
+
+/// Groups digits by thousands: 3702258432 → "3,702,258,432".
+pub fn thousands(n: u128) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_groups_digits() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(256), "256");
+        assert_eq!(thousands(3_702_258_432), "3,702,258,432");
+    }
+
+    #[test]
+    fn counts_read_naturally() {
+        let v6: ipnetwork::IpNetwork = "2000::/3".parse().unwrap();
+        assert_eq!(
+            describe_count(&AddressSet::network(&v6)),
+            "2^125 IPv6 addresses"
+        );
+        assert_eq!(describe_count(&AddressSet::empty()), "no address");
+    }
+}

@@ -4,8 +4,11 @@
 //! score → outputs.
 
 pub mod addrset;
+pub mod cli;
 pub mod engine;
 pub mod finding;
 pub mod model;
+pub mod output;
 pub mod policy;
+pub mod scan;
 pub mod verdict;

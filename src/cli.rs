@@ -1,0 +1,189 @@
+//! Command-line interface: argument parsing and the subcommands.
+//!
+//! Exit codes: 0 when the command ran (whatever the findings), 2 on bad input or usage.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::load;
+use crate::output;
+use crate::policy::{self, Policy};
+use crate::scan;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Finds management ports open to the internet on cloud VMs, exactly."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Judge every VM against the policy and print findings and the secure score.
+    Scan(ScanArgs),
+    /// Convert exported cloud data into one portcullis snapshot file.
+    Snapshot(SnapshotArgs),
+    /// List or validate policy rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// A folder of rule files (YAML) that overrides or extends the built-in policy. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Use only the rules given with --rules, not the built-in ones.
+    #[arg(long)]
+    no_builtin_rules: bool,
+}
+
+impl PolicyArgs {
+    fn load(&self) -> Result<Policy, String> {
+        Policy::load(&self.rules, !self.no_builtin_rules).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    /// An exported file or a folder of them (Azure ARM or az CLI JSON, AWS CLI JSON, portcullis
+    /// snapshots). Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the output to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Print how long loading, evaluation and judging took to standard error.
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    /// An exported file or a folder of them. Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
+    inputs: Vec<PathBuf>,
+    /// Where to write the snapshot.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Print every control and recommendation of the policy.
+    List(PolicyArgs),
+    /// Check a folder of rule files and say what it defines and overrides.
+    Validate {
+        /// The folder to check.
+        dir: PathBuf,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Snapshot(args) => run_snapshot(args),
+        Command::Rules(RulesCommand::List(args)) => {
+            let policy = args.load()?;
+            write_output(None, &policy::render_list(&policy))
+        }
+        Command::Rules(RulesCommand::Validate { dir }) => {
+            let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
+            write_output(None, &format!("{report}\n"))
+        }
+    }
+}
+
+fn run_scan(args: ScanArgs) -> Result<(), String> {
+    let policy = args.policy.load()?;
+    let started = Instant::now();
+    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+    let load_time = started.elapsed();
+    let (report, timings) = scan::scan(&loaded, &policy);
+    let text = match args.format {
+        Format::Table => output::render_table(&report),
+        Format::Json => output::render_json(&report),
+    };
+    write_output(args.output.as_deref(), &text)?;
+    if args.timings {
+        eprintln!(
+            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s",
+            load_time.as_secs_f64(),
+            report.summary.files,
+            report.summary.resources,
+            timings.evaluate.as_secs_f64(),
+            report.summary.vms,
+            timings.judge.as_secs_f64(),
+        );
+    }
+    Ok(())
+}
+
+fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
+    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+    let file = fs::File::create(&args.output)
+        .map_err(|e| format!("cannot create {}: {e}", args.output.display()))?;
+    let mut writer = io::BufWriter::new(file);
+    load::write_snapshot(&loaded.snapshot, &mut writer)
+        .and_then(|()| writer.flush())
+        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    eprintln!(
+        "wrote {} ({} VMs, {} resources from {} files)",
+        args.output.display(),
+        loaded.snapshot.vms.len(),
+        loaded.snapshot.resource_count(),
+        loaded.files
+    );
+    Ok(())
+}
+
+fn write_output(path: Option<&Path>, text: &str) -> Result<(), String> {
+    match path {
+        Some(path) => {
+            fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            let mut stdout = io::stdout().lock();
+            match stdout.write_all(text.as_bytes()) {
+                // A closed pipe (`| head`) is not an error worth reporting.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| format!("cannot write to standard output: {e}")),
+            }
+        }
+    }
+}

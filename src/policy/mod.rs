@@ -2,9 +2,18 @@
 //! controls and recommendations that turn exposure into findings.
 //!
 //! Policies are data, YAML files under `rules/`. The built-in ones are embedded in the binary;
-//! `--rules DIR` overrides or extends them.
+//! `--rules DIR` overrides or extends them. `schema` is the file format, `load` reads and merges
+//! files, `resolve` checks the merged result and builds a [`Policy`], `render` prints it.
+
+mod error;
+mod load;
+mod render;
+mod resolve;
+mod schema;
 
 use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Serialize};
@@ -31,12 +40,14 @@ pub struct Policy {
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct InternetRanges {
     pub ipv4: RangeList,
     pub ipv6: RangeList,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RangeList {
     pub include: Vec<IpNetwork>,
     #[serde(default)]
@@ -93,4 +104,115 @@ pub struct Recommendation {
     pub ports: Vec<PortSpec>,
     /// Its open thresholds (defaults to the policy's).
     pub thresholds: Thresholds,
+    /// Why it matters, for users reading `rules list` or a report.
+    pub explanation: String,
+    pub example: Example,
+}
+
+/// What a recommendation flags and what it lets pass, in words.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Example {
+    #[serde(default)]
+    pub flagged: String,
+    #[serde(default)]
+    pub not_flagged: String,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+impl fmt::Display for RecommendationKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RecommendationKind::InternetFacingFiltered => "internet-facing-filtered",
+            RecommendationKind::PortsClosed => "ports-closed",
+            RecommendationKind::PortsJit => "ports-jit",
+        })
+    }
+}
+
+impl RecommendationKind {
+    /// Whether the recommendation looks at its `ports` (the others judge the VM as a whole).
+    pub fn watches_ports(self) -> bool {
+        !matches!(self, RecommendationKind::InternetFacingFiltered)
+    }
+}
+
+pub use error::{PolicyError, Problem};
+pub use render::render_rules_list;
+
+/// Recommendation ids every output relies on, with the kind each must keep.
+pub const FIXED_RECOMMENDATIONS: [(&str, RecommendationKind); 3] = [
+    (
+        "internet-facing-vm-nsg",
+        RecommendationKind::InternetFacingFiltered,
+    ),
+    ("management-ports-closed", RecommendationKind::PortsClosed),
+    ("management-ports-jit", RecommendationKind::PortsJit),
+];
+
+impl Policy {
+    /// The policy embedded in the binary (the files under `rules/`).
+    pub fn builtin() -> Policy {
+        // The embedded files are checked by the `builtin_policy_*` tests, so this cannot fail
+        // at run time.
+        Self::load(&[], true).expect("the built-in rules are valid")
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file of each directory over the built-in rules (when
+    /// `include_builtin`), later directories overriding earlier ones.
+    pub fn load(user_dirs: &[PathBuf], include_builtin: bool) -> Result<Policy, PolicyError> {
+        load::load(user_dirs, include_builtin).map(|loaded| loaded.policy)
+    }
+
+    /// Checks one rules directory on top of the built-in rules, for `portcullis rules validate`.
+    pub fn validate_dir(dir: &Path) -> Result<ValidationReport, PolicyError> {
+        let loaded = load::load(&[dir.to_path_buf()], true)?;
+        Ok(ValidationReport {
+            files: loaded.user_files,
+            controls: loaded.policy.controls.len(),
+            recommendations: loaded.policy.recommendations.len(),
+            overrides: loaded.overrides,
+        })
+    }
+
+    pub fn control(&self, id: &str) -> Option<&Control> {
+        self.controls.iter().find(|c| c.id == id)
+    }
+
+    pub fn recommendation(&self, id: &str) -> Option<&Recommendation> {
+        self.recommendations.iter().find(|r| r.id == id)
+    }
+}
+
+/// What `Policy::validate_dir` found in a directory.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ValidationReport {
+    /// The rules files read from the directory, in reading order.
+    pub files: Vec<String>,
+    /// Controls and recommendations of the resulting policy, built-ins included.
+    pub controls: usize,
+    pub recommendations: usize,
+    /// What the directory replaces of the built-in rules.
+    pub overrides: Vec<Override>,
+}
+
+/// A built-in section, control or recommendation replaced by a user's file.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Override {
+    /// `section`, `control` or `recommendation`.
+    pub what: &'static str,
+    /// Section name or id.
+    pub name: String,
+    /// Where the replacement is defined (`file:line:column`).
+    pub by: String,
 }

@@ -54,7 +54,9 @@ impl RangeSet {
 
     pub fn contains(&self, value: u128) -> bool {
         let idx = self.ranges.partition_point(|&(_, last)| last < value);
-        self.ranges.get(idx).is_some_and(|&(first, _)| first <= value)
+        self.ranges
+            .get(idx)
+            .is_some_and(|&(first, _)| first <= value)
     }
 
     /// Number of members. Saturates at `u128::MAX` for the whole 128-bit space, which only the
@@ -332,7 +334,10 @@ fn cidr_blocks(first: u128, last: u128, bits: u8) -> Vec<(u128, u8)> {
             } else {
                 (1u128 << size_log) - 1
             };
-            if start.checked_add(span_minus_one).is_some_and(|end| end <= last) {
+            if start
+                .checked_add(span_minus_one)
+                .is_some_and(|end| end <= last)
+            {
                 break;
             }
             size_log -= 1;

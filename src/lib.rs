@@ -4,6 +4,7 @@
 //! score → outputs.
 
 pub mod addrset;
-pub mod model;
 pub mod finding;
+pub mod load;
+pub mod model;
 pub mod policy;

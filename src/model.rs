@@ -644,7 +644,9 @@ impl FromStr for AddressPrefix {
         {
             Ok(AddressPrefix::Tag(s.to_string()))
         } else {
-            Err(format!("{s:?} is not a CIDR, an IP address, * or a service tag"))
+            Err(format!(
+                "{s:?} is not a CIDR, an IP address, * or a service tag"
+            ))
         }
     }
 }
@@ -737,7 +739,10 @@ mod tests {
         assert_eq!("22".parse::<PortRange>(), Ok(PortRange::single(22)));
         assert_eq!(
             "20-23".parse::<PortRange>(),
-            Ok(PortRange { first: 20, last: 23 })
+            Ok(PortRange {
+                first: 20,
+                last: 23
+            })
         );
         assert!("23-20".parse::<PortRange>().is_err());
         assert!("70000".parse::<PortRange>().is_err());

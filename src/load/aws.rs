@@ -1,0 +1,809 @@
+//! AWS CLI JSON output (`aws ec2 describe-*`), recognised by its top-level key: `Reservations`,
+//! `SecurityGroups`, `NetworkAcls`, `RouteTables`, `Subnets`, `PrefixLists`, and a prefix list's
+//! `Entries`.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use ipnetwork::IpNetwork;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::json::JsonFile;
+use super::{LoadError, Loaded, TopLevelKeys};
+use crate::model::{
+    Access, IpConfig, NaclEntry, NetworkAcl, Nic, Origin, PortRange, PrefixList, Protocol,
+    Provider, Route, RouteTable, SecurityGroup, SgPermission, SgSource, SgSourceKind, Subnet, Vm,
+};
+
+/// Loads every AWS list in the file; false when it holds none.
+pub(super) fn load<'a>(
+    file: &JsonFile<'a>,
+    keys: &TopLevelKeys<'a>,
+    loaded: &mut Loaded,
+) -> Result<bool, LoadError> {
+    let snapshot = &mut loaded.snapshot;
+    let mut recognised = false;
+    if let Some(raw) = keys.reservations {
+        let reservations: Vec<&RawValue> = file.parse_raw(raw)?;
+        for reservation in reservations {
+            load_reservation(file, reservation, &mut snapshot.vms, &mut snapshot.nics)?;
+        }
+        recognised = true;
+    }
+    if let Some(raw) = keys.security_groups {
+        let groups: Vec<&RawValue> = file.parse_raw(raw)?;
+        for group in groups {
+            snapshot.security_groups.push(security_group(file, group)?);
+        }
+        recognised = true;
+    }
+    if let Some(raw) = keys.network_acls {
+        let acls: Vec<&RawValue> = file.parse_raw(raw)?;
+        for acl in acls {
+            snapshot.network_acls.push(network_acl(file, acl)?);
+        }
+        recognised = true;
+    }
+    if let Some(raw) = keys.route_tables {
+        let tables: Vec<RouteTableJson> = file.parse_raw(raw)?;
+        for table in tables {
+            snapshot.route_tables.push(route_table(file, table)?);
+        }
+        recognised = true;
+    }
+    if let Some(raw) = keys.subnets {
+        let subnets: Vec<SubnetJson> = file.parse_raw(raw)?;
+        for subnet_json in subnets {
+            snapshot.subnets.push(subnet(file, subnet_json)?);
+        }
+        recognised = true;
+    }
+    if let Some(raw) = keys.prefix_lists {
+        let lists: Vec<PrefixListJson> = file.parse_raw(raw)?;
+        snapshot
+            .prefix_lists
+            .extend(lists.into_iter().map(|list| PrefixList {
+                id: list.prefix_list_id,
+                name: list.prefix_list_name.unwrap_or_default(),
+                entries: None,
+            }));
+        recognised = true;
+    }
+    if let Some(raw) = keys.prefix_list_entries {
+        snapshot
+            .prefix_lists
+            .push(prefix_list_entries(file, raw, keys.prefix_list_id)?);
+        recognised = true;
+    }
+    Ok(recognised)
+}
+
+fn origin(file: &JsonFile, element: &RawValue) -> Option<Origin> {
+    Some(Origin {
+        file: 0,
+        line: file.line_of(element.get()),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Tag {
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+fn tag_map(tags: Option<Vec<Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .map(|tag| (tag.key, tag.value))
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GroupRef {
+    group_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Reservation<'a> {
+    owner_id: Option<String>,
+    #[serde(borrow)]
+    instances: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Instance<'a> {
+    instance_id: String,
+    tags: Option<Vec<Tag>>,
+    placement: Option<Placement>,
+    state: Option<InstanceState>,
+    #[serde(borrow)]
+    network_interfaces: Option<Vec<&'a RawValue>>,
+    subnet_id: Option<String>,
+    security_groups: Option<Vec<GroupRef>>,
+    #[serde(borrow)]
+    private_ip_address: Option<&'a RawValue>,
+    #[serde(borrow)]
+    public_ip_address: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Placement {
+    availability_zone: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct InstanceState {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkInterfaceJson<'a> {
+    network_interface_id: String,
+    subnet_id: Option<String>,
+    groups: Option<Vec<GroupRef>>,
+    #[serde(borrow)]
+    private_ip_addresses: Option<Vec<PrivateAddressJson<'a>>>,
+    #[serde(borrow)]
+    ipv6_addresses: Option<Vec<Ipv6AddressJson<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrivateAddressJson<'a> {
+    #[serde(borrow)]
+    private_ip_address: Option<&'a RawValue>,
+    #[serde(borrow)]
+    association: Option<AssociationJson<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AssociationJson<'a> {
+    #[serde(borrow)]
+    public_ip: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ipv6AddressJson<'a> {
+    #[serde(borrow)]
+    ipv6_address: &'a RawValue,
+}
+
+fn load_reservation<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    vms: &mut Vec<Vm>,
+    nics: &mut Vec<Nic>,
+) -> Result<(), LoadError> {
+    let reservation: Reservation = file.parse_raw(element)?;
+    let Some(account) = reservation.owner_id else {
+        return Err(file.error_at(
+            element.get(),
+            "reservation without OwnerId; load describe-instances output unmodified".to_string(),
+        ));
+    };
+    for instance_element in reservation.instances.unwrap_or_default() {
+        let instance: Instance = file.parse_raw(instance_element)?;
+        let owner = format!("instance {:?}", instance.instance_id);
+        let instance_nics = match instance.network_interfaces {
+            Some(interfaces) => interfaces
+                .into_iter()
+                .map(|interface| network_interface(file, interface, &instance.instance_id))
+                .collect::<Result<Vec<_>, _>>()?,
+            None => vec![instance_level_nic(
+                file,
+                instance_element,
+                &instance,
+                &owner,
+            )?],
+        };
+        let tags = tag_map(instance.tags);
+        vms.push(Vm {
+            name: tags
+                .get("Name")
+                .cloned()
+                .unwrap_or_else(|| instance.instance_id.clone()),
+            provider: Provider::Aws,
+            scope: account.clone(),
+            region: instance
+                .placement
+                .and_then(|p| p.availability_zone)
+                .map(|zone| region_of_zone(&zone).to_string()),
+            power_state: instance.state.and_then(|s| s.name),
+            nic_ids: instance_nics.iter().map(|nic| nic.id.clone()).collect(),
+            tags,
+            origin: origin(file, instance_element),
+            id: instance.instance_id,
+        });
+        nics.extend(instance_nics);
+    }
+    Ok(())
+}
+
+/// `us-east-1a` → `us-east-1`.
+fn region_of_zone(zone: &str) -> &str {
+    zone.strip_suffix(|c: char| c.is_ascii_lowercase())
+        .unwrap_or(zone)
+}
+
+fn address<'a>(
+    file: &JsonFile<'a>,
+    raw: &'a RawValue,
+    field: &str,
+    owner: &str,
+) -> Result<IpAddr, LoadError> {
+    file.parse_field(raw, field, owner, |s| s.trim().parse::<IpAddr>())
+}
+
+fn optional_address<'a>(
+    file: &JsonFile<'a>,
+    raw: Option<&'a RawValue>,
+    field: &str,
+    owner: &str,
+) -> Result<Option<IpAddr>, LoadError> {
+    raw.map(|raw| address(file, raw, field, owner)).transpose()
+}
+
+fn network_interface<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    instance_id: &str,
+) -> Result<Nic, LoadError> {
+    let interface: NetworkInterfaceJson = file.parse_raw(element)?;
+    let owner = format!("network interface {:?}", interface.network_interface_id);
+    let mut ip_configs = Vec::new();
+    for private in interface.private_ip_addresses.unwrap_or_default() {
+        ip_configs.push(IpConfig {
+            private_ip: optional_address(
+                file,
+                private.private_ip_address,
+                "PrivateIpAddress",
+                &owner,
+            )?,
+            public_ip: optional_address(
+                file,
+                private.association.and_then(|a| a.public_ip),
+                "PublicIp",
+                &owner,
+            )?,
+            ..IpConfig::default()
+        });
+    }
+    for ipv6 in interface.ipv6_addresses.unwrap_or_default() {
+        // A global IPv6 address is both what the security groups see and what the internet
+        // reaches.
+        let address = address(file, ipv6.ipv6_address, "Ipv6Address", &owner)?;
+        ip_configs.push(IpConfig {
+            private_ip: Some(address),
+            public_ip: Some(address),
+            ..IpConfig::default()
+        });
+    }
+    Ok(Nic {
+        name: interface.network_interface_id.clone(),
+        id: interface.network_interface_id,
+        provider: Provider::Aws,
+        vm_id: Some(instance_id.to_string()),
+        subnet_id: interface.subnet_id,
+        nsg_id: None,
+        security_group_ids: groups(interface.groups),
+        ip_configs,
+        origin: origin(file, element),
+    })
+}
+
+/// The interface of an instance whose output has no `NetworkInterfaces` array, built from the
+/// instance-level fields. The data names no interface, so it is named after the instance.
+fn instance_level_nic<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    instance: &Instance<'a>,
+    owner: &str,
+) -> Result<Nic, LoadError> {
+    let config = IpConfig {
+        private_ip: optional_address(file, instance.private_ip_address, "PrivateIpAddress", owner)?,
+        public_ip: optional_address(file, instance.public_ip_address, "PublicIpAddress", owner)?,
+        ..IpConfig::default()
+    };
+    let has_address = config.private_ip.is_some() || config.public_ip.is_some();
+    Ok(Nic {
+        id: format!("{}/primary-interface", instance.instance_id),
+        name: String::new(),
+        provider: Provider::Aws,
+        vm_id: Some(instance.instance_id.clone()),
+        subnet_id: instance.subnet_id.clone(),
+        nsg_id: None,
+        security_group_ids: instance
+            .security_groups
+            .iter()
+            .flatten()
+            .map(|g| g.group_id.clone())
+            .collect(),
+        ip_configs: if has_address {
+            vec![config]
+        } else {
+            Vec::new()
+        },
+        origin: origin(file, element),
+    })
+}
+
+fn groups(refs: Option<Vec<GroupRef>>) -> Vec<String> {
+    refs.unwrap_or_default()
+        .into_iter()
+        .map(|g| g.group_id)
+        .collect()
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SecurityGroupJson<'a> {
+    group_id: String,
+    group_name: Option<String>,
+    vpc_id: Option<String>,
+    #[serde(borrow)]
+    ip_permissions: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PermissionJson<'a> {
+    #[serde(borrow)]
+    ip_protocol: &'a RawValue,
+    #[serde(borrow)]
+    from_port: Option<&'a RawValue>,
+    #[serde(borrow)]
+    to_port: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ip_ranges: Option<Vec<IpRangeJson<'a>>>,
+    #[serde(borrow)]
+    ipv6_ranges: Option<Vec<Ipv6RangeJson<'a>>>,
+    prefix_list_ids: Option<Vec<PrefixListRef>>,
+    user_id_group_pairs: Option<Vec<GroupPair>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct IpRangeJson<'a> {
+    #[serde(borrow)]
+    cidr_ip: &'a RawValue,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ipv6RangeJson<'a> {
+    #[serde(borrow)]
+    cidr_ipv6: &'a RawValue,
+    description: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrefixListRef {
+    prefix_list_id: String,
+    description: Option<String>,
+}
+
+/// A security group source; `GroupName` stands in for `GroupId` in old (EC2-Classic) output.
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct GroupPair {
+    group_id: Option<String>,
+    group_name: Option<String>,
+    description: Option<String>,
+}
+
+fn security_group<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+) -> Result<SecurityGroup, LoadError> {
+    let group: SecurityGroupJson = file.parse_raw(element)?;
+    let owner = format!("security group {:?}", group.group_id);
+    let inbound = group
+        .ip_permissions
+        .unwrap_or_default()
+        .into_iter()
+        .map(|permission| sg_permission(file, permission, &owner))
+        .collect::<Result<_, _>>()?;
+    Ok(SecurityGroup {
+        id: group.group_id,
+        name: group.group_name.unwrap_or_default(),
+        vpc_id: group.vpc_id,
+        inbound,
+        origin: origin(file, element),
+    })
+}
+
+fn sg_permission<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    owner: &str,
+) -> Result<SgPermission, LoadError> {
+    let permission: PermissionJson = file.parse_raw(element)?;
+    let protocol: Protocol =
+        file.parse_field(permission.ip_protocol, "IpProtocol", owner, str::parse)?;
+    let ports = port_range(
+        file,
+        protocol,
+        (permission.from_port, "FromPort"),
+        (permission.to_port, "ToPort"),
+        owner,
+    )?;
+    let mut sources = Vec::new();
+    for range in permission.ip_ranges.unwrap_or_default() {
+        let cidr = file.parse_field(range.cidr_ip, "CidrIp", owner, str::parse)?;
+        sources.push(SgSource {
+            kind: SgSourceKind::Cidr(cidr),
+            description: range.description,
+        });
+    }
+    for range in permission.ipv6_ranges.unwrap_or_default() {
+        let cidr = file.parse_field(range.cidr_ipv6, "CidrIpv6", owner, str::parse)?;
+        sources.push(SgSource {
+            kind: SgSourceKind::Cidr(cidr),
+            description: range.description,
+        });
+    }
+    for list in permission.prefix_list_ids.unwrap_or_default() {
+        sources.push(SgSource {
+            kind: SgSourceKind::PrefixList(list.prefix_list_id),
+            description: list.description,
+        });
+    }
+    for pair in permission.user_id_group_pairs.unwrap_or_default() {
+        if let Some(group) = pair.group_id.or(pair.group_name) {
+            sources.push(SgSource {
+                kind: SgSourceKind::Group(group),
+                description: pair.description,
+            });
+        }
+    }
+    Ok(SgPermission {
+        protocol,
+        ports,
+        sources,
+        origin: origin(file, element),
+    })
+}
+
+/// The ports of a security group permission or network ACL entry. Only TCP and UDP have ports:
+/// for ICMP the two numbers are type and code, and for all traffic they are -1 or absent, which
+/// all mean every port (`None`).
+fn port_range<'a>(
+    file: &JsonFile<'a>,
+    protocol: Protocol,
+    (from, from_name): (Option<&'a RawValue>, &str),
+    (to, to_name): (Option<&'a RawValue>, &str),
+    owner: &str,
+) -> Result<Option<PortRange>, LoadError> {
+    if protocol != Protocol::TCP && protocol != Protocol::UDP {
+        return Ok(None);
+    }
+    let (Some(from), Some(to)) = (from, to) else {
+        return Ok(None);
+    };
+    let from_number: i64 = file.parse_raw(from)?;
+    let to_number: i64 = file.parse_raw(to)?;
+    if from_number == -1 || to_number == -1 {
+        return Ok(None);
+    }
+    let port = |raw: &'a RawValue, number: i64, name: &str| {
+        u16::try_from(number).map_err(|_| {
+            file.error_at(
+                raw.get(),
+                format!(
+                    "{name} {number} of {owner} is not a port number (0 to 65535, or -1 for all)"
+                ),
+            )
+        })
+    };
+    let first = port(from, from_number, from_name)?;
+    let last = port(to, to_number, to_name)?;
+    if first > last {
+        return Err(file.error_at(
+            from.get(),
+            format!("ports {first}-{last} of {owner} end before they start"),
+        ));
+    }
+    Ok(Some(PortRange { first, last }))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkAclJson<'a> {
+    network_acl_id: String,
+    vpc_id: Option<String>,
+    is_default: Option<bool>,
+    associations: Option<Vec<SubnetAssociation>>,
+    #[serde(borrow)]
+    entries: Option<Vec<&'a RawValue>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SubnetAssociation {
+    subnet_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AclEntryJson<'a> {
+    rule_number: u32,
+    egress: bool,
+    #[serde(borrow)]
+    rule_action: &'a RawValue,
+    #[serde(borrow)]
+    protocol: &'a RawValue,
+    #[serde(borrow)]
+    cidr_block: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ipv6_cidr_block: Option<&'a RawValue>,
+    #[serde(borrow)]
+    port_range: Option<AclPortRange<'a>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct AclPortRange<'a> {
+    #[serde(borrow)]
+    from: Option<&'a RawValue>,
+    #[serde(borrow)]
+    to: Option<&'a RawValue>,
+}
+
+fn network_acl<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NetworkAcl, LoadError> {
+    let acl: NetworkAclJson = file.parse_raw(element)?;
+    let mut entries = Vec::new();
+    for entry_element in acl.entries.unwrap_or_default() {
+        let entry: AclEntryJson = file.parse_raw(entry_element)?;
+        let owner = format!(
+            "entry {} of network ACL {:?}",
+            entry.rule_number, acl.network_acl_id
+        );
+        let access = file.parse_field(entry.rule_action, "RuleAction", &owner, |s| {
+            match s.trim().to_ascii_lowercase().as_str() {
+                "allow" => Ok(Access::Allow),
+                "deny" => Ok(Access::Deny),
+                _ => Err("must be allow or deny"),
+            }
+        })?;
+        let protocol: Protocol =
+            file.parse_field(entry.protocol, "Protocol", &owner, str::parse)?;
+        let cidr: IpNetwork = match (entry.cidr_block, entry.ipv6_cidr_block) {
+            (Some(raw), _) => file.parse_field(raw, "CidrBlock", &owner, str::parse)?,
+            (None, Some(raw)) => file.parse_field(raw, "Ipv6CidrBlock", &owner, str::parse)?,
+            (None, None) => {
+                return Err(file.error_at(
+                    entry_element.get(),
+                    format!("{owner} has neither CidrBlock nor Ipv6CidrBlock"),
+                ));
+            }
+        };
+        let (from, to) = entry
+            .port_range
+            .map_or((None, None), |range| (range.from, range.to));
+        entries.push(NaclEntry {
+            rule_number: entry.rule_number,
+            egress: entry.egress,
+            access,
+            protocol,
+            cidr,
+            ports: port_range(
+                file,
+                protocol,
+                (from, "PortRange.From"),
+                (to, "PortRange.To"),
+                &owner,
+            )?,
+            origin: origin(file, entry_element),
+        });
+    }
+    Ok(NetworkAcl {
+        id: acl.network_acl_id,
+        vpc_id: acl.vpc_id,
+        is_default: acl.is_default.unwrap_or(false),
+        subnet_ids: acl
+            .associations
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|a| a.subnet_id)
+            .collect(),
+        entries,
+        origin: origin(file, element),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteTableJson<'a> {
+    route_table_id: String,
+    vpc_id: Option<String>,
+    associations: Option<Vec<RouteTableAssociation>>,
+    #[serde(borrow)]
+    routes: Option<Vec<RouteJson<'a>>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteTableAssociation {
+    main: Option<bool>,
+    subnet_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RouteJson<'a> {
+    #[serde(borrow)]
+    destination_cidr_block: Option<&'a RawValue>,
+    #[serde(borrow)]
+    destination_ipv6_cidr_block: Option<&'a RawValue>,
+    gateway_id: Option<String>,
+    nat_gateway_id: Option<String>,
+    transit_gateway_id: Option<String>,
+    vpc_peering_connection_id: Option<String>,
+    network_interface_id: Option<String>,
+    egress_only_internet_gateway_id: Option<String>,
+    instance_id: Option<String>,
+    carrier_gateway_id: Option<String>,
+    local_gateway_id: Option<String>,
+    state: Option<String>,
+}
+
+fn route_table<'a>(
+    file: &JsonFile<'a>,
+    table: RouteTableJson<'a>,
+) -> Result<RouteTable, LoadError> {
+    let owner = format!("route table {:?}", table.route_table_id);
+    let mut routes = Vec::new();
+    for route in table.routes.unwrap_or_default() {
+        // Routes to a prefix list have no CIDR destination; they never carry the default route
+        // that makes a subnet internet-facing.
+        let destination: IpNetwork = match (
+            route.destination_cidr_block,
+            route.destination_ipv6_cidr_block,
+        ) {
+            (Some(raw), _) => file.parse_field(raw, "DestinationCidrBlock", &owner, str::parse)?,
+            (None, Some(raw)) => {
+                file.parse_field(raw, "DestinationIpv6CidrBlock", &owner, str::parse)?
+            }
+            (None, None) => continue,
+        };
+        // A route whose target is of a kind not listed here cannot be an internet gateway route.
+        let Some(target) = route
+            .gateway_id
+            .or(route.nat_gateway_id)
+            .or(route.transit_gateway_id)
+            .or(route.vpc_peering_connection_id)
+            .or(route.network_interface_id)
+            .or(route.egress_only_internet_gateway_id)
+            .or(route.instance_id)
+            .or(route.carrier_gateway_id)
+            .or(route.local_gateway_id)
+        else {
+            continue;
+        };
+        routes.push(Route {
+            destination,
+            target,
+            active: route.state.as_deref() != Some("blackhole"),
+        });
+    }
+    let associations = table.associations.unwrap_or_default();
+    Ok(RouteTable {
+        id: table.route_table_id,
+        vpc_id: table.vpc_id,
+        main: associations.iter().any(|a| a.main == Some(true)),
+        subnet_ids: associations
+            .into_iter()
+            .filter_map(|a| a.subnet_id)
+            .collect(),
+        routes,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct SubnetJson<'a> {
+    subnet_id: String,
+    vpc_id: Option<String>,
+    #[serde(borrow)]
+    cidr_block: Option<&'a RawValue>,
+    #[serde(borrow)]
+    ipv6_cidr_block_association_set: Option<Vec<Ipv6BlockJson<'a>>>,
+    tags: Option<Vec<Tag>>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Ipv6BlockJson<'a> {
+    #[serde(borrow)]
+    ipv6_cidr_block: &'a RawValue,
+}
+
+fn subnet<'a>(file: &JsonFile<'a>, subnet: SubnetJson<'a>) -> Result<Subnet, LoadError> {
+    let owner = format!("subnet {:?}", subnet.subnet_id);
+    let mut cidrs = Vec::new();
+    if let Some(raw) = subnet.cidr_block {
+        cidrs.push(file.parse_field(raw, "CidrBlock", &owner, str::parse)?);
+    }
+    for block in subnet.ipv6_cidr_block_association_set.unwrap_or_default() {
+        cidrs.push(file.parse_field(block.ipv6_cidr_block, "Ipv6CidrBlock", &owner, str::parse)?);
+    }
+    Ok(Subnet {
+        name: tag_map(subnet.tags).remove("Name").unwrap_or_default(),
+        id: subnet.subnet_id,
+        provider: Provider::Aws,
+        network_id: subnet.vpc_id,
+        nsg_id: None,
+        cidrs,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrefixListJson {
+    prefix_list_id: String,
+    prefix_list_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct PrefixListEntryJson<'a> {
+    #[serde(borrow)]
+    cidr: &'a RawValue,
+}
+
+/// A prefix list's entries. get-managed-prefix-list-entries prints only `Entries`, so the list's
+/// id comes from `PrefixListId` when the file has one, else from the file's name.
+fn prefix_list_entries<'a>(
+    file: &JsonFile<'a>,
+    entries: &'a RawValue,
+    id: Option<&'a RawValue>,
+) -> Result<PrefixList, LoadError> {
+    let id = match id {
+        Some(raw) => file.parse_raw::<String>(raw)?,
+        None => prefix_list_id_in_name(file.label()).ok_or_else(|| {
+            file.error_at(
+                entries.get(),
+                "prefix list entries without a \"PrefixListId\"; add it to the file, or name the \
+                 file after the list (prefix-list-entries-pl-0123abcd.json)"
+                    .to_string(),
+            )
+        })?,
+    };
+    let owner = format!("prefix list {id:?}");
+    let entries: Vec<PrefixListEntryJson> = file.parse_raw(entries)?;
+    let cidrs = entries
+        .into_iter()
+        .map(|entry| file.parse_field(entry.cidr, "Cidr", &owner, str::parse))
+        .collect::<Result<_, _>>()?;
+    Ok(PrefixList {
+        id,
+        name: String::new(),
+        entries: Some(cidrs),
+    })
+}
+
+/// `pl-0123abcd` from a path like `exports/prefix-list-entries-pl-0123abcd.json`.
+fn prefix_list_id_in_name(label: &str) -> Option<String> {
+    let name = label.rsplit(['/', '\\']).next()?;
+    name.match_indices("pl-").find_map(|(start, _)| {
+        let digits: String = name
+            .get(start + 3..)?
+            .chars()
+            .take_while(char::is_ascii_hexdigit)
+            .collect();
+        (!digits.is_empty()).then(|| format!("pl-{digits}"))
+    })
+}

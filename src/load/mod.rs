@@ -1,0 +1,254 @@
+//! Loading input files into one [`Snapshot`]: walking the paths given, recognising each file's
+//! format, and merging the results.
+//!
+//! A path is a file or a folder; folders are searched recursively for `*.json`, in sorted order so
+//! that a run is deterministic. Every file becomes one entry of [`Snapshot::sources`], named as
+//! given (`fixtures/azure-demo/nsgs.json`). JSON that is no known export is skipped with a
+//! warning, because folders often hold other JSON; JSON that is malformed, or a known export with
+//! a bad value in it, is an error naming the file, line and column.
+
+mod aws;
+mod azure;
+mod json;
+mod snapshot;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::model::{PrefixList, Snapshot};
+use json::JsonFile;
+
+pub use snapshot::write_snapshot;
+
+/// What loading produced.
+#[derive(Debug, Default, PartialEq)]
+pub struct Loaded {
+    pub snapshot: Snapshot,
+    pub warnings: Vec<String>,
+    /// Resources or files not loaded, by Azure resource type or `unrecognised file`, with counts.
+    pub skipped: BTreeMap<String, usize>,
+    /// Number of files read.
+    pub files: usize,
+}
+
+/// Skipped-count key for JSON files of no known shape.
+pub const UNRECOGNISED_FILE: &str = "unrecognised file";
+
+/// Why inputs could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Io { path: String, source: io::Error },
+    #[error("{file}:{line}:{column}: {message}")]
+    Invalid {
+        file: String,
+        line: u32,
+        column: u32,
+        message: String,
+    },
+}
+
+impl Loaded {
+    fn from_file(label: &str) -> Self {
+        let mut snapshot = Snapshot::new();
+        snapshot.sources.push(label.to_string());
+        Self {
+            snapshot,
+            files: 1,
+            ..Self::default()
+        }
+    }
+
+    fn skip(&mut self, what: &str) {
+        *self.skipped.entry(what.to_string()).or_default() += 1;
+    }
+
+    fn merge(&mut self, other: Loaded) {
+        self.snapshot.merge(other.snapshot);
+        self.warnings.extend(other.warnings);
+        for (what, count) in other.skipped {
+            *self.skipped.entry(what).or_default() += count;
+        }
+        self.files += other.files;
+    }
+}
+
+/// Loads every file under `paths` and merges them into one snapshot.
+pub fn load_inputs(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    let mut loaded = Loaded {
+        snapshot: Snapshot::new(),
+        ..Loaded::default()
+    };
+    for path in paths {
+        let files = input_files(path)?;
+        if files.is_empty() {
+            loaded
+                .warnings
+                .push(format!("{}: no .json files in this folder", path.display()));
+        }
+        for file in files {
+            let label = file.to_string_lossy();
+            let bytes = fs::read(&file).map_err(|source| LoadError::Io {
+                path: label.to_string(),
+                source,
+            })?;
+            loaded.merge(load_file_bytes(&label, &bytes)?);
+        }
+    }
+    merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
+    Ok(loaded)
+}
+
+/// `path` itself when it is a file (whatever its extension, since the user named it), else the
+/// `*.json` files below it, sorted. Symbolic links to folders are not followed, so a link cycle
+/// cannot loop.
+fn input_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
+    let io_error = |source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    if !fs::metadata(path).map_err(io_error)?.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let mut entries: Vec<_> = fs::read_dir(path)
+        .map_err(io_error)?
+        .collect::<Result<_, _>>()
+        .map_err(io_error)?;
+    entries.sort_by_key(|entry| entry.file_name());
+    for entry in entries {
+        let child = entry.path();
+        if entry.file_type().map_err(io_error)?.is_dir() {
+            files.extend(input_files(&child)?);
+        } else if child.is_file()
+            && child
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
+        {
+            files.push(child);
+        }
+    }
+    Ok(files)
+}
+
+/// The top-level keys that identify a file's format. Other keys are ignored.
+#[derive(Deserialize)]
+struct TopLevelKeys<'a> {
+    #[serde(borrow)]
+    portcullis_snapshot: Option<&'a RawValue>,
+    /// An Azure list page.
+    #[serde(borrow)]
+    value: Option<&'a RawValue>,
+    /// A single Azure resource.
+    #[serde(borrow, rename = "type")]
+    resource_type: Option<&'a RawValue>,
+    #[serde(borrow, rename = "Reservations")]
+    reservations: Option<&'a RawValue>,
+    #[serde(borrow, rename = "SecurityGroups")]
+    security_groups: Option<&'a RawValue>,
+    #[serde(borrow, rename = "NetworkAcls")]
+    network_acls: Option<&'a RawValue>,
+    #[serde(borrow, rename = "RouteTables")]
+    route_tables: Option<&'a RawValue>,
+    #[serde(borrow, rename = "Subnets")]
+    subnets: Option<&'a RawValue>,
+    #[serde(borrow, rename = "PrefixLists")]
+    prefix_lists: Option<&'a RawValue>,
+    /// Entries of one prefix list (get-managed-prefix-list-entries).
+    #[serde(borrow, rename = "Entries")]
+    prefix_list_entries: Option<&'a RawValue>,
+    #[serde(borrow, rename = "PrefixListId")]
+    prefix_list_id: Option<&'a RawValue>,
+}
+
+/// Loads one file's content; `path_label` names it in sources, origins and errors.
+pub fn load_file_bytes(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
+    let file = JsonFile::new(path_label, bytes)?;
+    let text = file.text();
+    let top: &RawValue = file.parse(text)?;
+    let mut loaded = Loaded::from_file(path_label);
+    let first_byte = text.trim_start().as_bytes().first().copied();
+    if first_byte == Some(b'[') {
+        let elements: Vec<&RawValue> = file.parse_raw(top)?;
+        azure::load_resources(&file, &elements, &mut loaded)?;
+        return Ok(loaded);
+    }
+    if first_byte != Some(b'{') {
+        unrecognised(&mut loaded, path_label);
+        return Ok(loaded);
+    }
+    if snapshot::starts_with_version_key(text) {
+        return snapshot::load(&file);
+    }
+    let keys: TopLevelKeys = file.parse_raw(top)?;
+    if let Some(version) = keys.portcullis_snapshot {
+        return Err(file.error_at(
+            version.get(),
+            "\"portcullis_snapshot\" must be the first key of a snapshot file; write snapshots \
+             with portcullis"
+                .to_string(),
+        ));
+    }
+    let recognised = if let Some(value) = keys.value.filter(|v| is_array(v)) {
+        let elements: Vec<&RawValue> = file.parse_raw(value)?;
+        azure::load_resources(&file, &elements, &mut loaded)?;
+        true
+    } else if keys.resource_type.is_some_and(azure::is_resource_type) {
+        azure::load_resources(&file, &[top], &mut loaded)?;
+        true
+    } else {
+        aws::load(&file, &keys, &mut loaded)?
+    };
+    if !recognised {
+        unrecognised(&mut loaded, path_label);
+    }
+    Ok(loaded)
+}
+
+fn is_array(raw: &RawValue) -> bool {
+    raw.get().starts_with('[')
+}
+
+fn unrecognised(loaded: &mut Loaded, label: &str) {
+    loaded.warnings.push(format!(
+        "{label}: not an export portcullis reads (Azure resources from az or the REST API, AWS CLI \
+         describe-* output, or a portcullis snapshot); skipped"
+    ));
+    loaded.skip(UNRECOGNISED_FILE);
+}
+
+/// Folds prefix lists with the same id into one. A list is typically loaded twice: described
+/// (name, no entries) by describe-managed-prefix-lists and with its entries from
+/// get-managed-prefix-list-entries. The merged list keeps the first name and every entry, so the
+/// engine never sees a described copy as unresolved while the entries were loaded.
+fn merge_prefix_lists(lists: &mut Vec<PrefixList>) {
+    let mut merged: Vec<PrefixList> = Vec::with_capacity(lists.len());
+    let mut index_of: BTreeMap<String, usize> = BTreeMap::new();
+    for list in lists.drain(..) {
+        let Some(&i) = index_of.get(&list.id) else {
+            index_of.insert(list.id.clone(), merged.len());
+            merged.push(list);
+            continue;
+        };
+        let Some(kept) = merged.get_mut(i) else {
+            continue;
+        };
+        if kept.name.is_empty() {
+            kept.name = list.name;
+        }
+        if let Some(entries) = list.entries {
+            let kept_entries = kept.entries.get_or_insert_with(Vec::new);
+            for entry in entries {
+                if !kept_entries.contains(&entry) {
+                    kept_entries.push(entry);
+                }
+            }
+        }
+    }
+    *lists = merged;
+}

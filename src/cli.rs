@@ -117,11 +117,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Snapshot(args) => run_snapshot(args),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
-            write_output(None, &policy::render_list(&policy))
+            write_output(None, &policy::render_rules_list(&policy))
         }
         Command::Rules(RulesCommand::Validate { dir }) => {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
-            write_output(None, &format!("{report}\n"))
+            write_output(None, &report.render())
         }
     }
 }

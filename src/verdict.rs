@@ -221,16 +221,18 @@ fn ports_jit(
     }
 }
 
-/// The recommendation's ports with their exposure, as `22/tcp` strings.
+/// The recommendation's ports with their exposure, as `22/tcp` strings, in port order.
 fn watched<'a>(
     exposure: &'a VmExposure,
     exposures: &'a Exposures,
     rec: &'a Recommendation,
 ) -> impl Iterator<Item = (String, &'a PortExposure)> + 'a {
-    rec.ports.iter().filter_map(move |port| {
-        let i = exposures.port_index(port)?;
-        Some((port.to_string(), &exposure.reach.ports[i]))
-    })
+    exposures
+        .ports
+        .iter()
+        .zip(&exposure.reach.ports)
+        .filter(|(port, _)| rec.ports.contains(port))
+        .map(|(port, reach)| (port.to_string(), reach))
 }
 
 fn port_evidence(

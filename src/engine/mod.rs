@@ -105,12 +105,6 @@ pub struct Exposures {
     pub warnings: Vec<String>,
 }
 
-impl Exposures {
-    pub fn port_index(&self, port: &PortSpec) -> Option<usize> {
-        self.ports.iter().position(|p| p == port)
-    }
-}
-
 /// Lower-cased id for lookups.
 pub(crate) fn id_key(id: &str) -> String {
     id.to_ascii_lowercase()

@@ -10,6 +10,8 @@ mod load;
 mod render;
 mod resolve;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;

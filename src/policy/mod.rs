@@ -23,6 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::addrset::AddressSet;
 use crate::model::PortSpec;
 
+pub use error::{PolicyError, Problem};
+pub use render::render_rules_list;
+
 /// A complete, validated policy.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
@@ -148,9 +151,6 @@ impl RecommendationKind {
         !matches!(self, RecommendationKind::InternetFacingFiltered)
     }
 }
-
-pub use error::{PolicyError, Problem};
-pub use render::render_rules_list;
 
 /// Recommendation ids every output relies on, with the kind each must keep.
 pub const FIXED_RECOMMENDATIONS: [(&str, RecommendationKind); 3] = [

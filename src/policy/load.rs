@@ -16,7 +16,7 @@ use super::{InternetRanges, Override, Policy, PolicyError, resolve};
 use crate::model::PortSpec;
 
 /// The built-in rules, embedded so the binary works from any folder.
-const BUILTIN_FILES: [(&str, &str); 3] = [
+pub(super) const BUILTIN_FILES: [(&str, &str); 3] = [
     (
         "builtin:rules/internet.yaml",
         include_str!("../../rules/internet.yaml"),

@@ -10,6 +10,8 @@ mod load;
 mod render;
 mod resolve;
 mod schema;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -20,6 +22,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::addrset::AddressSet;
 use crate::model::PortSpec;
+
+pub use error::{PolicyError, Problem};
+pub use render::render_rules_list;
 
 /// A complete, validated policy.
 #[derive(Clone, Debug, PartialEq)]
@@ -146,9 +151,6 @@ impl RecommendationKind {
         !matches!(self, RecommendationKind::InternetFacingFiltered)
     }
 }
-
-pub use error::{PolicyError, Problem};
-pub use render::render_rules_list;
 
 /// Recommendation ids every output relies on, with the kind each must keep.
 pub const FIXED_RECOMMENDATIONS: [(&str, RecommendationKind); 3] = [

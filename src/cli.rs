@@ -1,6 +1,7 @@
 //! Command-line interface: argument parsing and the subcommands.
 //!
-//! Exit codes: 0 when the command ran (whatever the findings), 2 on bad input or usage.
+//! Exit codes: 0 when the command ran (whatever the findings), 2 on bad input or usage, 3 when
+//! live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
 
 use std::fs;
 use std::io::{self, Write};

@@ -6,6 +6,7 @@
 
 pub mod addrset;
 pub mod cli;
+pub mod collect;
 pub mod engine;
 pub mod finding;
 pub mod load;

@@ -42,6 +42,7 @@ pub fn scan(loaded: &Loaded, policy: &Policy) -> (Report, Timings) {
         summary,
         findings,
         score,
+        collection: Vec::new(),
         warnings,
     };
     (report, Timings { evaluate, judge })

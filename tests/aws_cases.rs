@@ -8,8 +8,13 @@ mod support;
 
 use support::*;
 
-const ALL_TCP: &[&str] = &["21/tcp", "22/tcp", "23/tcp", "389/tcp", "1433/tcp", "3389/tcp", "5985/tcp", "5986/tcp"];
-const ALL: &[&str] = &["21/tcp", "22/tcp", "23/tcp", "389/tcp", "389/udp", "1433/tcp", "3389/tcp", "3389/udp", "5985/tcp", "5986/tcp"];
+const ALL_TCP: &[&str] = &[
+    "21/tcp", "22/tcp", "23/tcp", "389/tcp", "1433/tcp", "3389/tcp", "5985/tcp", "5986/tcp",
+];
+const ALL: &[&str] = &[
+    "21/tcp", "22/tcp", "23/tcp", "389/tcp", "389/udp", "1433/tcp", "3389/tcp", "3389/udp",
+    "5985/tcp", "5986/tcp",
+];
 
 fn ssh_from(sources: &[&str]) -> Vec<serde_json::Value> {
     vec![permission("tcp", Some((22, 22)), sources, None)]
@@ -20,22 +25,39 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
     vec![
         // Section 2: who can reach a VM.
         ("SSH open to the world", world_ssh(), "HUU", &["22/tcp"]),
-        ("no public IP: not internet-facing", AwsVm { public_v4: None, ..world_ssh() }, "NNN", &[]),
+        (
+            "no public IP: not internet-facing",
+            AwsVm {
+                public_v4: None,
+                ..world_ssh()
+            },
+            "NNN",
+            &[],
+        ),
         (
             "public IP but 0.0.0.0/0 goes to a NAT gateway",
-            AwsVm { routes: vec![("0.0.0.0/0", "nat-0001")], ..world_ssh() },
+            AwsVm {
+                routes: vec![("0.0.0.0/0", "nat-0001")],
+                ..world_ssh()
+            },
             "NNN",
             &[],
         ),
         (
             "blackholed internet gateway route",
-            AwsVm { routes: vec![("0.0.0.0/0", "igw-0a1:blackhole")], ..world_ssh() },
+            AwsVm {
+                routes: vec![("0.0.0.0/0", "igw-0a1:blackhole")],
+                ..world_ssh()
+            },
             "NNN",
             &[],
         ),
         (
             "subnet without an explicit association uses the VPC's main table",
-            AwsVm { explicit_route_table: false, ..world_ssh() },
+            AwsVm {
+                explicit_route_table: false,
+                ..world_ssh()
+            },
             "HUU",
             &["22/tcp"],
         ),
@@ -52,7 +74,11 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
         ),
         (
             "IPv6 ::/0 through an internet gateway",
-            AwsVm { public_v4: None, ipv6: Some("2600:1f18::10"), ..AwsVm::new(vec![ssh_from(&["::/0"])]) },
+            AwsVm {
+                public_v4: None,
+                ipv6: Some("2600:1f18::10"),
+                ..AwsVm::new(vec![ssh_from(&["::/0"])])
+            },
             "HUU",
             &["22/tcp"],
         ),
@@ -62,7 +88,15 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
             "HHH",
             &[],
         ),
-        ("a stopped instance still holding a public IP is judged", AwsVm { state: "stopped", ..world_ssh() }, "HUU", &["22/tcp"]),
+        (
+            "a stopped instance still holding a public IP is judged",
+            AwsVm {
+                state: "stopped",
+                ..world_ssh()
+            },
+            "HUU",
+            &["22/tcp"],
+        ),
         // Section 3: security groups.
         (
             "split CIDRs across two security groups add up",
@@ -78,7 +112,12 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
         ),
         (
             "-1 from split halves filters nothing either",
-            AwsVm::new(vec![vec![permission("-1", None, &["0.0.0.0/1", "128.0.0.0/1"], None)]]),
+            AwsVm::new(vec![vec![permission(
+                "-1",
+                None,
+                &["0.0.0.0/1", "128.0.0.0/1"],
+                None,
+            )]]),
             "UUU",
             ALL,
         ),
@@ -88,27 +127,86 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
             "HHU",
             &[],
         ),
-        ("protocol as a number", AwsVm::new(vec![vec![permission("6", Some((3389, 3389)), &["0.0.0.0/0"], None)]]), "HUU", &["3389/tcp"]),
-        ("tcp 0-65535 opens every TCP port", AwsVm::new(vec![vec![permission("tcp", Some((0, 65535)), &["0.0.0.0/0"], None)]]), "HUU", ALL_TCP),
-        ("udp rule opens only UDP ports", AwsVm::new(vec![vec![permission("udp", Some((3389, 3389)), &["0.0.0.0/0"], None)]]), "HUU", &["3389/udp"]),
-        ("icmp opens no port", AwsVm::new(vec![vec![permission("icmp", Some((-1, -1)), &["0.0.0.0/0"], None)]]), "HHH", &[]),
-        ("private ranges are not the internet", AwsVm::new(vec![ssh_from(&["10.0.0.0/8", "172.16.0.0/12"])]), "HHH", &[]),
-        ("group-to-group source is internal", AwsVm::new(vec![ssh_from(&["sg-0bastion"])]), "HHH", &[]),
+        (
+            "protocol as a number",
+            AwsVm::new(vec![vec![permission(
+                "6",
+                Some((3389, 3389)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HUU",
+            &["3389/tcp"],
+        ),
+        (
+            "tcp 0-65535 opens every TCP port",
+            AwsVm::new(vec![vec![permission(
+                "tcp",
+                Some((0, 65535)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HUU",
+            ALL_TCP,
+        ),
+        (
+            "udp rule opens only UDP ports",
+            AwsVm::new(vec![vec![permission(
+                "udp",
+                Some((3389, 3389)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HUU",
+            &["3389/udp"],
+        ),
+        (
+            "icmp opens no port",
+            AwsVm::new(vec![vec![permission(
+                "icmp",
+                Some((-1, -1)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HHH",
+            &[],
+        ),
+        (
+            "private ranges are not the internet",
+            AwsVm::new(vec![ssh_from(&["10.0.0.0/8", "172.16.0.0/12"])]),
+            "HHH",
+            &[],
+        ),
+        (
+            "group-to-group source is internal",
+            AwsVm::new(vec![ssh_from(&["sg-0bastion"])]),
+            "HHH",
+            &[],
+        ),
         (
             "prefix list resolving to a broad range",
-            AwsVm { prefix_lists: vec![("pl-0broad", Some(vec!["52.0.0.0/8"]))], ..AwsVm::new(vec![ssh_from(&["pl-0broad"])]) },
+            AwsVm {
+                prefix_lists: vec![("pl-0broad", Some(vec!["52.0.0.0/8"]))],
+                ..AwsVm::new(vec![ssh_from(&["pl-0broad"])])
+            },
             "HUU",
             &["22/tcp"],
         ),
         (
             "prefix list resolving to a narrow range",
-            AwsVm { prefix_lists: vec![("pl-0office", Some(vec!["198.51.99.0/28"]))], ..AwsVm::new(vec![ssh_from(&["pl-0office"])]) },
+            AwsVm {
+                prefix_lists: vec![("pl-0office", Some(vec!["198.51.99.0/28"]))],
+                ..AwsVm::new(vec![ssh_from(&["pl-0office"])])
+            },
             "HHU",
             &[],
         ),
         (
             "prefix list without exported entries counts as broad",
-            AwsVm { prefix_lists: vec![("pl-0unknown", None)], ..AwsVm::new(vec![ssh_from(&["pl-0unknown"])]) },
+            AwsVm {
+                prefix_lists: vec![("pl-0unknown", None)],
+                ..AwsVm::new(vec![ssh_from(&["pl-0unknown"])])
+            },
             "HUU",
             &["22/tcp"],
         ),
@@ -116,7 +214,10 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
         (
             "NACL deny numbered before the allow closes the port, whatever the listing order",
             AwsVm {
-                acl: Some(vec![entry(200, "allow", "-1", None, "0.0.0.0/0"), entry(100, "deny", "6", Some((22, 22)), "0.0.0.0/0")]),
+                acl: Some(vec![
+                    entry(200, "allow", "-1", None, "0.0.0.0/0"),
+                    entry(100, "deny", "6", Some((22, 22)), "0.0.0.0/0"),
+                ]),
                 ..world_ssh()
             },
             "HHH",
@@ -125,7 +226,10 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
         (
             "NACL allow numbered before the deny keeps it open",
             AwsVm {
-                acl: Some(vec![entry(100, "allow", "6", Some((0, 65535)), "0.0.0.0/0"), entry(200, "deny", "6", Some((22, 22)), "0.0.0.0/0")]),
+                acl: Some(vec![
+                    entry(100, "allow", "6", Some((0, 65535)), "0.0.0.0/0"),
+                    entry(200, "deny", "6", Some((22, 22)), "0.0.0.0/0"),
+                ]),
                 ..world_ssh()
             },
             "HUU",
@@ -142,13 +246,19 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
         ),
         (
             "NACL with no matching entry denies",
-            AwsVm { acl: Some(vec![entry(100, "allow", "6", Some((80, 80)), "0.0.0.0/0")]), ..world_ssh() },
+            AwsVm {
+                acl: Some(vec![entry(100, "allow", "6", Some((80, 80)), "0.0.0.0/0")]),
+                ..world_ssh()
+            },
             "HHH",
             &[],
         ),
         (
             "NACL narrowing the world to one /24",
-            AwsVm { acl: Some(vec![entry(100, "allow", "-1", None, "8.8.8.0/24")]), ..world_ssh() },
+            AwsVm {
+                acl: Some(vec![entry(100, "allow", "-1", None, "8.8.8.0/24")]),
+                ..world_ssh()
+            },
             "HHU",
             &[],
         ),
@@ -157,25 +267,51 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
             AwsVm {
                 public_v4: None,
                 ipv6: Some("2600:1f18::10"),
-                acl: Some(vec![entry(90, "deny", "-1", None, "::/0"), entry(100, "allow", "-1", None, "::/0")]),
+                acl: Some(vec![
+                    entry(90, "deny", "-1", None, "::/0"),
+                    entry(100, "allow", "-1", None, "::/0"),
+                ]),
                 ..AwsVm::new(vec![ssh_from(&["::/0"])])
             },
             "HHH",
             &[],
         ),
-        ("network ACL missing from the input allows", AwsVm { acl: None, ..world_ssh() }, "HUU", &["22/tcp"]),
+        (
+            "network ACL missing from the input allows",
+            AwsVm {
+                acl: None,
+                ..world_ssh()
+            },
+            "HUU",
+            &["22/tcp"],
+        ),
         // Section 5: JIT.
         (
             "a portcullis JIT grant (by description) as the only access",
-            AwsVm::new(vec![vec![permission("tcp", Some((22, 22)), &["203.0.114.9/32"], Some("portcullis-jit-alice-until-1200"))]]),
+            AwsVm::new(vec![vec![permission(
+                "tcp",
+                Some((22, 22)),
+                &["203.0.114.9/32"],
+                Some("portcullis-jit-alice-until-1200"),
+            )]]),
             "HHH",
             &[],
         ),
         (
             "a JIT grant beside a standing narrow rule",
             AwsVm::new(vec![
-                vec![permission("tcp", Some((22, 22)), &["203.0.114.9/32"], Some("portcullis-jit-alice"))],
-                vec![permission("tcp", Some((22, 22)), &["203.0.114.9/32"], Some("office"))],
+                vec![permission(
+                    "tcp",
+                    Some((22, 22)),
+                    &["203.0.114.9/32"],
+                    Some("portcullis-jit-alice"),
+                )],
+                vec![permission(
+                    "tcp",
+                    Some((22, 22)),
+                    &["203.0.114.9/32"],
+                    Some("office"),
+                )],
             ]),
             "HHU",
             &[],
@@ -189,10 +325,17 @@ fn aws_cases() {
     for (name, vm, expect, open) in cases() {
         let (letters, got_open) = verdicts(&vm.scan());
         if letters != expect || got_open != open {
-            failures.push(format!("{name}: got {letters} open {got_open:?}, want {expect} open {open:?}"));
+            failures.push(format!(
+                "{name}: got {letters} open {got_open:?}, want {expect} open {open:?}"
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} cases failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -204,7 +347,10 @@ fn missing_network_acl_and_unresolved_prefix_list_are_reported() {
     };
     let report = vm.scan();
     let joined = report.warnings.join("\n");
-    assert!(joined.contains("no network ACL for subnet subnet-0001"), "{joined}");
+    assert!(
+        joined.contains("no network ACL for subnet subnet-0001"),
+        "{joined}"
+    );
     assert!(joined.contains("prefix list pl-0unknown"), "{joined}");
 }
 

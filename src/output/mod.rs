@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::collect::CollectionReport;
 use crate::finding::{Finding, Status};
 use crate::score::Score;
 
@@ -20,6 +21,9 @@ pub struct Report {
     pub summary: Summary,
     pub findings: Vec<Finding>,
     pub score: Score,
+    /// How live collection went, when the estate came from a cloud API rather than files.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub collection: Vec<CollectionReport>,
     /// Dangling references and assumptions, each once.
     pub warnings: Vec<String>,
 }

@@ -41,7 +41,12 @@ pub struct Rule {
 }
 
 /// `allow(100, "Tcp", "*", "22")`: an inbound allow from one source to one port range.
-pub fn allow(priority: u32, protocol: &'static str, source: &'static str, port: &'static str) -> Rule {
+pub fn allow(
+    priority: u32,
+    protocol: &'static str,
+    source: &'static str,
+    port: &'static str,
+) -> Rule {
     Rule {
         name: format!("allow-{priority}"),
         priority,
@@ -60,7 +65,12 @@ pub fn allow(priority: u32, protocol: &'static str, source: &'static str, port: 
     }
 }
 
-pub fn deny(priority: u32, protocol: &'static str, source: &'static str, port: &'static str) -> Rule {
+pub fn deny(
+    priority: u32,
+    protocol: &'static str,
+    source: &'static str,
+    port: &'static str,
+) -> Rule {
     Rule {
         name: format!("deny-{priority}"),
         access: "Deny",
@@ -92,7 +102,11 @@ impl Rule {
             }
         };
         put("sourceAddressPrefix", self.source, &self.sources);
-        put("destinationAddressPrefix", self.destination, &self.destinations);
+        put(
+            "destinationAddressPrefix",
+            self.destination,
+            &self.destinations,
+        );
         if let Some(port) = self.port {
             o.insert("destinationPortRange".into(), json!(port));
         }
@@ -106,10 +120,16 @@ impl Rule {
                 .collect()
         };
         if !self.source_asgs.is_empty() {
-            o.insert("sourceApplicationSecurityGroups".into(), asgs(&self.source_asgs));
+            o.insert(
+                "sourceApplicationSecurityGroups".into(),
+                asgs(&self.source_asgs),
+            );
         }
         if !self.destination_asgs.is_empty() {
-            o.insert("destinationApplicationSecurityGroups".into(), asgs(&self.destination_asgs));
+            o.insert(
+                "destinationApplicationSecurityGroups".into(),
+                asgs(&self.destination_asgs),
+            );
         }
         p
     }
@@ -214,11 +234,27 @@ impl AzureVm {
                 pip["ipAddress"] = json!(a);
             }
             out.push(resource("Microsoft.Network/publicIPAddresses", &name, pip));
-            let private = if *version == "IPv6" { "fd00::4" } else { self.private_ip };
-            configs.push(self.ip_config(&nic_id, &format!("ipconfig{i}"), private, Some(&name), &sub_resource));
+            let private = if *version == "IPv6" {
+                "fd00::4"
+            } else {
+                self.private_ip
+            };
+            configs.push(self.ip_config(
+                &nic_id,
+                &format!("ipconfig{i}"),
+                private,
+                Some(&name),
+                &sub_resource,
+            ));
         }
         if configs.is_empty() {
-            configs.push(self.ip_config(&nic_id, "ipconfig0", self.private_ip, None, &sub_resource));
+            configs.push(self.ip_config(
+                &nic_id,
+                "ipconfig0",
+                self.private_ip,
+                None,
+                &sub_resource,
+            ));
         }
         let mut nic = json!({
             "ipConfigurations": configs,
@@ -280,7 +316,11 @@ pub fn scan_files(files: &[(&str, Value)]) -> Report {
 pub fn scan_files_with(files: &[(&str, Value)], policy: &Policy) -> Report {
     let dir = tempfile::tempdir().unwrap();
     for (name, value) in files {
-        std::fs::write(dir.path().join(name), serde_json::to_string_pretty(value).unwrap()).unwrap();
+        std::fs::write(
+            dir.path().join(name),
+            serde_json::to_string_pretty(value).unwrap(),
+        )
+        .unwrap();
     }
     scan_dir(dir.path(), policy)
 }
@@ -306,14 +346,23 @@ pub fn verdicts(report: &Report) -> (String, Vec<String>) {
         Status::Unhealthy => 'U',
         Status::NotApplicable => 'N',
     };
-    let ids = ["internet-facing-vm-nsg", "management-ports-closed", "management-ports-jit"];
+    let ids = [
+        "internet-facing-vm-nsg",
+        "management-ports-closed",
+        "management-ports-jit",
+    ];
     let letters = ids.iter().map(|id| letter(find(id))).collect();
     (letters, find("management-ports-closed").ports.clone())
 }
 
 /// An `IpPermissions` entry: protocol, optional port range, sources (CIDRs, `pl-…` prefix
 /// lists, `sg-…` groups), and an optional description on every source.
-pub fn permission(protocol: &str, ports: Option<(i64, i64)>, sources: &[&str], description: Option<&str>) -> Value {
+pub fn permission(
+    protocol: &str,
+    ports: Option<(i64, i64)>,
+    sources: &[&str],
+    description: Option<&str>,
+) -> Value {
     let with_description = |mut v: Value| {
         if let Some(d) = description {
             v["Description"] = json!(d);
@@ -328,7 +377,9 @@ pub fn permission(protocol: &str, ports: Option<(i64, i64)>, sources: &[&str], d
         if s.starts_with("pl-") {
             lists.push(with_description(json!({"PrefixListId": s})));
         } else if s.starts_with("sg-") {
-            groups.push(with_description(json!({"GroupId": s, "UserId": "111122223333"})));
+            groups.push(with_description(
+                json!({"GroupId": s, "UserId": "111122223333"}),
+            ));
         } else if s.contains(':') {
             v6.push(with_description(json!({"CidrIpv6": s})));
         } else {
@@ -350,14 +401,24 @@ pub fn permission(protocol: &str, ports: Option<(i64, i64)>, sources: &[&str], d
 }
 
 /// A network ACL entry: `entry(100, "deny", "6", Some((22, 22)), "0.0.0.0/0")`.
-pub fn entry(number: u32, action: &str, protocol: &str, ports: Option<(u16, u16)>, cidr: &str) -> Value {
+pub fn entry(
+    number: u32,
+    action: &str,
+    protocol: &str,
+    ports: Option<(u16, u16)>,
+    cidr: &str,
+) -> Value {
     let mut e = json!({
         "RuleNumber": number,
         "RuleAction": action,
         "Protocol": protocol,
         "Egress": false,
     });
-    e[if cidr.contains(':') { "Ipv6CidrBlock" } else { "CidrBlock" }] = json!(cidr);
+    e[if cidr.contains(':') {
+        "Ipv6CidrBlock"
+    } else {
+        "CidrBlock"
+    }] = json!(cidr);
     if let Some((from, to)) = ports {
         e["PortRange"] = json!({"From": from, "To": to});
     }
@@ -388,8 +449,15 @@ impl AwsVm {
             public_v4: Some("54.1.2.3"),
             ipv6: None,
             groups,
-            acl: Some(vec![entry(100, "allow", "-1", None, "0.0.0.0/0"), entry(101, "allow", "-1", None, "::/0")]),
-            routes: vec![("10.0.0.0/16", "local"), ("0.0.0.0/0", "igw-0a1"), ("::/0", "igw-0a1")],
+            acl: Some(vec![
+                entry(100, "allow", "-1", None, "0.0.0.0/0"),
+                entry(101, "allow", "-1", None, "::/0"),
+            ]),
+            routes: vec![
+                ("10.0.0.0/16", "local"),
+                ("0.0.0.0/0", "igw-0a1"),
+                ("::/0", "igw-0a1"),
+            ],
             explicit_route_table: true,
             prefix_lists: Vec::new(),
             state: "running",
@@ -397,7 +465,9 @@ impl AwsVm {
     }
 
     pub fn files(&self) -> Vec<(String, Value)> {
-        let group_ids: Vec<String> = (0..self.groups.len()).map(|i| format!("sg-000{i}")).collect();
+        let group_ids: Vec<String> = (0..self.groups.len())
+            .map(|i| format!("sg-000{i}"))
+            .collect();
         let mut eni = json!({
             "NetworkInterfaceId": "eni-0001",
             "SubnetId": "subnet-0001",
@@ -407,7 +477,8 @@ impl AwsVm {
             "Ipv6Addresses": self.ipv6.iter().map(|a| json!({"Ipv6Address": a})).collect::<Vec<_>>(),
         });
         if let Some(ip) = self.public_v4 {
-            eni["PrivateIpAddresses"][0]["Association"] = json!({"PublicIp": ip, "IpOwnerId": "amazon"});
+            eni["PrivateIpAddresses"][0]["Association"] =
+                json!({"PublicIp": ip, "IpOwnerId": "amazon"});
             eni["Association"] = json!({"PublicIp": ip});
         }
         let mut instance = json!({
@@ -423,7 +494,8 @@ impl AwsVm {
         if let Some(ip) = self.public_v4 {
             instance["PublicIpAddress"] = json!(ip);
         }
-        let instances = json!({"Reservations": [{"OwnerId": "111122223333", "Instances": [instance]}]});
+        let instances =
+            json!({"Reservations": [{"OwnerId": "111122223333", "Instances": [instance]}]});
         let groups: Vec<Value> = self
             .groups
             .iter()
@@ -437,7 +509,11 @@ impl AwsVm {
             .iter()
             .map(|(dest, target)| {
                 let mut r = json!({"State": "active", "Origin": "CreateRoute"});
-                r[if dest.contains(':') { "DestinationIpv6CidrBlock" } else { "DestinationCidrBlock" }] = json!(dest);
+                r[if dest.contains(':') {
+                    "DestinationIpv6CidrBlock"
+                } else {
+                    "DestinationCidrBlock"
+                }] = json!(dest);
                 let key = if target.starts_with("nat-") {
                     "NatGatewayId"
                 } else if target.starts_with("eigw-") {
@@ -459,7 +535,10 @@ impl AwsVm {
         };
         let mut files = vec![
             ("describe-instances.json".to_string(), instances),
-            ("describe-security-groups.json".to_string(), json!({"SecurityGroups": groups})),
+            (
+                "describe-security-groups.json".to_string(),
+                json!({"SecurityGroups": groups}),
+            ),
             (
                 "describe-route-tables.json".to_string(),
                 json!({"RouteTables": [{"RouteTableId": "rtb-0001", "VpcId": "vpc-0001", "Associations": [association], "Routes": routes}]}),
@@ -483,11 +562,17 @@ impl AwsVm {
                 .iter()
                 .map(|(id, _)| json!({"PrefixListId": id, "PrefixListName": id, "AddressFamily": "IPv4"}))
                 .collect();
-            files.push(("describe-managed-prefix-lists.json".to_string(), json!({"PrefixLists": described})));
+            files.push((
+                "describe-managed-prefix-lists.json".to_string(),
+                json!({"PrefixLists": described}),
+            ));
             for (id, entries) in &self.prefix_lists {
                 if let Some(entries) = entries {
                     let entries: Vec<Value> = entries.iter().map(|c| json!({"Cidr": c})).collect();
-                    files.push((format!("prefix-list-entries-{id}.json"), json!({"PrefixListId": id, "Entries": entries})));
+                    files.push((
+                        format!("prefix-list-entries-{id}.json"),
+                        json!({"PrefixListId": id, "Entries": entries}),
+                    ));
                 }
             }
         }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use portcullis::load::load_inputs;
+use portcullis::load::{load_file_bytes, load_inputs, write_snapshot};
 
 #[test]
 fn azure_demo_loads_completely() {
@@ -71,4 +71,18 @@ fn aws_demo_loads_completely() {
             .count(),
         12
     );
+}
+
+#[test]
+fn demos_round_trip_through_a_snapshot_file() {
+    let loaded = load_inputs(&[
+        PathBuf::from("fixtures/azure-demo"),
+        PathBuf::from("fixtures/aws-demo"),
+    ])
+    .unwrap();
+    let mut written = Vec::new();
+    write_snapshot(&loaded.snapshot, &mut written).unwrap();
+    let reloaded = load_file_bytes("demo-snapshot.json", &written).unwrap();
+    assert_eq!(reloaded.snapshot, loaded.snapshot);
+    assert_eq!(reloaded.snapshot.sources.len(), 19);
 }

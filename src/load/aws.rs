@@ -807,3 +807,6 @@ fn prefix_list_id_in_name(label: &str) -> Option<String> {
         (!digits.is_empty()).then(|| format!("pl-{digits}"))
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -163,7 +163,7 @@ fn offset_in(slice: &str, line: usize, column: usize) -> usize {
         // The newline that ended the previous line.
         line_start.saturating_sub(1)
     } else {
-        line_start + column - 1
+        line_start.saturating_add(column - 1)
     }
     .min(slice.len());
     while !slice.is_char_boundary(offset) {
@@ -197,7 +197,6 @@ mod tests {
     }
 
     #[derive(Debug, Deserialize)]
-    #[allow(dead_code)]
     struct Item {
         n: u8,
     }
@@ -221,6 +220,8 @@ mod tests {
         let outer: Outer = file.parse(file.text()).unwrap();
         let lines: Vec<u32> = outer.items.iter().map(|r| file.line_of(r.get())).collect();
         assert_eq!(lines, [2, 4]);
+        let second: Item = file.parse_raw(outer.items[1]).unwrap();
+        assert_eq!(second.n, 2);
     }
 
     #[test]

@@ -252,3 +252,6 @@ fn merge_prefix_lists(lists: &mut Vec<PrefixList>) {
     }
     *lists = merged;
 }
+
+#[cfg(test)]
+mod tests;

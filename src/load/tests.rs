@@ -1,0 +1,231 @@
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::model::{Origin, SNAPSHOT_VERSION};
+
+fn error(text: &[u8]) -> String {
+    match load_file_bytes("in/x.json", text) {
+        Ok(_) => panic!("loaded without error"),
+        Err(err) => err.to_string(),
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(&path, text).unwrap();
+    path
+}
+
+const NSG: &str = r#"{"id": "/subscriptions/s/nsg", "name": "nsg",
+ "type": "Microsoft.Network/networkSecurityGroups",
+ "properties": {"securityRules": [
+   {"name": "r", "properties": {"protocol": "Tcp", "priority": 100, "direction": "Inbound",
+    "access": "Allow", "sourceAddressPrefix": "*", "destinationPortRange": "22"}}]}}"#;
+
+#[test]
+fn malformed_json_is_an_error_with_line_and_column() {
+    assert_eq!(
+        error(b"{\n  \"value\": [\n    {\"id\": 1,}\n  ]\n}"),
+        "in/x.json:3:14: key must be a string"
+    );
+    assert_eq!(
+        error(b"{\"value\": []} extra"),
+        "in/x.json:1:15: trailing characters"
+    );
+}
+
+#[test]
+fn unreadable_content_is_an_error() {
+    assert!(error(b"").starts_with("in/x.json:1:1: the file is empty"));
+    assert!(error(b"[1, \xc3\x28]").starts_with("in/x.json:1:5: the file is not UTF-8"));
+    assert_eq!(
+        error(b"[1]"),
+        "in/x.json:1:2: invalid type: integer `1`, expected struct Resource"
+    );
+}
+
+#[test]
+fn json_of_no_known_shape_is_skipped_with_a_warning() {
+    for text in [
+        r#"{"name": "app", "type": "module"}"#,
+        r#"{"value": 3}"#,
+        r#""just a string""#,
+        "42",
+    ] {
+        let loaded = load_file_bytes("in/x.json", text.as_bytes()).unwrap();
+        assert_eq!(loaded.skipped.get(UNRECOGNISED_FILE), Some(&1), "{text}");
+        assert_eq!(loaded.warnings.len(), 1, "{text}");
+        assert!(loaded.warnings[0].starts_with("in/x.json: not an export"));
+        assert_eq!(loaded.snapshot.resource_count(), 0);
+    }
+}
+
+#[test]
+fn folders_are_walked_recursively_in_sorted_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "b/nsg.json", NSG);
+    write(
+        dir.path(),
+        "a.json",
+        r#"{"PrefixLists": [{"PrefixListId": "pl-1", "PrefixListName": "office"}]}"#,
+    );
+    write(
+        dir.path(),
+        "c/pl.JSON",
+        r#"{"PrefixListId": "pl-1", "Entries": [{"Cidr": "198.51.100.0/24"}]}"#,
+    );
+    write(dir.path(), "notes.txt", "not json");
+    write(dir.path(), "d/package.json", r#"{"name": "tooling"}"#);
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let nsg_again = dir.path().join("b/nsg.json");
+
+    let loaded = load_inputs(&[dir.path().to_path_buf(), empty.clone(), nsg_again]).unwrap();
+
+    let relative: Vec<String> = loaded
+        .snapshot
+        .sources
+        .iter()
+        .map(|s| {
+            s.strip_prefix(&*dir.path().to_string_lossy())
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        relative,
+        [
+            "/a.json",
+            "/b/nsg.json",
+            "/c/pl.JSON",
+            "/d/package.json",
+            "/b/nsg.json"
+        ]
+    );
+    assert_eq!(loaded.files, 5);
+    assert_eq!(loaded.skipped.get(UNRECOGNISED_FILE), Some(&1));
+    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert!(loaded.warnings[1].ends_with("empty: no .json files in this folder"));
+
+    // Origins point at the file each resource came from.
+    let origins: Vec<Option<Origin>> = loaded.snapshot.nsgs.iter().map(|n| n.origin).collect();
+    assert_eq!(
+        origins,
+        [
+            Some(Origin { file: 1, line: 1 }),
+            Some(Origin { file: 4, line: 1 })
+        ]
+    );
+    assert_eq!(
+        loaded.snapshot.nsgs[1].rules[0].origin,
+        Some(Origin { file: 4, line: 4 })
+    );
+
+    // The described list and its entries fold into one resolved list.
+    assert_eq!(loaded.snapshot.prefix_lists.len(), 1);
+    let list = &loaded.snapshot.prefix_lists[0];
+    assert_eq!(list.name, "office");
+    assert_eq!(list.entries, Some(vec!["198.51.100.0/24".parse().unwrap()]));
+}
+
+#[test]
+fn missing_path_is_an_io_error_naming_it() {
+    let err = load_inputs(&[PathBuf::from("no/such/dir")]).unwrap_err();
+    assert!(err.to_string().starts_with("no/such/dir: "), "{err}");
+}
+
+#[test]
+fn prefix_lists_keep_entries_whatever_the_order() {
+    let described = |id: &str| PrefixList {
+        id: id.into(),
+        name: "office".into(),
+        entries: None,
+    };
+    let resolved = |id: &str, cidr: &str| PrefixList {
+        id: id.into(),
+        name: String::new(),
+        entries: Some(vec![cidr.parse().unwrap()]),
+    };
+    let mut lists = vec![
+        resolved("pl-1", "198.51.100.0/24"),
+        described("pl-2"),
+        described("pl-1"),
+        resolved("pl-1", "203.0.113.0/24"),
+        resolved("pl-1", "198.51.100.0/24"),
+    ];
+    merge_prefix_lists(&mut lists);
+    assert_eq!(
+        lists,
+        [
+            PrefixList {
+                id: "pl-1".into(),
+                name: "office".into(),
+                entries: Some(vec![
+                    "198.51.100.0/24".parse().unwrap(),
+                    "203.0.113.0/24".parse().unwrap()
+                ]),
+            },
+            described("pl-2"),
+        ]
+    );
+}
+
+#[test]
+fn snapshots_round_trip_and_keep_their_sources() {
+    let mut original = load_file_bytes("exports/nsg.json", NSG.as_bytes())
+        .unwrap()
+        .snapshot;
+    original.merge(
+        load_file_bytes("exports/nsg2.json", NSG.as_bytes())
+            .unwrap()
+            .snapshot,
+    );
+    let mut written = Vec::new();
+    write_snapshot(&original, &mut written).unwrap();
+    let text = String::from_utf8(written).unwrap();
+    assert!(
+        text.starts_with("{\n  \"portcullis_snapshot\": 1,"),
+        "{text}"
+    );
+
+    let reloaded = load_file_bytes("snap.json", text.as_bytes()).unwrap();
+    assert_eq!(reloaded.snapshot, original);
+    assert_eq!(reloaded.files, 1);
+
+    // Merged after another file, the snapshot's origins follow its own sources.
+    let mut all = load_file_bytes("first.json", NSG.as_bytes()).unwrap();
+    all.merge(reloaded);
+    assert_eq!(
+        all.snapshot.sources,
+        ["first.json", "exports/nsg.json", "exports/nsg2.json"]
+    );
+    assert_eq!(
+        all.snapshot.nsgs[2].origin,
+        Some(Origin { file: 2, line: 1 })
+    );
+}
+
+#[test]
+fn snapshot_problems_are_errors() {
+    let future = format!(
+        "{{\"portcullis_snapshot\": {}, \"vms\": []}}",
+        SNAPSHOT_VERSION + 1
+    );
+    assert!(
+        error(future.as_bytes()).starts_with("in/x.json:1:25: snapshot version 2 is not supported"),
+    );
+    assert!(
+        error(br#"{"vms": [], "portcullis_snapshot": 1}"#)
+            .contains("must be the first key of a snapshot file")
+    );
+    assert!(error(br#"{"portcullis_snapshot": 1, "vmz": []}"#).contains("unknown field `vmz`"));
+    let dangling = br#"{"portcullis_snapshot": 1, "sources": ["a.json"], "vms": [
+      {"id": "i-1", "name": "i-1", "provider": "aws", "scope": "1", "origin": {"file": 3, "line": 1}}]}"#;
+    assert!(error(dangling).contains("refers to source 3"));
+    let no_sources = load_file_bytes("snap.json", br#"{"portcullis_snapshot": 1}"#).unwrap();
+    assert_eq!(no_sources.snapshot.sources, ["snap.json"]);
+}

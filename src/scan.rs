@@ -1,12 +1,16 @@
-//! The scan pipeline in one call: snapshot → exposure engine → verdicts → score → report.
+//! The scan pipeline in one call: snapshot → exposure engine → verdicts (with remediation
+//! commands and exemptions) → score → report.
 
 use std::time::{Duration, Instant};
 
+use time::Date;
+
 use crate::engine::{self, EngineConfig};
+use crate::exemptions::Exemptions;
 use crate::load::Loaded;
 use crate::output::{Report, Summary, Tool};
 use crate::policy::Policy;
-use crate::{score, verdict};
+use crate::{remediate, score, verdict};
 
 /// How long each stage took, for `--timings` and benchmarks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -17,13 +21,27 @@ pub struct Timings {
 
 /// Scans a loaded estate against a policy.
 pub fn scan(loaded: &Loaded, policy: &Policy) -> (Report, Timings) {
+    scan_with(loaded, policy, None)
+}
+
+/// Scans with exemptions, judged as of `today` (the day that decides which have expired).
+pub fn scan_with(
+    loaded: &Loaded,
+    policy: &Policy,
+    exemptions: Option<(&Exemptions, Date)>,
+) -> (Report, Timings) {
     let snapshot = &loaded.snapshot;
     let config = EngineConfig::from_policy(policy);
     let started = Instant::now();
     let exposures = engine::evaluate(snapshot, &config);
     let evaluate = started.elapsed();
     let started = Instant::now();
-    let findings = verdict::judge(snapshot, &exposures, policy);
+    let mut findings = verdict::judge(snapshot, &exposures, policy);
+    remediate::fill(snapshot, policy, &mut findings);
+    let exemption_warnings = match exemptions {
+        Some((exemptions, today)) => exemptions.apply(&mut findings, snapshot, today),
+        None => Vec::new(),
+    };
     let score = score::compute(policy, &findings);
     let judge = started.elapsed();
     let mut summary = Summary {
@@ -37,6 +55,7 @@ pub fn scan(loaded: &Loaded, policy: &Policy) -> (Report, Timings) {
     summary.count_findings(&findings);
     let mut warnings = loaded.warnings.clone();
     warnings.extend(exposures.warnings);
+    warnings.extend(exemption_warnings);
     let report = Report {
         tool: Tool::default(),
         summary,
@@ -44,6 +63,8 @@ pub fn scan(loaded: &Loaded, policy: &Policy) -> (Report, Timings) {
         score,
         collection: Vec::new(),
         warnings,
+        baseline: None,
+        gate: None,
     };
     (report, Timings { evaluate, judge })
 }

@@ -4,7 +4,7 @@
 //! unhealthy if any is unhealthy, healthy if none is and one is healthy, not applicable
 //! otherwise. A control earns `max_points × healthy / (healthy + unhealthy)`, or all its points
 //! when nothing is healthy or unhealthy; the score is the points earned over the points
-//! possible, as a percentage.
+//! possible, as a percentage. A finding with an exemption in force counts as not applicable.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -84,8 +84,8 @@ pub fn compute(policy: &Policy, findings: &[Finding]) -> Score {
         );
         verdicts
             .entry(key)
-            .and_modify(|current| *current = combine(*current, finding.status))
-            .or_insert(finding.status);
+            .and_modify(|current| *current = combine(*current, finding.scored_status()))
+            .or_insert(finding.scored_status());
     }
 
     let mut per_scope: BTreeMap<(&str, Provider), Vec<Counts>> = BTreeMap::new();
@@ -198,6 +198,10 @@ mod tests {
                     severity: recommendation.severity,
                     ports: Vec::new(),
                     evidence: Evidence::default(),
+                    location: None,
+                    commands: Vec::new(),
+                    baseline: None,
+                    exemption: None,
                 }
             })
             .collect()

@@ -8,7 +8,7 @@ use rayon::prelude::*;
 
 use crate::addrset::AddressSet;
 use crate::engine::{Contribution, Exposures, PortExposure, VmExposure};
-use crate::finding::{Evidence, Finding, PortEvidence, RuleEvidence, Status};
+use crate::finding::{Evidence, Finding, PortEvidence, RuleEvidence, SourceLocation, Status};
 use crate::model::{Provider, Snapshot, Vm};
 use crate::policy::{Policy, Recommendation, RecommendationKind, Thresholds};
 
@@ -65,6 +65,15 @@ fn judge_one(
             exposures: verdict.exposures,
             notes: exposure.notes.clone(),
         },
+        location: vm.origin.and_then(|o| {
+            Some(SourceLocation {
+                file: snapshot.sources.get(o.file as usize)?.clone(),
+                line: o.line,
+            })
+        }),
+        commands: Vec::new(),
+        baseline: None,
+        exemption: None,
     }
 }
 

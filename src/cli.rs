@@ -1,7 +1,8 @@
 //! Command-line interface: argument parsing and the subcommands.
 //!
-//! Exit codes: 0 when the command ran (whatever the findings), 2 on bad input or usage, 3 when
-//! live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
+//! Exit codes: 0 when the command ran (whatever the findings), 1 when a scan failed a gate
+//! (`--fail-on`, `--min-score`; [`crate::gate::EXIT_GATE_FAILED`]), 2 on bad input or usage, 3
+//! when live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -11,9 +12,12 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::baseline::Baseline;
+use crate::exemptions::Exemptions;
+use crate::gate::{self, Gate};
 use crate::load;
-use crate::output;
-use crate::policy::{self, Policy};
+use crate::output::{self, Report};
+use crate::policy::{self, Policy, Severity};
 use crate::scan;
 
 #[derive(Debug, Parser)]
@@ -68,6 +72,30 @@ struct ScanArgs {
     /// Write the output to FILE instead of standard output.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: Option<PathBuf>,
+    /// Also write SARIF 2.1.0 (for GitHub code scanning) to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_sarif: Option<PathBuf>,
+    /// Also write the HTML posture report to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_html: Option<PathBuf>,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_json: Option<PathBuf>,
+    /// Exit with status 1 when an unhealthy finding of this severity or higher (low, medium,
+    /// high, critical) remains that is not exempt and, with --baseline, is new.
+    #[arg(long, value_name = "SEVERITY", value_parser = str::parse::<Severity>)]
+    fail_on: Option<Severity>,
+    /// Exit with status 1 when the secure score is below N percent.
+    #[arg(long, value_name = "N", value_parser = gate::parse_min_score)]
+    min_score: Option<f64>,
+    /// An earlier JSON or SARIF output: findings already in it do not count for --fail-on, and
+    /// outputs mark findings new or unchanged and list the fixed ones.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// A YAML file of accepted findings, each with a justification, an owner and an expiry date
+    /// (see docs/reports.md).
+    #[arg(long, value_name = "FILE")]
+    exemptions: Option<PathBuf>,
     /// Print how long loading, evaluation and judging took to standard error.
     #[arg(long)]
     timings: bool,
@@ -77,6 +105,10 @@ struct ScanArgs {
 enum Format {
     Table,
     Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    /// A self-contained HTML page.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -104,7 +136,7 @@ enum RulesCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
@@ -112,32 +144,73 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
-        Command::Snapshot(args) => run_snapshot(args),
+        Command::Snapshot(args) => run_snapshot(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
-            write_output(None, &policy::render_rules_list(&policy))
+            write_output(None, &policy::render_rules_list(&policy)).map(|()| ExitCode::SUCCESS)
         }
         Command::Rules(RulesCommand::Validate { dir }) => {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
-            write_output(None, &report.render())
+            write_output(None, &report.render()).map(|()| ExitCode::SUCCESS)
         }
     }
 }
 
-fn run_scan(args: ScanArgs) -> Result<(), String> {
+fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     let policy = args.policy.load()?;
+    let exemptions = args
+        .exemptions
+        .as_deref()
+        .map(|path| Exemptions::load(path, &policy).map_err(|e| e.to_string()))
+        .transpose()?;
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let started = Instant::now();
     let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
     let load_time = started.elapsed();
-    let (report, timings) = scan::scan(&loaded, &policy);
-    let text = match args.format {
+    let today = time::OffsetDateTime::now_utc().date();
+    let (mut report, timings) =
+        scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
+    if let Some(baseline) = &baseline {
+        report.baseline = Some(baseline.compare(&mut report.findings));
+    }
+    let gate = Gate {
+        fail_on: args.fail_on,
+        min_score: args.min_score,
+    };
+    if gate.is_set() {
+        report.gate = Some(gate.check(&report));
+    }
+    let base =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let render = |format: Format| match format {
         Format::Table => output::render_table(&report),
         Format::Json => output::render_json(&report),
+        Format::Sarif => output::render_sarif(&report, &policy, &base),
+        Format::Html => output::render_html(&report, &policy),
     };
-    write_output(args.output.as_deref(), &text)?;
+    for (path, format) in [
+        (&args.output_sarif, Format::Sarif),
+        (&args.output_html, Format::Html),
+        (&args.output_json, Format::Json),
+    ] {
+        if let Some(path) = path {
+            write_output(Some(path), &render(format))?;
+        }
+    }
+    write_output(args.output.as_deref(), &render(args.format))?;
+    if report.summary.unhealthy > output::SARIF_MAX_RESULTS
+        && (args.output_sarif.is_some() || matches!(args.format, Format::Sarif))
+    {
+        eprintln!(
+            "warning: {} unhealthy findings; the SARIF output keeps the {} most severe and \
+             newest, as many as GitHub code scanning takes in one run",
+            report.summary.unhealthy,
+            output::SARIF_MAX_RESULTS
+        );
+    }
     if args.timings {
         eprintln!(
             "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s",
@@ -149,7 +222,20 @@ fn run_scan(args: ScanArgs) -> Result<(), String> {
             timings.judge.as_secs_f64(),
         );
     }
-    Ok(())
+    Ok(gate_exit(&report))
+}
+
+/// Exit status 1 and the reasons on standard error when a gate failed.
+fn gate_exit(report: &Report) -> ExitCode {
+    match &report.gate {
+        Some(outcome) if !outcome.passed => {
+            for failure in &outcome.failures {
+                eprintln!("gate failed: {failure}");
+            }
+            ExitCode::from(gate::EXIT_GATE_FAILED)
+        }
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {

@@ -203,3 +203,119 @@ fn from_sarif(name: &str, sarif: &Sarif) -> Result<Vec<Known>, String> {
     }
     Ok(known)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::output::{Report, Summary, Tool, render_json, render_sarif};
+    use crate::policy::Policy;
+    use crate::score;
+
+    const CLOSED: &str = "management-ports-closed";
+    const JIT: &str = "management-ports-jit";
+
+    fn report(findings: Vec<Finding>) -> Report {
+        let policy = Policy::builtin();
+        Report {
+            tool: Tool::default(),
+            summary: Summary::default(),
+            score: score::compute(&policy, &findings),
+            findings,
+            collection: Vec::new(),
+            warnings: Vec::new(),
+            baseline: None,
+            gate: None,
+        }
+    }
+
+    /// The earlier run: vm1 and vm2 unhealthy on `closed`, vm3 unhealthy on `jit`.
+    fn earlier() -> Report {
+        report(vec![
+            Finding::example(CLOSED, "/s/vm1", Status::Unhealthy),
+            Finding::example(JIT, "/s/vm1", Status::Healthy),
+            Finding::example(CLOSED, "/s/vm2", Status::Unhealthy),
+            Finding::example(JIT, "/s/vm3", Status::Unhealthy),
+        ])
+    }
+
+    /// As JSON and as SARIF output.
+    fn baselines() -> [(&'static str, String); 2] {
+        let policy = Policy::builtin();
+        [
+            ("earlier.json", render_json(&earlier())),
+            (
+                "earlier.sarif",
+                render_sarif(&earlier(), &policy, Path::new("/")),
+            ),
+        ]
+    }
+
+    #[test]
+    fn findings_are_new_unchanged_or_fixed() {
+        for (name, text) in baselines() {
+            let baseline = Baseline::parse(name, &text).unwrap();
+            let mut now = vec![
+                // Ids differ in case only: the same VM.
+                Finding::example(CLOSED, "/S/VM1", Status::Unhealthy),
+                Finding::example(JIT, "/s/vm1", Status::Unhealthy),
+                Finding::example(CLOSED, "/s/vm2", Status::Healthy),
+                Finding::example(CLOSED, "/s/vm4", Status::Unhealthy),
+            ];
+            let summary = baseline.compare(&mut now);
+            let states: Vec<Option<BaselineState>> = now.iter().map(|f| f.baseline).collect();
+            assert_eq!(
+                states,
+                [
+                    Some(BaselineState::Unchanged),
+                    Some(BaselineState::New),
+                    None,
+                    Some(BaselineState::New)
+                ],
+                "{name}"
+            );
+            assert_eq!((summary.new, summary.unchanged), (2, 1), "{name}");
+            let fixed: Vec<(&str, &str, &str)> = summary
+                .fixed
+                .iter()
+                .map(|f| {
+                    (
+                        f.rule.as_str(),
+                        f.resource.as_str(),
+                        f.resource_name.as_str(),
+                    )
+                })
+                .collect();
+            assert_eq!(
+                fixed,
+                [(CLOSED, "/s/vm2", "vm2"), (JIT, "/s/vm3", "vm3")],
+                "{name}"
+            );
+            assert_eq!(summary.file, name);
+        }
+    }
+
+    #[test]
+    fn other_files_are_refused_with_a_reason() {
+        for (text, want) in [
+            ("{\"a\": 1}", "x.json: not a portcullis report"),
+            (
+                "{\n  \"findings\": [\n    {\"rule\": 3}\n  ]\n}",
+                "x.json:3:",
+            ),
+            ("{\"findings\": [", "x.json:1:14: EOF while parsing"),
+            (
+                r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "other"}}, "results": []}]}"#,
+                "a run of other is not a portcullis run",
+            ),
+            (
+                r#"{"version": "2.1.0", "runs": [{"tool": {"driver": {"name": "portcullis"}}, "results": [{"ruleId": "x", "message": {"text": "m"}}]}]}"#,
+                "a result has no ruleId or no logical location",
+            ),
+        ] {
+            let err = Baseline::parse("x.json", text).unwrap_err();
+            assert!(err.contains(want), "want {want:?} in {err}");
+        }
+    }
+}

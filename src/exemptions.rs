@@ -345,3 +345,261 @@ fn tag_match(text: &str) -> Result<TagMatch, String> {
             .transpose()?,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use time::macros::date;
+
+    use super::*;
+    use crate::model::{Provider, Vm};
+
+    const LEGACY: &str = "/subscriptions/s1/resourceGroups/rg-legacy/providers/Microsoft.Compute/virtualMachines/old-01";
+    const WEB: &str = "/subscriptions/s1/resourceGroups/rg-web/providers/Microsoft.Compute/virtualMachines/web-01";
+
+    fn vm(id: &str, tags: &[(&str, &str)]) -> Vm {
+        Vm {
+            id: id.to_owned(),
+            name: id.rsplit('/').next().unwrap().to_owned(),
+            provider: Provider::Azure,
+            scope: "s1".to_owned(),
+            region: None,
+            power_state: None,
+            nic_ids: Vec::new(),
+            tags: tags
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<_, _>>(),
+            origin: None,
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            vms: vec![
+                vm(LEGACY, &[("Env", "sandbox")]),
+                vm(WEB, &[("env", "production"), ("owner", "web-team")]),
+            ],
+            ..Snapshot::new()
+        }
+    }
+
+    /// One exemption entry in YAML, with its fields as given.
+    fn file(entries: &[&str]) -> String {
+        let mut text = String::from("exemptions:\n");
+        for entry in entries {
+            text.push_str(&format!(
+                "  - {entry}\n    justification: accepted risk\n    owner: ops@example.com\n"
+            ));
+        }
+        text
+    }
+
+    const CLOSED: &str = "management-ports-closed";
+    const JIT: &str = "management-ports-jit";
+
+    #[test]
+    fn which_findings_an_exemption_covers() {
+        struct Case {
+            name: &'static str,
+            entry: &'static str,
+            /// (rule, VM) of the unhealthy findings it should cover.
+            covers: &'static [(&'static str, &'static str)],
+        }
+        let cases = [
+            Case {
+                name: "glob on the id",
+                entry: "rule: management-ports-closed\n    resource: \"*/resourceGroups/rg-legacy/*\"\n    expires: 2030-01-01",
+                covers: &[(CLOSED, LEGACY)],
+            },
+            Case {
+                name: "glob on the name, any case",
+                entry: "rule: management-ports-closed\n    resource: WEB-*\n    expires: 2030-01-01",
+                covers: &[(CLOSED, WEB)],
+            },
+            Case {
+                name: "every recommendation",
+                entry: "rule: \"*\"\n    resource: web-01\n    expires: 2030-01-01",
+                covers: &[(CLOSED, WEB), (JIT, WEB)],
+            },
+            Case {
+                name: "tag with a value, key in any case",
+                entry: "rule: management-ports-jit\n    tag: env=sand*\n    expires: 2030-01-01",
+                covers: &[(JIT, LEGACY)],
+            },
+            Case {
+                name: "tag with any value",
+                entry: "rule: management-ports-jit\n    tag: owner\n    expires: 2030-01-01",
+                covers: &[(JIT, WEB)],
+            },
+            Case {
+                name: "resource and tag must both match",
+                entry: "rule: \"*\"\n    resource: old-*\n    tag: env=production\n    expires: 2030-01-01",
+                covers: &[],
+            },
+        ];
+        let policy = Policy::builtin();
+        for case in cases {
+            let exemptions = Exemptions::parse("x.yaml", &file(&[case.entry]), &policy)
+                .unwrap_or_else(|e| panic!("{}: {e}", case.name));
+            let mut findings = vec![
+                Finding::example(CLOSED, LEGACY, Status::Unhealthy),
+                Finding::example(JIT, LEGACY, Status::Unhealthy),
+                Finding::example(CLOSED, WEB, Status::Unhealthy),
+                Finding::example(JIT, WEB, Status::Unhealthy),
+                Finding::example("internet-facing-vm-nsg", WEB, Status::Healthy),
+            ];
+            exemptions.apply(&mut findings, &snapshot(), date!(2026 - 06 - 01));
+            let covered: Vec<(&str, &str)> = findings
+                .iter()
+                .filter(|f| f.is_exempt())
+                .map(|f| (f.rule.as_str(), f.resource.as_str()))
+                .collect();
+            assert_eq!(covered, case.covers, "{}", case.name);
+        }
+    }
+
+    #[test]
+    fn healthy_findings_are_never_exempt() {
+        let exemptions = Exemptions::parse(
+            "x.yaml",
+            &file(&["rule: \"*\"\n    resource: \"*\"\n    expires: 2030-01-01"]),
+            &Policy::builtin(),
+        )
+        .unwrap();
+        let mut findings = vec![
+            Finding::example(CLOSED, WEB, Status::Healthy),
+            Finding::example(JIT, WEB, Status::NotApplicable),
+        ];
+        exemptions.apply(&mut findings, &snapshot(), date!(2026 - 06 - 01));
+        assert!(findings.iter().all(|f| f.exemption.is_none()));
+    }
+
+    #[test]
+    fn expiry_is_inclusive_and_says_so() {
+        let exemptions = Exemptions::parse(
+            "ex.yaml",
+            &file(&[
+                "rule: management-ports-closed\n    resource: web-01\n    expires: 2026-06-30",
+            ]),
+            &Policy::builtin(),
+        )
+        .unwrap();
+        for (today, exempt) in [
+            (date!(2026 - 06 - 29), true),
+            (date!(2026 - 06 - 30), true),
+            (date!(2026 - 07 - 01), false),
+        ] {
+            let mut findings = vec![Finding::example(CLOSED, WEB, Status::Unhealthy)];
+            let warnings = exemptions.apply(&mut findings, &snapshot(), today);
+            let applied = findings[0].exemption.as_ref().unwrap();
+            assert_eq!(findings[0].is_exempt(), exempt, "{today}");
+            assert_eq!(applied.expired, !exempt, "{today}");
+            assert_eq!(applied.expires, "2026-06-30");
+            assert_eq!(applied.source, "ex.yaml:2");
+            assert_eq!(
+                findings[0].scored_status(),
+                if exempt {
+                    Status::NotApplicable
+                } else {
+                    Status::Unhealthy
+                }
+            );
+            if exempt {
+                assert!(warnings.is_empty(), "{warnings:?}");
+            } else {
+                assert_eq!(warnings.len(), 1);
+                assert!(
+                    warnings[0].contains("expired on 2026-06-30")
+                        && warnings[0].contains("1 finding it covered count again"),
+                    "{}",
+                    warnings[0]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn an_exemption_in_force_wins_over_an_expired_one() {
+        let exemptions = Exemptions::parse(
+            "ex.yaml",
+            &file(&[
+                "rule: management-ports-closed\n    resource: web-01\n    expires: 2020-01-01",
+                "rule: management-ports-closed\n    resource: web-*\n    expires: 2030-01-01",
+            ]),
+            &Policy::builtin(),
+        )
+        .unwrap();
+        let mut findings = vec![Finding::example(CLOSED, WEB, Status::Unhealthy)];
+        let warnings = exemptions.apply(&mut findings, &snapshot(), date!(2026 - 06 - 01));
+        assert!(findings[0].is_exempt());
+        assert_eq!(findings[0].exemption.as_ref().unwrap().source, "ex.yaml:7");
+        assert_eq!(
+            warnings.len(),
+            1,
+            "the expired entry is reported: {warnings:?}"
+        );
+        assert!(warnings[0].starts_with("ex.yaml:2:"), "{}", warnings[0]);
+    }
+
+    #[test]
+    fn unused_exemptions_are_reported() {
+        let exemptions = Exemptions::parse(
+            "ex.yaml",
+            &file(&[
+                "rule: management-ports-closed\n    resource: gone-*\n    expires: 2030-01-01",
+                "rule: management-ports-closed\n    resource: gone-*\n    expires: 2020-01-01",
+            ]),
+            &Policy::builtin(),
+        )
+        .unwrap();
+        let mut findings = vec![Finding::example(CLOSED, WEB, Status::Unhealthy)];
+        let warnings = exemptions.apply(&mut findings, &snapshot(), date!(2026 - 06 - 01));
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings[0].contains("covers no unhealthy finding; remove it if the issue was fixed")
+        );
+        assert!(warnings[1].contains("expired on 2020-01-01 and covers no unhealthy finding"));
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column() {
+        let cases = [
+            (
+                "exemptions:\n  - rule: nope\n    resource: x\n    justification: j\n    owner: o\n    expires: 2030-01-01\n",
+                "x.yaml:2:11: rule `nope` is not a recommendation of the policy",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    justification: j\n    owner: o\n    expires: 2030-01-01\n",
+                "x.yaml:2:5: an exemption needs `resource`",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    resource: x\n    justification: j\n    owner: o\n    expires: 2030-02-30\n",
+                "x.yaml:6:14: expires \"2030-02-30\" is not a date",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    resource: x\n    justification: \"\"\n    owner: o\n    expires: 2030-01-01\n",
+                "x.yaml:4:20: `justification` is empty",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    resource: \"[\"\n    justification: j\n    owner: o\n    expires: 2030-01-01\n",
+                "x.yaml:3:15: resource pattern \"[\" is not a valid glob",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    tag: \"=x\"\n    justification: j\n    owner: o\n    expires: 2030-01-01\n",
+                "x.yaml:3:10: tag \"=x\" has no key",
+            ),
+            (
+                "exemptions:\n  - rule: management-ports-jit\n    resource: x\n    justification: j\n    ownr: o\n    expires: 2030-01-01\n",
+                "x.yaml:5:5:",
+            ),
+        ];
+        let policy = Policy::builtin();
+        for (text, want) in cases {
+            let err = Exemptions::parse("x.yaml", text, &policy).unwrap_err();
+            let shown = err.to_string();
+            assert!(shown.contains(want), "want {want:?} in:\n{shown}");
+        }
+    }
+}

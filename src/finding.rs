@@ -185,3 +185,28 @@ pub struct RuleEvidence {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
 }
+
+#[cfg(test)]
+impl Finding {
+    /// A finding of a high-severity recommendation of the built-in control, for tests; the VM's
+    /// name is the last segment of its id.
+    pub(crate) fn example(rule: &str, resource: &str, status: Status) -> Finding {
+        Finding {
+            rule: rule.to_owned(),
+            control: "secure-management-ports".to_owned(),
+            resource: resource.to_owned(),
+            resource_name: resource.rsplit('/').next().unwrap_or(resource).to_owned(),
+            provider: Provider::Azure,
+            scope: "s1".to_owned(),
+            region: None,
+            status,
+            severity: Severity::High,
+            ports: Vec::new(),
+            evidence: Evidence::default(),
+            location: None,
+            commands: Vec::new(),
+            baseline: None,
+            exemption: None,
+        }
+    }
+}

@@ -387,6 +387,38 @@ mod tests {
     }
 
     #[test]
+    fn exempt_findings_count_as_not_applicable() {
+        let policy = policy();
+        let mut list = findings(
+            &policy,
+            &[
+                ("sub-a", "vm1", JIT, H),
+                ("sub-a", "vm1", CLOSED, U),
+                ("sub-a", "vm2", CLOSED, H),
+            ],
+        );
+        let unexempt = compute(&policy, &list);
+        assert_eq!(unexempt.controls[0].unhealthy, 1);
+        list[1].exemption = Some(crate::finding::AppliedExemption {
+            justification: "accepted".into(),
+            owner: "ops".into(),
+            expires: "2030-01-01".into(),
+            expired: false,
+            source: "x.yaml:2".into(),
+        });
+        let score = compute(&policy, &list);
+        assert_eq!(
+            (score.controls[0].healthy, score.controls[0].unhealthy),
+            (2, 0),
+            "vm1 is healthy through its other recommendation"
+        );
+        assert!(close(score.percent, 100.0));
+        // An expired exemption no longer counts.
+        list[1].exemption.as_mut().unwrap().expired = true;
+        assert_eq!(compute(&policy, &list), unexempt);
+    }
+
+    #[test]
     fn findings_of_unknown_controls_are_left_out() {
         let policy = policy();
         let mut list = findings(&policy, &[("sub-a", "vm1", CLOSED, H)]);

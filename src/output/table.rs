@@ -1,12 +1,13 @@
 //! `--format table` (the default): a readable summary per VM, then the score.
 //!
 //! VMs with an unhealthy finding come first; each finding shows its status, the recommendation
-//! and why, and under an open or standing port the rules that let the internet in.
+//! and why (marked new against a baseline, or exempt), under an open or standing port the rules
+//! that let the internet in, and the commands that fix it. Baseline and gate results end it.
 
 use std::fmt::Write;
 
 use super::Report;
-use crate::finding::{Finding, PortEvidence, Status};
+use crate::finding::{BaselineState, Finding, PortEvidence, Status};
 use crate::verdict::thousands;
 
 pub fn render(report: &Report) -> String {
@@ -37,14 +38,18 @@ pub fn render(report: &Report) -> String {
         for f in findings {
             let _ = writeln!(
                 out,
-                "  {:<14} {:<26} {}",
-                label(f.status),
+                "  {:<14} {:<26} {}{}",
+                label(f),
                 f.rule,
-                f.evidence.summary
+                f.evidence.summary,
+                marks(f)
             );
             if f.status == Status::Unhealthy {
                 for port in &f.evidence.exposures {
                     write_port(&mut out, port);
+                }
+                for command in &f.commands {
+                    let _ = writeln!(out, "{:17}fix: {command}", "");
                 }
             }
         }
@@ -68,12 +73,32 @@ fn rank(status: Status) -> u8 {
     }
 }
 
-fn label(status: Status) -> &'static str {
-    match status {
+fn label(f: &Finding) -> &'static str {
+    match f.status {
+        Status::Unhealthy if f.is_exempt() => "exempt",
         Status::Unhealthy => "UNHEALTHY",
         Status::Healthy => "healthy",
         Status::NotApplicable => "not applicable",
     }
+}
+
+/// `  [new]`, `  [exempt until …]`, `  [exemption expired …]` after a finding's summary.
+fn marks(f: &Finding) -> String {
+    let mut marks = Vec::new();
+    if f.baseline == Some(BaselineState::New) {
+        marks.push("new".to_owned());
+    }
+    if let Some(e) = &f.exemption {
+        marks.push(if e.expired {
+            format!("exemption expired on {} ({})", e.expires, e.source)
+        } else {
+            format!(
+                "exempt until {}: {} ({}, {})",
+                e.expires, e.justification, e.owner, e.source
+            )
+        });
+    }
+    marks.iter().map(|m| format!("  [{m}]")).collect()
 }
 
 fn write_port(out: &mut String, port: &PortEvidence) {
@@ -146,9 +171,14 @@ fn write_score(out: &mut String, report: &Report) {
         }
     }
     let summary = &report.summary;
+    let exempt = if summary.exempt > 0 {
+        format!(" ({} exempt)", summary.exempt)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{} VMs ({} internet-facing) from {} files; findings: {} unhealthy, {} healthy, {} not applicable",
+        "{} VMs ({} internet-facing) from {} files; findings: {} unhealthy{exempt}, {} healthy, {} not applicable",
         summary.vms,
         summary.internet_facing_vms,
         summary.files,
@@ -156,4 +186,25 @@ fn write_score(out: &mut String, report: &Report) {
         summary.healthy,
         summary.not_applicable
     );
+    if let Some(baseline) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "Against {}: {} new, {} unchanged, {} fixed",
+            baseline.file,
+            baseline.new,
+            baseline.unchanged,
+            baseline.fixed.len()
+        );
+        for fixed in &baseline.fixed {
+            let _ = writeln!(out, "  fixed: {} on {}", fixed.rule, fixed.resource_name);
+        }
+    }
+    if let Some(gate) = &report.gate {
+        if gate.passed {
+            let _ = writeln!(out, "Gate passed");
+        }
+        for failure in &gate.failures {
+            let _ = writeln!(out, "Gate failed: {failure}");
+        }
+    }
 }

@@ -17,6 +17,14 @@ use crate::verdict::thousands;
 /// Radius of the gauge circle in SVG units.
 const GAUGE_RADIUS: f64 = 52.0;
 
+/// Unhealthy (and exempt) VMs shown with ports, rules and commands; the others get one line per
+/// verdict, so that a report of 100,000 VMs stays small enough for a browser. The JSON and SARIF
+/// outputs have every detail.
+pub const DETAILED_VMS: usize = 500;
+
+/// Healthy and not-applicable VMs listed; every unhealthy or exempt VM is listed.
+pub const LISTED_PASSING_VMS: usize = 1_000;
+
 #[derive(Template)]
 #[template(path = "report.html")]
 struct Page<'a> {
@@ -31,6 +39,12 @@ struct Page<'a> {
     controls: Vec<ControlView>,
     scopes: Vec<ScopeView>,
     unhealthy_count: usize,
+    /// Unhealthy or exempt VMs beyond [`DETAILED_VMS`], shown briefly.
+    brief_count: usize,
+    detailed_limit: usize,
+    /// Healthy and not-applicable VMs beyond [`LISTED_PASSING_VMS`], not listed.
+    unlisted_count: usize,
+    listed_limit: usize,
     vms: Vec<VmView<'a>>,
     baseline: Option<&'a BaselineSummary>,
     gate: Option<&'a GateOutcome>,
@@ -70,6 +84,8 @@ struct VmView<'a> {
     /// `unhealthy`, `exempt`, `healthy` or `not-applicable`: the worst of its findings.
     status: &'static str,
     status_label: &'static str,
+    /// Whether findings show their ports, rules and commands.
+    detailed: bool,
     /// Lower-case name and id, for the search box.
     search: String,
     findings: Vec<FindingView<'a>>,
@@ -110,7 +126,7 @@ pub fn render(report: &Report, policy: &Policy) -> String {
     let max_points: u32 = score.controls.iter().map(|c| c.max_points).sum();
     let circumference = 2.0 * std::f64::consts::PI * GAUGE_RADIUS;
     let summary = &report.summary;
-    let vms = vms(report, policy);
+    let (vms, unlisted_count) = vms(report, policy);
     let page = Page {
         tool: format!("{} {}", report.tool.name, report.tool.version),
         score: format!("{:.1}", score.percent),
@@ -152,6 +168,13 @@ pub fn render(report: &Report, policy: &Policy) -> String {
             })
             .collect(),
         unhealthy_count: vms.iter().filter(|v| v.status == "unhealthy").count(),
+        brief_count: vms
+            .iter()
+            .filter(|v| !v.detailed && matches!(v.status, "unhealthy" | "exempt"))
+            .count(),
+        detailed_limit: DETAILED_VMS,
+        unlisted_count,
+        listed_limit: LISTED_PASSING_VMS,
         vms,
         baseline: report.baseline.as_ref(),
         gate: report.gate.as_ref(),
@@ -213,13 +236,21 @@ fn rank(f: &Finding) -> u8 {
     }
 }
 
-fn vms<'a>(report: &'a Report, policy: &Policy) -> Vec<VmView<'a>> {
+/// The VMs the page lists, worst first, and how many passing VMs it leaves out.
+fn vms<'a>(report: &'a Report, policy: &Policy) -> (Vec<VmView<'a>>, usize) {
     let mut groups: Vec<&[Finding]> = report
         .findings
         .chunk_by(|a, b| a.resource == b.resource)
         .collect();
     groups.sort_by_key(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX));
-    groups
+    let failing = groups
+        .iter()
+        .take_while(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX) <= 1)
+        .count();
+    let listed = groups.len().min(failing + LISTED_PASSING_VMS);
+    let unlisted = groups.len() - listed;
+    groups.truncate(listed);
+    let views = groups
         .into_iter()
         .enumerate()
         .map(|(index, findings)| {
@@ -230,6 +261,7 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> Vec<VmView<'a>> {
                 2 => ("healthy", "Healthy"),
                 _ => ("not-applicable", "Not applicable"),
             };
+            let detailed = index < DETAILED_VMS && matches!(status, "unhealthy" | "exempt");
             VmView {
                 anchor: format!("vm-{}", index + 1),
                 name: &first.resource_name,
@@ -245,14 +277,21 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> Vec<VmView<'a>> {
                 .join(" · "),
                 status,
                 status_label,
+                detailed,
                 search: format!("{} {}", first.resource_name, first.resource).to_lowercase(),
-                findings: findings.iter().map(|f| finding(f, policy)).collect(),
+                findings: findings
+                    .iter()
+                    .map(|f| finding(f, policy, detailed))
+                    .collect(),
             }
         })
-        .collect()
+        .collect();
+    (views, unlisted)
 }
 
-fn finding<'a>(f: &'a Finding, policy: &Policy) -> FindingView<'a> {
+/// A finding as the page shows it; `detailed` adds the ports, commands and guidance of an
+/// unhealthy one.
+fn finding<'a>(f: &'a Finding, policy: &Policy, detailed: bool) -> FindingView<'a> {
     let rec = policy.recommendation(&f.rule);
     let (status, status_label) = match (f.status, f.is_exempt()) {
         (Status::Unhealthy, true) => ("exempt", "Exempt"),
@@ -260,7 +299,7 @@ fn finding<'a>(f: &'a Finding, policy: &Policy) -> FindingView<'a> {
         (Status::Healthy, _) => ("healthy", "Healthy"),
         (Status::NotApplicable, _) => ("not-applicable", "Not applicable"),
     };
-    let unhealthy = f.status == Status::Unhealthy;
+    let unhealthy = detailed && f.status == Status::Unhealthy;
     FindingView {
         rule: &f.rule,
         title: rec.map_or_else(|| f.rule.clone(), |r| r.title.clone()),
@@ -327,4 +366,57 @@ fn ports(f: &Finding) -> Vec<PortView> {
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{Summary, Tool};
+    use crate::score;
+
+    fn report(unhealthy: usize, healthy: usize) -> Report {
+        let vm = |i: usize, status| {
+            Finding::example("management-ports-closed", &format!("/s/vm{i}"), status)
+        };
+        let findings: Vec<Finding> = (0..unhealthy)
+            .map(|i| vm(i, Status::Unhealthy))
+            .chain((unhealthy..unhealthy + healthy).map(|i| vm(i, Status::Healthy)))
+            .collect();
+        Report {
+            tool: Tool::default(),
+            summary: Summary::default(),
+            score: score::compute(&Policy::builtin(), &findings),
+            findings,
+            collection: Vec::new(),
+            warnings: Vec::new(),
+            baseline: None,
+            gate: None,
+        }
+    }
+
+    #[test]
+    fn large_estates_stay_small_enough_to_open() {
+        let html = render(
+            &report(DETAILED_VMS + 20, LISTED_PASSING_VMS + 10),
+            &Policy::builtin(),
+        );
+        let count = |needle: &str| html.matches(needle).count();
+        assert_eq!(
+            count("<details class=\"vm\""),
+            DETAILED_VMS + 20 + LISTED_PASSING_VMS
+        );
+        assert_eq!(count("<div class=\"finding\">"), DETAILED_VMS);
+        assert_eq!(count("<ul class=\"brief\">"), 20 + LISTED_PASSING_VMS);
+        assert!(html.contains(&format!(
+            "Ports, rules and commands are shown for the first {DETAILED_VMS} unhealthy VMs; 20 \
+             more are listed briefly."
+        )));
+        assert!(html.contains(&format!(
+            "the first {LISTED_PASSING_VMS} healthy or not applicable ones; 10 more are not."
+        )));
+
+        let small = render(&report(3, 2), &Policy::builtin());
+        assert!(!small.contains("listed briefly") && !small.contains("more are not"));
+        assert_eq!(small.matches("<div class=\"finding\">").count(), 3);
+    }
 }

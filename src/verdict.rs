@@ -277,18 +277,24 @@ pub fn describe_count(set: &AddressSet) -> String {
         ));
     }
     if !set.v6.is_empty() {
-        let n = set.ipv6_count();
-        let text = if n.is_power_of_two() && n > 1 << 20 {
-            format!("2^{}", n.trailing_zeros())
-        } else {
-            thousands(n)
-        };
-        parts.push(format!("{text} IPv6 addresses"));
+        parts.push(format!(
+            "{} IPv6 addresses",
+            ipv6_count_text(set.ipv6_count())
+        ));
     }
     if parts.is_empty() {
         "no address".to_string()
     } else {
         parts.join(" and ")
+    }
+}
+
+/// An IPv6 count for people: `2^80` for large powers of two, else digits grouped by thousands.
+pub fn ipv6_count_text(n: u128) -> String {
+    if n.is_power_of_two() && n > 1 << 20 {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        thousands(n)
     }
 }
 

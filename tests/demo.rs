@@ -58,7 +58,7 @@ fn expected(estate: &str) -> Vec<Expected> {
                 .map(str::trim)
                 .collect::<Vec<_>>()
         })
-        .filter(|cells| cells.len() >= 5 && matches!(status_word(cells[cells.len() - 3]), Some(_)))
+        .filter(|cells| cells.len() >= 5 && status_word(cells[cells.len() - 3]).is_some())
         .map(|cells| {
             let n = cells.len();
             Expected {

@@ -99,21 +99,34 @@ fn filtered(vm: &Vm, exposure: &VmExposure, rec: &Recommendation) -> Verdict {
                 exposure.unfiltered_nics.join(", ")
             ),
         ),
-        Provider::Aws if is_open(&exposure.reach.allow_all, &rec.thresholds) => Verdict::plain(
-            Status::Unhealthy,
-            format!(
-                "security groups allow all traffic on every port from {}",
-                describe_count(&exposure.reach.allow_all)
-            ),
-        ),
         Provider::Azure => Verdict::plain(
             Status::Healthy,
             "every internet-facing NIC is filtered by a network security group".into(),
         ),
-        Provider::Aws => Verdict::plain(
-            Status::Healthy,
-            "security groups filter the internet-facing interfaces".into(),
-        ),
+        Provider::Aws => {
+            // Each interface is judged on its own: two narrow allow-alls on two interfaces do
+            // not add up to a broad one.
+            let widest_open = exposure
+                .reach
+                .allow_all
+                .iter()
+                .filter(|set| is_open(set, &rec.thresholds))
+                .max_by_key(|set| (set.ipv4_count(), set.ipv6_count()));
+            match widest_open {
+                Some(set) => Verdict::plain(
+                    Status::Unhealthy,
+                    format!(
+                        "security groups of an internet-facing interface allow all traffic on \
+                         every port from {}",
+                        describe_count(set)
+                    ),
+                ),
+                None => Verdict::plain(
+                    Status::Healthy,
+                    "security groups filter the internet-facing interfaces".into(),
+                ),
+            }
+        }
     }
 }
 

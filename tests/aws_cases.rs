@@ -161,6 +161,39 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
             &["3389/udp"],
         ),
         (
+            "protocol 17 is UDP",
+            AwsVm::new(vec![vec![permission(
+                "17",
+                Some((389, 389)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HUU",
+            &["389/udp"],
+        ),
+        (
+            "icmpv6 opens no port",
+            AwsVm::new(vec![vec![permission(
+                "icmpv6",
+                Some((-1, -1)),
+                &["::/0"],
+                None,
+            )]]),
+            "HHH",
+            &[],
+        ),
+        (
+            "-1 with ports -1 is all traffic",
+            AwsVm::new(vec![vec![permission(
+                "-1",
+                Some((-1, -1)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "UUU",
+            ALL,
+        ),
+        (
             "icmp opens no port",
             AwsVm::new(vec![vec![permission(
                 "icmp",

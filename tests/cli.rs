@@ -230,3 +230,44 @@ fn snapshot_round_trips_to_the_same_findings() {
     assert_eq!(findings(&direct), findings(&via_snapshot));
     assert!(Path::new(&snap).metadata().unwrap().len() > 0);
 }
+
+/// Sections 1 and 4 of the semantics are data: a user's rules change what the internet is and
+/// when a port is open, and the verdicts follow.
+#[test]
+fn internet_and_thresholds_are_policy_data() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("narrow.yaml"),
+        "open_when_broader_than: {ipv4: /29, ipv6: /64}\n\
+         internet:\n  ipv4: {include: [0.0.0.0/0], exclude: [128.0.0.0/1]}\n  ipv6: {include: [2000::/3]}\n",
+    )
+    .unwrap();
+    let scan = |extra: &[&str]| {
+        let mut args = vec!["scan", "-i", "fixtures/azure-demo", "--format", "json"];
+        args.extend_from_slice(extra);
+        let o = portcullis(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(&stdout(&o)).unwrap()
+    };
+    let closed = |json: &serde_json::Value, vm: &str| {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["resource_name"] == vm && f["rule"] == "management-ports-closed")
+            .unwrap()
+            .clone()
+    };
+    let builtin = scan(&[]);
+    let custom = scan(&["--rules", dir.path().to_str().unwrap()]);
+    // shared-01: 64 addresses reach 1433/tcp: narrow under /24, broad under /29.
+    assert_eq!(closed(&builtin, "shared-01")["status"], "healthy");
+    assert_eq!(closed(&custom, "shared-01")["status"], "unhealthy");
+    // jump-01: exactly a /29 is not broader than a /29.
+    assert_eq!(closed(&custom, "jump-01")["status"], "healthy");
+    // web-01: SSH from anywhere now reaches the lower half of IPv4 only, 2^31 addresses.
+    assert_eq!(
+        closed(&custom, "web-01")["evidence"]["exposures"][0]["ipv4_addresses"],
+        1u64 << 31
+    );
+}

@@ -106,6 +106,19 @@ impl Exemptions {
 
     /// Checks the text of an exemptions file named `name`.
     pub fn parse(name: &str, text: &str, policy: &Policy) -> Result<Self, ExemptionsError> {
+        let blank = text.lines().all(|line| {
+            let line = line.trim();
+            line.is_empty() || line.starts_with('#') || line == "---"
+        });
+        if blank {
+            return Err(ExemptionsError {
+                problems: vec![Problem::in_file(
+                    name,
+                    "the file lists no exemptions; start it with `exemptions:` and list entries \
+                     under it (or write `exemptions: []` for none)",
+                )],
+            });
+        }
         let file: ExemptionsFile = serde_saphyr::from_str(text).map_err(|err| ExemptionsError {
             problems: vec![Problem::from_yaml(name, &err)],
         })?;
@@ -564,6 +577,19 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_list_is_fine() {
+        let exemptions =
+            Exemptions::parse("x.yaml", "exemptions: []\n", &Policy::builtin()).unwrap();
+        let mut findings = vec![Finding::example(CLOSED, WEB, Status::Unhealthy)];
+        assert!(
+            exemptions
+                .apply(&mut findings, &snapshot(), date!(2026 - 06 - 01))
+                .is_empty()
+        );
+        assert!(findings[0].exemption.is_none());
+    }
+
+    #[test]
     fn errors_name_the_line_and_column() {
         let cases = [
             (
@@ -594,6 +620,7 @@ mod tests {
                 "exemptions:\n  - rule: management-ports-jit\n    resource: x\n    justification: j\n    ownr: o\n    expires: 2030-01-01\n",
                 "x.yaml:5:5:",
             ),
+            ("# nothing yet\n", "x.yaml: the file lists no exemptions"),
         ];
         let policy = Policy::builtin();
         for (text, want) in cases {

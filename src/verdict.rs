@@ -108,21 +108,34 @@ fn filtered(vm: &Vm, exposure: &VmExposure, rec: &Recommendation) -> Verdict {
                 exposure.unfiltered_nics.join(", ")
             ),
         ),
-        Provider::Aws if is_open(&exposure.reach.allow_all, &rec.thresholds) => Verdict::plain(
-            Status::Unhealthy,
-            format!(
-                "security groups allow all traffic on every port from {}",
-                describe_count(&exposure.reach.allow_all)
-            ),
-        ),
         Provider::Azure => Verdict::plain(
             Status::Healthy,
             "every internet-facing NIC is filtered by a network security group".into(),
         ),
-        Provider::Aws => Verdict::plain(
-            Status::Healthy,
-            "security groups filter the internet-facing interfaces".into(),
-        ),
+        Provider::Aws => {
+            // Each interface is judged on its own: two narrow allow-alls on two interfaces do
+            // not add up to a broad one.
+            let widest_open = exposure
+                .reach
+                .allow_all
+                .iter()
+                .filter(|set| is_open(set, &rec.thresholds))
+                .max_by_key(|set| (set.ipv4_count(), set.ipv6_count()));
+            match widest_open {
+                Some(set) => Verdict::plain(
+                    Status::Unhealthy,
+                    format!(
+                        "security groups of an internet-facing interface allow all traffic on \
+                         every port from {}",
+                        describe_count(set)
+                    ),
+                ),
+                None => Verdict::plain(
+                    Status::Healthy,
+                    "security groups filter the internet-facing interfaces".into(),
+                ),
+            }
+        }
     }
 }
 
@@ -286,18 +299,24 @@ pub fn describe_count(set: &AddressSet) -> String {
         ));
     }
     if !set.v6.is_empty() {
-        let n = set.ipv6_count();
-        let text = if n.is_power_of_two() && n > 1 << 20 {
-            format!("2^{}", n.trailing_zeros())
-        } else {
-            thousands(n)
-        };
-        parts.push(format!("{text} IPv6 addresses"));
+        parts.push(format!(
+            "{} IPv6 addresses",
+            ipv6_count_text(set.ipv6_count())
+        ));
     }
     if parts.is_empty() {
         "no address".to_string()
     } else {
         parts.join(" and ")
+    }
+}
+
+/// An IPv6 count for people: `2^80` for large powers of two, else digits grouped by thousands.
+pub fn ipv6_count_text(n: u128) -> String {
+    if n.is_power_of_two() && n > 1 << 20 {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        thousands(n)
     }
 }
 

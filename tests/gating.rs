@@ -107,7 +107,7 @@ fn several_outputs_from_one_scan() {
     ]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        stdout(&output).starts_with("build-01  azure"),
+        stdout(&output).starts_with("build-01  (azure"),
         "the table on stdout"
     );
     let sarif: Value = serde_json::from_str(&std::fs::read_to_string(sarif).unwrap()).unwrap();

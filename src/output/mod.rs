@@ -14,7 +14,7 @@ use crate::collect::CollectionReport;
 use crate::finding::{Finding, RuleEvidence, Status};
 use crate::gate::GateOutcome;
 use crate::score::Score;
-use crate::verdict::thousands;
+use crate::verdict::{ipv6_count_text, thousands};
 
 pub use html::render as render_html;
 pub use json::render as render_json;
@@ -90,7 +90,8 @@ impl Summary {
     }
 }
 
-/// Exact address counts: `3,702,258,432 IPv4 addresses`, with IPv6 when there are any.
+/// Exact address counts: `3,702,258,432 IPv4 addresses`, `3,702,258,432 IPv4 + 2^125 IPv6
+/// addresses`.
 pub(crate) fn address_counts(ipv4: u64, ipv6: &str) -> String {
     let ipv6 = ipv6.parse::<u128>().unwrap_or(0);
     let mut parts = Vec::new();
@@ -98,9 +99,9 @@ pub(crate) fn address_counts(ipv4: u64, ipv6: &str) -> String {
         parts.push(format!("{} IPv4", thousands(u128::from(ipv4))));
     }
     if ipv6 > 0 {
-        parts.push(format!("{} IPv6", thousands(ipv6)));
+        parts.push(format!("{} IPv6", ipv6_count_text(ipv6)));
     }
-    format!("{} addresses", parts.join(" and "))
+    format!("{} addresses", parts.join(" + "))
 }
 
 /// A rule as a reader finds it in the portal: `NSG rule allow-ssh (priority 300) of web-01-nsg`,

@@ -356,6 +356,16 @@ pub fn scan_dir(dir: &Path, policy: &Policy) -> Report {
     scan::scan(&loaded, policy).0
 }
 
+/// Fails with every mismatch of a case table at once, so one run shows them all.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
 /// The statuses of the three built-in recommendations for the report's only VM, as three
 /// letters (H healthy, U unhealthy, N not applicable) in the order nsg, closed, jit, plus the
 /// open ports of `management-ports-closed`.

@@ -432,6 +432,54 @@ fn round2(value: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::{Summary, Tool};
+    use crate::score;
+
+    #[test]
+    fn at_most_githubs_limit_of_results_most_severe_first() {
+        let policy = Policy::builtin();
+        let mut findings: Vec<Finding> = (0..MAX_RESULTS + 2)
+            .map(|i| {
+                Finding::example(
+                    "management-ports-closed",
+                    &format!("/s/vm{i}"),
+                    Status::Unhealthy,
+                )
+            })
+            .collect();
+        let mut critical =
+            Finding::example("management-ports-jit", "/s/critical", Status::Unhealthy);
+        critical.severity = Severity::Critical;
+        findings.push(critical);
+        let report = Report {
+            tool: Tool::default(),
+            summary: Summary::default(),
+            score: score::compute(&policy, &findings),
+            findings,
+            collection: Vec::new(),
+            warnings: Vec::new(),
+            baseline: None,
+            gate: None,
+        };
+        let sarif: Value = serde_json::from_str(&render(&report, &policy, Path::new("/"))).unwrap();
+        let run = &sarif["runs"][0];
+        let results = run["results"].as_array().unwrap();
+        assert_eq!(results.len(), MAX_RESULTS);
+        assert_eq!(
+            results[0]["ruleId"], "management-ports-jit",
+            "the critical one is kept"
+        );
+        assert_eq!(run["properties"]["findingsLeftOut"], 3);
+        let notes = run["invocations"][0]["toolExecutionNotifications"]
+            .as_array()
+            .unwrap();
+        assert!(
+            notes[0]["message"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("3 unhealthy findings were left out")
+        );
+    }
 
     #[test]
     fn uris_are_relative_to_the_base_when_possible() {

@@ -201,15 +201,10 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
         }
     }
     write_output(args.output.as_deref(), &render(args.format))?;
-    if report.summary.unhealthy > output::SARIF_MAX_RESULTS
-        && (args.output_sarif.is_some() || matches!(args.format, Format::Sarif))
-    {
-        eprintln!(
-            "warning: {} unhealthy findings; the SARIF output keeps the {} most severe and \
-             newest, as many as GitHub code scanning takes in one run",
-            report.summary.unhealthy,
-            output::SARIF_MAX_RESULTS
-        );
+    if args.output_sarif.is_some() || matches!(args.format, Format::Sarif) {
+        for notice in output::sarif_notices(&report) {
+            eprintln!("warning: SARIF {notice}");
+        }
     }
     if args.timings {
         eprintln!(

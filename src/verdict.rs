@@ -65,15 +65,26 @@ fn judge_one(
             exposures: verdict.exposures,
             notes: exposure.notes.clone(),
         },
-        location: vm.origin.and_then(|o| {
-            Some(SourceLocation {
-                file: snapshot.sources.get(o.file as usize)?.clone(),
-                line: o.line,
-            })
-        }),
+        location: vm_location(snapshot, vm),
         commands: Vec::new(),
         baseline: None,
         exemption: None,
+    }
+}
+
+/// Where a VM was read from. A VM without a line (a snapshot written by a live collector) is
+/// placed at the top of the only file the snapshot came from, when there is one.
+fn vm_location(snapshot: &Snapshot, vm: &Vm) -> Option<SourceLocation> {
+    match (vm.origin, snapshot.sources.as_slice()) {
+        (Some(origin), sources) => Some(SourceLocation {
+            file: sources.get(origin.file as usize)?.clone(),
+            line: origin.line,
+        }),
+        (None, [only]) => Some(SourceLocation {
+            file: only.clone(),
+            line: 1,
+        }),
+        (None, _) => None,
     }
 }
 

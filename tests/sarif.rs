@@ -317,6 +317,42 @@ fn fingerprints_stay_when_lines_move() {
 }
 
 #[test]
+fn a_vm_without_a_line_is_placed_at_its_only_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("resources.json");
+    std::fs::write(
+        &file,
+        serde_json::to_string(&serde_json::json!({ "value": AzureVm::new().resources(false) }))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut loaded = load::load_inputs(std::slice::from_ref(&file)).unwrap();
+    // As a live collector writes it: no lines.
+    for vm in &mut loaded.snapshot.vms {
+        vm.origin = None;
+    }
+    let report = scan::scan(&loaded, &Policy::builtin()).0;
+    let sarif = sarif(&report, dir.path());
+    let places: Vec<(&Value, &Value)> = results(&sarif)
+        .iter()
+        .map(|r| {
+            let place = &r["locations"][0]["physicalLocation"];
+            (
+                &place["artifactLocation"]["uri"],
+                &place["region"]["startLine"],
+            )
+        })
+        .collect();
+    assert_eq!(places.len(), 2, "no NSG: nsg and closed are unhealthy");
+    for (uri, line) in places {
+        assert_eq!(
+            (uri.as_str(), line.as_u64()),
+            (Some("resources.json"), Some(1))
+        );
+    }
+}
+
+#[test]
 fn exempt_findings_are_suppressed_results() {
     let policy = Policy::builtin();
     let exemptions = Exemptions::parse(

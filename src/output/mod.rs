@@ -18,7 +18,7 @@ use crate::verdict::{ipv6_count_text, thousands};
 
 pub use html::render as render_html;
 pub use json::render as render_json;
-pub use sarif::{MAX_RESULTS as SARIF_MAX_RESULTS, render as render_sarif};
+pub use sarif::{notices as sarif_notices, render as render_sarif};
 pub use table::render as render_table;
 
 /// Everything a scan produced, in the shape the JSON output has.

@@ -80,15 +80,7 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
         .iter()
         .map(|w| notification(w, "warning"))
         .collect();
-    if left_out > 0 {
-        notifications.push(notification(
-            &format!(
-                "{left_out} unhealthy findings were left out: GitHub code scanning takes at most \
-                 {MAX_RESULTS} results per run; the run keeps the most severe and newest"
-            ),
-            "warning",
-        ));
-    }
+    notifications.extend(notices(report).iter().map(|n| notification(n, "warning")));
     let invocation = if notifications.is_empty() {
         Invocation::builder().execution_successful(true).build()
     } else {
@@ -140,6 +132,32 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
     let mut text = serde_json::to_string_pretty(&log).expect("a SARIF log always serialises");
     text.push('\n');
     text
+}
+
+/// What a SARIF consumer must know about the results: findings left out beyond GitHub's limit,
+/// and results GitHub would reject for having no file location.
+pub fn notices(report: &Report) -> Vec<String> {
+    let unhealthy = report
+        .findings
+        .iter()
+        .filter(|f| f.status == Status::Unhealthy);
+    let left_out = unhealthy.clone().count().saturating_sub(MAX_RESULTS);
+    let unplaced = unhealthy.filter(|f| f.primary_location().is_none()).count();
+    let mut notices = Vec::new();
+    if unplaced > 0 {
+        notices.push(format!(
+            "results without a file location: {unplaced} (their VMs were not read from files \
+             with line numbers); GitHub code scanning rejects an upload with such results: scan \
+             the exported files, or a snapshot made from them"
+        ));
+    }
+    if left_out > 0 {
+        notices.push(format!(
+            "{left_out} unhealthy findings were left out: GitHub code scanning takes at most \
+             {MAX_RESULTS} results per run; the run keeps the most severe and newest"
+        ));
+    }
+    notices
 }
 
 fn notification(text: &str, level: &str) -> Notification {
@@ -473,11 +491,46 @@ mod tests {
         let notes = run["invocations"][0]["toolExecutionNotifications"]
             .as_array()
             .unwrap();
-        assert!(
-            notes[0]["message"]["text"]
+        assert!(notes.iter().any(|n| {
+            n["message"]["text"]
                 .as_str()
                 .unwrap()
                 .starts_with("3 unhealthy findings were left out")
+        }));
+    }
+
+    #[test]
+    fn results_without_a_file_say_so() {
+        let policy = Policy::builtin();
+        let findings = vec![Finding::example(
+            "management-ports-closed",
+            "/s/vm1",
+            Status::Unhealthy,
+        )];
+        let report = Report {
+            tool: Tool::default(),
+            summary: Summary::default(),
+            score: score::compute(&policy, &findings),
+            findings,
+            collection: Vec::new(),
+            warnings: Vec::new(),
+            baseline: None,
+            gate: None,
+        };
+        let sarif: Value = serde_json::from_str(&render(&report, &policy, Path::new("/"))).unwrap();
+        let run = &sarif["runs"][0];
+        assert!(
+            run["results"][0]["locations"][0]
+                .get("physicalLocation")
+                .is_none()
+        );
+        let note = &run["invocations"][0]["toolExecutionNotifications"][0];
+        assert_eq!(note["level"], "warning");
+        assert!(
+            note["message"]["text"]
+                .as_str()
+                .unwrap()
+                .starts_with("results without a file location: 1 (")
         );
     }
 

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
 use serde_json::json;
 
 use crate::addrset::{AddressSet, RangeSet};
@@ -20,18 +21,17 @@ use crate::model::{
 };
 use crate::policy::{Policy, RecommendationKind};
 
-/// Fills [`Finding::commands`] of every unhealthy finding.
+/// Fills [`Finding::commands`] of every unhealthy finding, in parallel.
 pub fn fill(snapshot: &Snapshot, policy: &Policy, findings: &mut [Finding]) {
     let index = Index::new(snapshot, policy);
-    for finding in findings
-        .iter_mut()
+    findings
+        .par_iter_mut()
         .filter(|f| f.status == Status::Unhealthy)
-    {
-        let Some(kind) = policy.recommendation(&finding.rule).map(|r| r.kind) else {
-            continue;
-        };
-        finding.commands = index.commands(finding, kind);
-    }
+        .for_each(|finding| {
+            if let Some(rec) = policy.recommendation(&finding.rule) {
+                finding.commands = index.commands(finding, rec.kind);
+            }
+        });
 }
 
 /// The snapshot's objects by id, for looking up what evidence names.

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: loaders ([`load`]) → [`model::Snapshot`] → exposure [`engine`] →
 //! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s → [`score`] → [`output`].
-//! [`scan`] runs the whole pipeline; [`cli`] is the command line.
+//! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`synthetic`] makes estates of
+//! any size for benchmarks and tests.
 
 pub mod addrset;
 pub mod cli;
@@ -15,4 +16,5 @@ pub mod output;
 pub mod policy;
 pub mod scan;
 pub mod score;
+pub mod synthetic;
 pub mod verdict;

@@ -55,7 +55,7 @@ pub struct Target<'a> {
 }
 
 /// The default inbound rules every NSG ends with.
-fn standard_default_rules() -> Vec<NsgRule> {
+pub(crate) fn standard_default_rules() -> Vec<NsgRule> {
     let rule =
         |name: &str, priority, access, source: AddressPrefix, destination: AddressPrefix| NsgRule {
             name: name.to_string(),

@@ -156,10 +156,12 @@ fn prefix_lists(
             let count = rng.random_range(2..=20);
             // A prefix list holds each entry once.
             let entries: BTreeSet<IpNetwork> = (0..count)
-                .map(|_| match rng.random_range(0..3) {
-                    0 => pick(rng, &outside.offices),
-                    1 => pick(rng, &outside.admins),
-                    _ => public_v4(rng, 24..=24),
+                .map(|_| {
+                    if rng.random_bool(0.3) {
+                        pick(rng, &outside.offices)
+                    } else {
+                        pick(rng, &outside.admins)
+                    }
                 })
                 .collect();
             out.prefix_lists.push(PrefixList {

@@ -1,7 +1,8 @@
 //! Command-line interface: argument parsing and the subcommands.
 //!
 //! Exit codes: 0 when the command ran (whatever the findings), 2 on bad input or usage, 3 when
-//! live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
+//! live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]),
+//! after the output is written.
 
 use std::fs;
 use std::io::{self, Write};
@@ -9,9 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 
-use crate::load;
+use crate::collect::{self, CollectionReport, azure};
+use crate::load::{self, Loaded};
+use crate::model::Snapshot;
 use crate::output;
 use crate::policy::{self, Policy};
 use crate::scan;
@@ -54,12 +57,97 @@ impl PolicyArgs {
     }
 }
 
+/// Where the estate comes from: exported files, live clouds, or both. At least one is needed.
 #[derive(Debug, Args)]
-struct ScanArgs {
+#[command(group(ArgGroup::new("source").required(true).multiple(true)))]
+struct SourceArgs {
     /// An exported file or a folder of them (Azure ARM or az CLI JSON, AWS CLI JSON, portcullis
     /// snapshots). Repeatable.
-    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
+    #[arg(long = "input", short = 'i', value_name = "PATH", group = "source")]
     inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    azure: AzureArgs,
+    /// Draw no progress bars and print no collection summary on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct AzureArgs {
+    /// Read the estate live from Azure Resource Manager, as the identity in AZURE_ACCESS_TOKEN
+    /// (a bearer token), else the environment's service principal or workload identity, a
+    /// managed identity, or the Azure CLI's login.
+    #[arg(long, group = "source")]
+    azure: bool,
+    /// With --azure: `all` (every subscription the identity can read) or subscription ids,
+    /// comma-separated.
+    #[arg(
+        long,
+        value_name = "all|ID,ID",
+        value_delimiter = ',',
+        default_value = "all",
+        requires = "azure"
+    )]
+    subscriptions: Vec<String>,
+    /// With --azure: the Resource Manager endpoint (sovereign clouds).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PORTCULLIS_ARM_ENDPOINT",
+        default_value = azure::PUBLIC_CLOUD
+    )]
+    arm_endpoint: String,
+}
+
+impl SourceArgs {
+    /// The estate from every source given, and how each live collection went. Collection
+    /// failures of some subscriptions or regions are reported on standard error here.
+    fn gather(&self) -> Result<(Loaded, Vec<CollectionReport>), String> {
+        let mut loaded = if self.inputs.is_empty() {
+            Loaded {
+                snapshot: Snapshot::new(),
+                ..Loaded::default()
+            }
+        } else {
+            load::load_inputs(&self.inputs).map_err(|e| e.to_string())?
+        };
+        let mut collection = Vec::new();
+        if self.azure.azure {
+            let collected = azure::collect(&azure::AzureOptions {
+                subscriptions: azure::Subscriptions::parse(&self.azure.subscriptions)?,
+                arm_endpoint: self.azure.arm_endpoint.clone(),
+                credential: azure::Credential::from_env(),
+                progress: !self.quiet,
+            })?;
+            loaded.snapshot.merge(collected.snapshot);
+            collection.push(collected.report);
+        }
+        for report in &collection {
+            if !self.quiet {
+                eprintln!("{}", report.one_line());
+            }
+            for failed in report.failures() {
+                let error = failed.error.as_deref().unwrap_or_default();
+                eprintln!("error: {} {}: {error}", failed.kind, failed.name);
+            }
+        }
+        Ok((loaded, collection))
+    }
+}
+
+/// Success, or [`collect::EXIT_INCOMPLETE`] when a collection missed some of the estate.
+fn exit_status(collection: &[CollectionReport]) -> ExitCode {
+    if collection.iter().all(|c| c.complete) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(collect::EXIT_INCOMPLETE)
+    }
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    #[command(flatten)]
+    source: SourceArgs,
     #[command(flatten)]
     policy: PolicyArgs,
     /// Output format.
@@ -81,9 +169,8 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct SnapshotArgs {
-    /// An exported file or a folder of them. Repeatable.
-    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Where to write the snapshot.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
@@ -104,7 +191,7 @@ enum RulesCommand {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(status) => status,
         Err(message) => {
             eprintln!("error: {message}");
             ExitCode::from(2)
@@ -112,27 +199,30 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<(), String> {
+fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Snapshot(args) => run_snapshot(args),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
-            write_output(None, &policy::render_rules_list(&policy))
+            write_output(None, &policy::render_rules_list(&policy))?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Rules(RulesCommand::Validate { dir }) => {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
-            write_output(None, &report.render())
+            write_output(None, &report.render())?;
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-fn run_scan(args: ScanArgs) -> Result<(), String> {
+fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     let policy = args.policy.load()?;
     let started = Instant::now();
-    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+    let (loaded, collection) = args.source.gather()?;
     let load_time = started.elapsed();
-    let (report, timings) = scan::scan(&loaded, &policy);
+    let (mut report, timings) = scan::scan(&loaded, &policy);
+    report.collection = collection;
     let text = match args.format {
         Format::Table => output::render_table(&report),
         Format::Json => output::render_json(&report),
@@ -149,11 +239,11 @@ fn run_scan(args: ScanArgs) -> Result<(), String> {
             timings.judge.as_secs_f64(),
         );
     }
-    Ok(())
+    Ok(exit_status(&report.collection))
 }
 
-fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
-    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
+    let (loaded, collection) = args.source.gather()?;
     let file = fs::File::create(&args.output)
         .map_err(|e| format!("cannot create {}: {e}", args.output.display()))?;
     let mut writer = io::BufWriter::new(file);
@@ -164,13 +254,17 @@ fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
         eprintln!("warning: {warning}");
     }
     eprintln!(
-        "wrote {} ({} VMs, {} resources from {} files)",
+        "wrote {} ({} VMs, {} resources from {} files{})",
         args.output.display(),
         loaded.snapshot.vms.len(),
         loaded.snapshot.resource_count(),
-        loaded.files
+        loaded.files,
+        collection
+            .iter()
+            .map(|c| format!(" and {}", c.provider))
+            .collect::<String>()
     );
-    Ok(())
+    Ok(exit_status(&collection))
 }
 
 fn write_output(path: Option<&Path>, text: &str) -> Result<(), String> {

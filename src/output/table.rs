@@ -146,9 +146,14 @@ fn write_score(out: &mut String, report: &Report) {
         }
     }
     let summary = &report.summary;
+    let live: String = report
+        .collection
+        .iter()
+        .map(|c| format!(" and {}", c.provider))
+        .collect();
     let _ = writeln!(
         out,
-        "{} VMs ({} internet-facing) from {} files; findings: {} unhealthy, {} healthy, {} not applicable",
+        "{} VMs ({} internet-facing) from {} files{live}; findings: {} unhealthy, {} healthy, {} not applicable",
         summary.vms,
         summary.internet_facing_vms,
         summary.files,
@@ -156,4 +161,16 @@ fn write_score(out: &mut String, report: &Report) {
         summary.healthy,
         summary.not_applicable
     );
+    for collection in &report.collection {
+        let _ = writeln!(out, "Collected {}", collection.one_line());
+        for failed in collection.failures() {
+            let _ = writeln!(
+                out,
+                "  NOT READ {} {}: {}",
+                failed.kind,
+                failed.name,
+                failed.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
 }

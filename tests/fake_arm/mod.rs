@@ -70,6 +70,8 @@ pub struct Stats {
 struct Shared {
     url: String,
     estate: Estate,
+    /// The subscription list, as Resource Manager lists subscriptions.
+    subscription_list: Vec<Value>,
     config: Config,
     state: Mutex<MutableState>,
 }
@@ -99,6 +101,7 @@ impl FakeArm {
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let shared = Arc::new(Shared {
             url: url.clone(),
+            subscription_list: subscription_list(&estate),
             estate,
             state: Mutex::new(MutableState {
                 served: vec![false; config.faults.len()],
@@ -177,6 +180,29 @@ impl Drop for FakeArm {
     }
 }
 
+fn subscription_list(estate: &Estate) -> Vec<Value> {
+    estate
+        .subscriptions
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            json!({
+                "id": format!("/subscriptions/{}", s.id),
+                "authorizationSource": "RoleBased",
+                "subscriptionId": s.id,
+                "tenantId": "7e4a0000-0000-4000-8000-000000000001",
+                "displayName": format!("Test subscription {}", i + 1),
+                "state": "Enabled",
+                "subscriptionPolicies": {
+                    "locationPlacementId": "Public_2014-09-01",
+                    "quotaId": "PayAsYouGo_2014-09-01",
+                    "spendingLimit": "Off",
+                },
+            })
+        })
+        .collect()
+}
+
 fn pages(items: usize, page_size: usize) -> u64 {
     items.div_ceil(page_size).max(1) as u64
 }
@@ -241,27 +267,10 @@ impl Shared {
             );
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let (target, items): (Target, Vec<Value>) = match segments.as_slice() {
+        let (target, items, strip_power): (Target, &[Value], bool) = match segments.as_slice() {
             ["subscriptions"] => {
                 state.stats.subscription_list += 1;
-                let items = self
-                    .estate
-                    .subscriptions
-                    .iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        json!({
-                            "id": format!("/subscriptions/{}", s.id),
-                            "authorizationSource": "RoleBased",
-                            "subscriptionId": s.id,
-                            "tenantId": "7e4a0000-0000-4000-8000-000000000001",
-                            "displayName": format!("Test subscription {}", i + 1),
-                            "state": "Enabled",
-                            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "quotaId": "PayAsYouGo_2014-09-01", "spendingLimit": "Off"},
-                        })
-                    })
-                    .collect();
-                (Target::SubscriptionList, items)
+                (Target::SubscriptionList, &self.subscription_list[..], false)
             }
             ["subscriptions", id, "providers", namespace, kind] => {
                 *state
@@ -311,16 +320,16 @@ impl Shared {
                     }
                     _ => {}
                 }
-                let mut items = sub.lists[list].clone();
-                if list == 0 && query.get("statusOnly").map(String::as_str) != Some("true") {
+                let strip_power =
+                    list == 0 && query.get("statusOnly").map(String::as_str) != Some("true");
+                if strip_power {
                     state.stats.without_status_only += 1;
-                    for vm in &mut items {
-                        if let Some(properties) = vm["properties"].as_object_mut() {
-                            properties.remove("instanceView");
-                        }
-                    }
                 }
-                (Target::List { subscription, list }, items)
+                (
+                    Target::List { subscription, list },
+                    &sub.lists[list][..],
+                    strip_power,
+                )
             }
             _ => return error(404, "NotFound", &format!("No route for {path}.")),
         };
@@ -371,7 +380,14 @@ impl Shared {
         }
 
         let end = (skip + page_size).min(items.len());
-        let value: Vec<Value> = items.get(skip..end).unwrap_or_default().to_vec();
+        let mut value: Vec<Value> = items.get(skip..end).unwrap_or_default().to_vec();
+        if strip_power {
+            for vm in &mut value {
+                if let Some(properties) = vm["properties"].as_object_mut() {
+                    properties.remove("instanceView");
+                }
+            }
+        }
         let mut body = json!({ "value": value });
         if end < items.len() {
             let mut next = format!(

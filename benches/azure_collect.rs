@@ -28,7 +28,9 @@ fn main() {
         },
     );
     let minimum = fake.minimum_subscription_list_calls()
-        + (0..SUBSCRIPTIONS).map(|i| fake.minimum_calls(i)).sum::<u64>();
+        + (0..SUBSCRIPTIONS)
+            .map(|i| fake.minimum_calls(i))
+            .sum::<u64>();
     let dir = tempfile::tempdir().expect("temporary folder");
     let report_path = dir.path().join("report.json");
     let mut times = Vec::new();
@@ -60,7 +62,9 @@ fn main() {
             "{} VMs, {} resources; API calls {calls} (fewest possible {minimum}); {}",
             report["summary"]["vms"],
             report["summary"]["resources"],
-            String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; ")
+            String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', "; ")
         );
     }
     times.sort();

@@ -5,7 +5,7 @@
 //! Subscriptions are read in parallel, a bounded number at a time, each list of a subscription at
 //! once. [`arm`] is the only code that knows the Azure SDK; it hands up pages of ARM JSON, which
 //! the file loader's Azure reader turns into the snapshot, as it does for exported files.
-//! Resources read live have no file or line, so their origins are left empty.
+//! Resources read live have no file or line, so the snapshot has no origins.
 
 mod arm;
 mod credential;
@@ -147,7 +147,8 @@ async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
         }
         scopes.push(read.status);
     }
-    forget_origins(&mut snapshot);
+    // The loader recorded page labels and positions, which name no file a user has.
+    snapshot.forget_origins();
     let report = CollectionReport {
         provider: Provider::Azure,
         complete: scopes.iter().all(|s| s.error.is_none()),
@@ -157,20 +158,6 @@ async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
         scopes,
     };
     Ok(Collected { snapshot, report })
-}
-
-/// Drops the page labels and positions the loader recorded: they name no file a user has.
-fn forget_origins(snapshot: &mut Snapshot) {
-    snapshot.sources.clear();
-    snapshot.vms.iter_mut().for_each(|vm| vm.origin = None);
-    snapshot.nics.iter_mut().for_each(|nic| nic.origin = None);
-    for nsg in &mut snapshot.nsgs {
-        nsg.origin = None;
-        nsg.rules
-            .iter_mut()
-            .chain(&mut nsg.default_rules)
-            .for_each(|rule| rule.origin = None);
-    }
 }
 
 #[cfg(test)]

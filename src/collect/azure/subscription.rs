@@ -75,10 +75,45 @@ async fn read_list(
 pub fn explain(error: &ArmError) -> String {
     let advice = match error.status {
         Some(401) => {
-            "; the credential was rejected: sign in again (az login) or renew AZURE_ACCESS_TOKEN"
+            "The credential was rejected: sign in again (az login) or renew AZURE_ACCESS_TOKEN."
         }
-        Some(403) => "; give the identity the Reader role on the subscription",
-        _ => "",
+        Some(403) => "Give the identity the Reader role on the subscription.",
+        _ => return error.to_string(),
     };
-    format!("{error}{advice}")
+    let text = error.to_string();
+    let separator = if text.ends_with('.') { " " } else { ". " };
+    format!("{text}{separator}{advice}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_come_with_advice_when_it_is_clear() {
+        let error = |status, code: &str, message: &str| ArmError {
+            status,
+            code: Some(code.to_string()).filter(|c| !c.is_empty()),
+            message: message.to_string(),
+        };
+        for (given, want) in [
+            (
+                error(Some(403), "AuthorizationFailed", "No access."),
+                "HTTP 403 AuthorizationFailed: No access. Give the identity the Reader role on \
+                 the subscription.",
+            ),
+            (
+                error(Some(401), "", ""),
+                "HTTP 401. The credential was rejected: sign in again (az login) or renew \
+                 AZURE_ACCESS_TOKEN.",
+            ),
+            (
+                error(Some(404), "SubscriptionNotFound", "Not found."),
+                "HTTP 404 SubscriptionNotFound: Not found.",
+            ),
+            (error(None, "", "connection refused"), "connection refused"),
+        ] {
+            assert_eq!(explain(&given), want);
+        }
+    }
 }

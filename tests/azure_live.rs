@@ -411,6 +411,15 @@ fn command_line_mistakes_are_usage_errors() {
             vec!["scan", "--azure", "--arm-endpoint", "management.azure.com"],
             "is not a Resource Manager endpoint URL",
         ),
+        (
+            vec![
+                "scan",
+                "--azure",
+                "--arm-endpoint",
+                "http://arm.example.com",
+            ],
+            "use https",
+        ),
     ] {
         let out = portcullis(&args, TOKEN);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

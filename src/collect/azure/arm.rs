@@ -166,6 +166,19 @@ impl Arm {
                      {PUBLIC_CLOUD}"
                 )
             })?;
+        // Bearer tokens go in clear over http: only to this machine (a test endpoint).
+        let local = endpoint.host_str().is_some_and(|host| {
+            host.eq_ignore_ascii_case("localhost")
+                || host
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        if endpoint.scheme() == "http" && !local {
+            return Err(format!(
+                "{endpoint} is plain http, which would send the access token in clear; use https"
+            ));
+        }
         let scope = endpoint
             .join(azure_core::auth::DEFAULT_SCOPE_SUFFIX)
             .map_err(|e| format!("{endpoint}: {e}"))?

@@ -83,27 +83,37 @@ impl Snapshot {
     }
 
     fn shift_origins(&mut self, offset: u32) {
-        let shift = |o: &mut Option<Origin>| {
+        self.for_each_origin(|o| {
             if let Some(o) = o {
                 o.file += offset;
             }
-        };
-        self.vms.iter_mut().for_each(|v| shift(&mut v.origin));
-        self.nics.iter_mut().for_each(|n| shift(&mut n.origin));
+        });
+    }
+
+    /// Drops every origin and the sources they index: for resources read from a cloud's API,
+    /// which have no file and line to show.
+    pub fn forget_origins(&mut self) {
+        self.sources.clear();
+        self.for_each_origin(|o| *o = None);
+    }
+
+    fn for_each_origin(&mut self, mut visit: impl FnMut(&mut Option<Origin>)) {
+        self.vms.iter_mut().for_each(|v| visit(&mut v.origin));
+        self.nics.iter_mut().for_each(|n| visit(&mut n.origin));
         for nsg in &mut self.nsgs {
-            shift(&mut nsg.origin);
+            visit(&mut nsg.origin);
             nsg.rules
                 .iter_mut()
                 .chain(nsg.default_rules.iter_mut())
-                .for_each(|r| shift(&mut r.origin));
+                .for_each(|r| visit(&mut r.origin));
         }
         for sg in &mut self.security_groups {
-            shift(&mut sg.origin);
-            sg.inbound.iter_mut().for_each(|p| shift(&mut p.origin));
+            visit(&mut sg.origin);
+            sg.inbound.iter_mut().for_each(|p| visit(&mut p.origin));
         }
         for acl in &mut self.network_acls {
-            shift(&mut acl.origin);
-            acl.entries.iter_mut().for_each(|e| shift(&mut e.origin));
+            visit(&mut acl.origin);
+            acl.entries.iter_mut().for_each(|e| visit(&mut e.origin));
         }
     }
 
@@ -715,6 +725,33 @@ serde_via_string!(Protocol, PortRange, AddressPrefix, PortSpec);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn forgetting_origins_leaves_none_of_any_kind() {
+        let origin = json!({"file": 0, "line": 3});
+        let rule = json!({"name": "r", "priority": 100, "direction": "inbound", "access": "allow",
+            "protocol": "tcp", "origin": origin});
+        let entry = json!({"rule_number": 100, "egress": false, "access": "allow",
+            "protocol": "tcp", "cidr": "0.0.0.0/0", "origin": origin});
+        let mut snapshot: Snapshot = serde_json::from_value(json!({
+            "portcullis_snapshot": 1,
+            "sources": ["estate.json"],
+            "vms": [{"id": "vm", "name": "vm", "provider": "azure", "scope": "s", "origin": origin}],
+            "nics": [{"id": "nic", "provider": "azure", "origin": origin}],
+            "nsgs": [{"id": "nsg", "origin": origin, "rules": [rule], "default_rules": [rule]}],
+            "security_groups": [{"id": "sg", "origin": origin,
+                "inbound": [{"protocol": "tcp", "origin": origin}]}],
+            "network_acls": [{"id": "acl", "origin": origin, "entries": [entry]}],
+        }))
+        .unwrap();
+        snapshot.forget_origins();
+        let text = serde_json::to_string(&snapshot).unwrap();
+        assert!(
+            !text.contains("origin") && !text.contains("estate.json"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn protocols_from_both_clouds() {

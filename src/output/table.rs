@@ -22,18 +22,6 @@ pub fn render(report: &Report) -> String {
         write_vm(&mut out, findings);
     }
     write_score(&mut out, report);
-    for collection in &report.collection {
-        let _ = writeln!(out, "{}", collection.one_line());
-        for failed in collection.failures() {
-            let _ = writeln!(
-                out,
-                "  MISSING {} {}: {}",
-                failed.kind,
-                failed.name,
-                failed.error.as_deref().unwrap_or_default()
-            );
-        }
-    }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings ({}):", report.warnings.len());
         for w in &report.warnings {
@@ -207,9 +195,14 @@ fn write_score(out: &mut String, report: &Report) {
     } else {
         String::new()
     };
+    let live: String = report
+        .collection
+        .iter()
+        .map(|c| format!(" and {}", c.provider))
+        .collect();
     let _ = writeln!(
         out,
-        "{} VMs ({} internet-facing) from {} files; findings: {} unhealthy{exempt}, {} healthy, {} not applicable",
+        "{} VMs ({} internet-facing) from {} files{live}; findings: {} unhealthy{exempt}, {} healthy, {} not applicable",
         summary.vms,
         summary.internet_facing_vms,
         summary.files,
@@ -236,6 +229,18 @@ fn write_score(out: &mut String, report: &Report) {
         }
         for failure in &gate.failures {
             let _ = writeln!(out, "Gate failed: {failure}");
+        }
+    }
+    for collection in &report.collection {
+        let _ = writeln!(out, "Collected {}", collection.one_line());
+        for failed in collection.failures() {
+            let _ = writeln!(
+                out,
+                "  NOT READ {} {}: {}",
+                failed.kind,
+                failed.name,
+                failed.error.as_deref().unwrap_or_default()
+            );
         }
     }
 }

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod source;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::baseline::Baseline;
@@ -21,6 +23,7 @@ use crate::output::{self, Report};
 use crate::policy::{self, Policy, Severity};
 use crate::scan;
 use crate::synthetic;
+use source::{SourceArgs, collection_exit};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -64,10 +67,8 @@ impl PolicyArgs {
 
 #[derive(Debug, Args)]
 struct ScanArgs {
-    /// An exported file or a folder of them (Azure ARM or az CLI JSON, AWS CLI JSON, portcullis
-    /// snapshots). Repeatable.
-    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
     #[command(flatten)]
     policy: PolicyArgs,
     /// Output format.
@@ -117,9 +118,8 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct SnapshotArgs {
-    /// An exported file or a folder of them. Repeatable.
-    #[arg(long = "input", short = 'i', value_name = "PATH", required = true)]
-    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    source: SourceArgs,
     /// Where to write the snapshot.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
@@ -182,7 +182,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
-        Command::Snapshot(args) => run_snapshot(args).map(|()| ExitCode::SUCCESS),
+        Command::Snapshot(args) => run_snapshot(args),
         Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
@@ -204,11 +204,12 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
         .transpose()?;
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let started = Instant::now();
-    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+    let (loaded, collection) = args.source.gather()?;
     let load_time = started.elapsed();
     let today = time::OffsetDateTime::now_utc().date();
     let (mut report, timings) =
         scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
+    report.collection = collection;
     if let Some(baseline) = &baseline {
         report.baseline = Some(baseline.compare(&mut report.findings));
     }
@@ -253,7 +254,9 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
             timings.judge.as_secs_f64(),
         );
     }
-    Ok(gate_exit(&report))
+    // An incomplete collection outranks a failed gate: the findings cover part of the estate.
+    let gate = gate_exit(&report);
+    Ok(collection_exit(&report.collection).unwrap_or(gate))
 }
 
 /// Exit status 1 and the reasons on standard error when a gate failed.
@@ -269,20 +272,24 @@ fn gate_exit(report: &Report) -> ExitCode {
     }
 }
 
-fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
-    let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
+fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
+    let (loaded, collection) = args.source.gather()?;
     write_snapshot_file(&loaded.snapshot, &args.output)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
     eprintln!(
-        "wrote {} ({} VMs, {} resources from {} files)",
+        "wrote {} ({} VMs, {} resources from {} files{})",
         args.output.display(),
         loaded.snapshot.vms.len(),
         loaded.snapshot.resource_count(),
-        loaded.files
+        loaded.files,
+        collection
+            .iter()
+            .map(|c| format!(" and {}", c.provider))
+            .collect::<String>()
     );
-    Ok(())
+    Ok(collection_exit(&collection).unwrap_or(ExitCode::SUCCESS))
 }
 
 fn write_snapshot_file(snapshot: &Snapshot, path: &Path) -> Result<(), String> {

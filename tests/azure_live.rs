@@ -105,6 +105,8 @@ fn comparable(mut report: Value) -> Value {
     object.remove("tool");
     object["summary"].as_object_mut().unwrap().remove("files");
     for finding in object["findings"].as_array_mut().unwrap() {
+        // Where in a file a finding was read is provenance that live data cannot have.
+        finding.as_object_mut().unwrap().remove("location");
         let exposures = finding["evidence"].get_mut("exposures");
         for port in exposures
             .and_then(Value::as_array_mut)

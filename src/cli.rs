@@ -16,9 +16,11 @@ use crate::baseline::Baseline;
 use crate::exemptions::Exemptions;
 use crate::gate::{self, Gate};
 use crate::load;
+use crate::model::Snapshot;
 use crate::output::{self, Report};
 use crate::policy::{self, Policy, Severity};
 use crate::scan;
+use crate::synthetic;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -40,6 +42,8 @@ enum Command {
     /// List or validate policy rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Write a synthetic estate of any size, for benchmarks and tests.
+    Generate(GenerateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -121,6 +125,37 @@ struct SnapshotArgs {
     output: PathBuf,
 }
 
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of VMs (Azure VMs or EC2 instances).
+    #[arg(long)]
+    vms: usize,
+    /// Number of Azure NSGs or AWS security groups.
+    #[arg(long)]
+    nsgs: usize,
+    /// Custom rules per NSG (for AWS: rules, one source each, per security group).
+    #[arg(long)]
+    rules_per_nsg: usize,
+    /// Which cloud; `mixed` puts half the VMs and NSGs in each.
+    #[arg(long, value_enum, default_value_t = synthetic::Clouds::Azure)]
+    provider: synthetic::Clouds,
+    /// Seed of the generator: the same seed gives the same estate.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// One snapshot file, or a folder of the clouds' own export files.
+    #[arg(long, value_enum, default_value_t = EstateFormat::Snapshot)]
+    format: EstateFormat,
+    /// The snapshot file, or the folder (new or empty) for export files.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EstateFormat {
+    Snapshot,
+    Export,
+}
+
 #[derive(Debug, Subcommand)]
 enum RulesCommand {
     /// Print every control and recommendation of the policy.
@@ -148,6 +183,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Scan(args) => run_scan(args),
         Command::Snapshot(args) => run_snapshot(args).map(|()| ExitCode::SUCCESS),
+        Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
             write_output(None, &policy::render_rules_list(&policy)).map(|()| ExitCode::SUCCESS)
@@ -236,12 +272,7 @@ fn gate_exit(report: &Report) -> ExitCode {
 
 fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
     let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
-    let file = fs::File::create(&args.output)
-        .map_err(|e| format!("cannot create {}: {e}", args.output.display()))?;
-    let mut writer = io::BufWriter::new(file);
-    load::write_snapshot(&loaded.snapshot, &mut writer)
-        .and_then(|()| writer.flush())
-        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    write_snapshot_file(&loaded.snapshot, &args.output)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
     }
@@ -251,6 +282,37 @@ fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
         loaded.snapshot.vms.len(),
         loaded.snapshot.resource_count(),
         loaded.files
+    );
+    Ok(())
+}
+
+fn write_snapshot_file(snapshot: &Snapshot, path: &Path) -> Result<(), String> {
+    let file =
+        fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut writer = io::BufWriter::new(file);
+    load::write_snapshot(snapshot, &mut writer)
+        .and_then(|()| writer.flush())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn run_generate(args: GenerateArgs) -> Result<(), String> {
+    let snapshot = synthetic::generate(&synthetic::Params {
+        vms: args.vms,
+        nsgs: args.nsgs,
+        rules_per_nsg: args.rules_per_nsg,
+        clouds: args.provider,
+        seed: args.seed,
+    });
+    match args.format {
+        EstateFormat::Snapshot => write_snapshot_file(&snapshot, &args.output)?,
+        EstateFormat::Export => synthetic::export::write(&snapshot, &args.output)
+            .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?,
+    }
+    eprintln!(
+        "wrote {} ({} VMs, {} resources)",
+        args.output.display(),
+        snapshot.vms.len(),
+        snapshot.resource_count()
     );
     Ok(())
 }

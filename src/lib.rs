@@ -4,6 +4,7 @@
 //! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s → [`score`] → [`output`].
 //! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`remediate`] writes the
 //! commands that fix a finding; [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
+//! [`synthetic`] makes estates of any size for benchmarks and tests.
 
 pub mod addrset;
 pub mod baseline;
@@ -20,4 +21,5 @@ pub mod policy;
 pub mod remediate;
 pub mod scan;
 pub mod score;
+pub mod synthetic;
 pub mod verdict;

@@ -56,10 +56,13 @@ pub fn prefix_lists(lists: &[PrefixList]) -> PrefixLists {
 
 impl PreparedSecurityGroup {
     pub fn new(sg: &SecurityGroup, prefix_lists: &PrefixLists, config: &EngineConfig) -> Self {
+        // A permission that matches no watched port lets nothing in that the engine reports (one
+        // that allows all traffic matches every port, so `allow_all` is unchanged).
         let permissions = sg
             .inbound
             .iter()
             .map(|p| prepare_permission(sg, p, prefix_lists, config))
+            .filter(|p| config.ports.iter().any(|port| p.matches(port)))
             .collect();
         Self { permissions }
     }

@@ -55,7 +55,7 @@ pub struct Target<'a> {
 }
 
 /// The default inbound rules every NSG ends with.
-fn standard_default_rules() -> Vec<NsgRule> {
+pub(crate) fn standard_default_rules() -> Vec<NsgRule> {
     let rule =
         |name: &str, priority, access, source: AddressPrefix, destination: AddressPrefix| NsgRule {
             name: name.to_string(),
@@ -117,10 +117,13 @@ impl PreparedNsg {
             }
         }
         defaults.sort_by_key(|r| r.priority);
+        // A rule that matches no watched port decides nothing here, and dropping it keeps NICs
+        // whose destinations differ only in such rules on one shared evaluation.
         let rules: Vec<PreparedRule> = custom
             .into_iter()
             .chain(defaults)
             .map(|r| prepare_rule(nsg, r, config))
+            .filter(|r| config.ports.iter().any(|port| r.matches_port(port)))
             .collect();
         let destination_sensitive = rules
             .iter()
@@ -157,13 +160,11 @@ impl PreparedNsg {
         let port_layers: Vec<PortLayer> = ports
             .iter()
             .map(|port| {
-                let matching = self.rules.iter().enumerate().filter(|&(i, r)| {
-                    in_mask(i)
-                        && r.protocol.matches(port.protocol)
-                        && r.ports.iter().any(|p| p.contains(port.port))
-                        // A deny restricted to some source ports can be dodged.
-                        && (r.allow || r.any_source_port)
-                });
+                let matching = self
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, r)| in_mask(i) && r.matches_port(port));
                 first_match(
                     matching.map(|(_, r)| FirstMatchRule {
                         info: &r.info,
@@ -182,6 +183,14 @@ impl PreparedNsg {
 }
 
 impl PreparedRule {
+    /// Whether the rule takes part in first-match evaluation for `port`.
+    fn matches_port(&self, port: &PortSpec) -> bool {
+        self.protocol.matches(port.protocol)
+            && self.ports.iter().any(|p| p.contains(port.port))
+            // A deny restricted to some source ports can be dodged.
+            && (self.allow || self.any_source_port)
+    }
+
     fn matches_destination(&self, target: &Target) -> bool {
         match &self.destination {
             Destination::Everything => true,

@@ -21,6 +21,7 @@ use crate::model::{PortSpec, Snapshot};
 use crate::policy::Policy;
 use aws::{PreparedNetworkAcl, PreparedSecurityGroup};
 use azure::PreparedNsg;
+pub(crate) use azure::standard_default_rules;
 pub use layer::{Contribution, PortExposure, PortLayer, RuleInfo, RuleKind};
 use resolve::{Families, Index, LayerKey, PathKey, V4, V6};
 

@@ -244,7 +244,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     }
     if args.timings {
         eprintln!(
-            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s, remediation commands {:.3}s",
+            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s + remediation commands {:.3}s",
             load_time.as_secs_f64(),
             report.summary.files,
             report.summary.resources,

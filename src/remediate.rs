@@ -8,6 +8,7 @@
 //! one, which denies inbound internet traffic by default. Commands are for a POSIX shell.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 use serde_json::json;
@@ -34,22 +35,29 @@ pub fn fill(snapshot: &Snapshot, policy: &Policy, findings: &mut [Finding]) {
         });
 }
 
-/// The snapshot's objects by id, for looking up what evidence names.
+/// The snapshot's objects by id, for looking up what findings and evidence name.
 struct Index<'a> {
     snapshot: &'a Snapshot,
     internet: &'a AddressSet,
-    vms: HashMap<String, &'a Vm>,
+    /// Keyed by the exact ids that findings and evidence copy from the snapshot.
+    vms: HashMap<&'a str, &'a Vm>,
+    nsgs: HashMap<&'a str, &'a Nsg>,
+    security_groups: HashMap<&'a str, &'a SecurityGroup>,
+    /// VMs a Defender JIT policy already covers (ids lower-cased: the policy is another API's).
+    jit_vms: HashSet<String>,
+    /// Built on first use: only VMs without any NSG and AWS all-traffic findings need it.
+    links: OnceLock<Links<'a>>,
+}
+
+/// References between NICs, VMs and subnets, which may differ in case: keys are lower-cased.
+struct Links<'a> {
     nics: HashMap<String, &'a Nic>,
     nics_by_vm: HashMap<String, Vec<&'a Nic>>,
     subnet_nsgs: HashMap<String, Option<&'a str>>,
-    nsgs: HashMap<String, &'a Nsg>,
-    security_groups: HashMap<&'a str, &'a SecurityGroup>,
-    /// VMs a Defender JIT policy already covers.
-    jit_vms: HashSet<String>,
 }
 
-impl<'a> Index<'a> {
-    fn new(snapshot: &'a Snapshot, policy: &'a Policy) -> Self {
+impl<'a> Links<'a> {
+    fn new(snapshot: &'a Snapshot) -> Self {
         let mut nics_by_vm: HashMap<String, Vec<&Nic>> = HashMap::new();
         for nic in &snapshot.nics {
             if let Some(vm) = &nic.vm_id {
@@ -57,9 +65,6 @@ impl<'a> Index<'a> {
             }
         }
         Self {
-            snapshot,
-            internet: &policy.internet,
-            vms: snapshot.vms.iter().map(|v| (id_key(&v.id), v)).collect(),
             nics: snapshot.nics.iter().map(|n| (id_key(&n.id), n)).collect(),
             nics_by_vm,
             subnet_nsgs: snapshot
@@ -67,7 +72,17 @@ impl<'a> Index<'a> {
                 .iter()
                 .map(|s| (id_key(&s.id), s.nsg_id.as_deref()))
                 .collect(),
-            nsgs: snapshot.nsgs.iter().map(|n| (id_key(&n.id), n)).collect(),
+        }
+    }
+}
+
+impl<'a> Index<'a> {
+    fn new(snapshot: &'a Snapshot, policy: &'a Policy) -> Self {
+        Self {
+            snapshot,
+            internet: &policy.internet,
+            vms: snapshot.vms.iter().map(|v| (v.id.as_str(), v)).collect(),
+            nsgs: snapshot.nsgs.iter().map(|n| (n.id.as_str(), n)).collect(),
             security_groups: snapshot
                 .security_groups
                 .iter()
@@ -79,11 +94,12 @@ impl<'a> Index<'a> {
                 .flat_map(|p| &p.vms)
                 .map(|v| id_key(&v.id))
                 .collect(),
+            links: OnceLock::new(),
         }
     }
 
     fn commands(&self, finding: &Finding, kind: RecommendationKind) -> Vec<String> {
-        let Some(vm) = self.vms.get(&id_key(&finding.resource)).copied() else {
+        let Some(vm) = self.vms.get(finding.resource.as_str()).copied() else {
             return Vec::new();
         };
         let mut commands = Commands::default();
@@ -119,13 +135,18 @@ impl<'a> Index<'a> {
         commands.0
     }
 
+    fn links(&self) -> &Links<'a> {
+        self.links.get_or_init(|| Links::new(self.snapshot))
+    }
+
     fn vm_nics(&self, vm: &Vm) -> Vec<&'a Nic> {
+        let links = self.links();
         let mut nics: Vec<&Nic> = vm
             .nic_ids
             .iter()
-            .filter_map(|id| self.nics.get(&id_key(id)).copied())
+            .filter_map(|id| links.nics.get(&id_key(id)).copied())
             .collect();
-        for nic in self.nics_by_vm.get(&id_key(&vm.id)).into_iter().flatten() {
+        for nic in links.nics_by_vm.get(&id_key(&vm.id)).into_iter().flatten() {
             if !nics.iter().any(|n| std::ptr::eq(*n, *nic)) {
                 nics.push(nic);
             }
@@ -139,7 +160,7 @@ impl<'a> Index<'a> {
             let subnet_nsg = nic
                 .subnet_id
                 .as_ref()
-                .and_then(|s| self.subnet_nsgs.get(&id_key(s)).copied().flatten());
+                .and_then(|s| self.links().subnet_nsgs.get(&id_key(s)).copied().flatten());
             if nic.nsg_id.is_some() || subnet_nsg.is_some() {
                 continue;
             }
@@ -185,7 +206,7 @@ impl<'a> Index<'a> {
         if evidence.kind != "nsg_rule" {
             return;
         }
-        let Some(nsg) = self.nsgs.get(&id_key(&evidence.container)) else {
+        let Some(nsg) = self.nsgs.get(evidence.container.as_str()) else {
             return;
         };
         // Default rules cannot be changed, and never let the internet in anyway.

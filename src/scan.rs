@@ -16,7 +16,10 @@ use crate::{remediate, score, verdict};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Timings {
     pub evaluate: Duration,
+    /// Verdicts, exemptions and the score.
     pub judge: Duration,
+    /// Writing the remediation commands of unhealthy findings.
+    pub remediate: Duration,
 }
 
 /// Scans a loaded estate against a policy.
@@ -37,13 +40,17 @@ pub fn scan_with(
     let evaluate = started.elapsed();
     let started = Instant::now();
     let mut findings = verdict::judge(snapshot, &exposures, policy);
+    let judged = started.elapsed();
+    let started = Instant::now();
     remediate::fill(snapshot, policy, &mut findings);
+    let remediate = started.elapsed();
+    let started = Instant::now();
     let exemption_warnings = match exemptions {
         Some((exemptions, today)) => exemptions.apply(&mut findings, snapshot, today),
         None => Vec::new(),
     };
     let score = score::compute(policy, &findings);
-    let judge = started.elapsed();
+    let judge = judged + started.elapsed();
     let mut summary = Summary {
         files: loaded.files,
         vms: snapshot.vms.len(),
@@ -66,5 +73,12 @@ pub fn scan_with(
         baseline: None,
         gate: None,
     };
-    (report, Timings { evaluate, judge })
+    (
+        report,
+        Timings {
+            evaluate,
+            judge,
+            remediate,
+        },
+    )
 }

@@ -245,13 +245,14 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     }
     if args.timings {
         eprintln!(
-            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s",
+            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s + remediation commands {:.3}s",
             load_time.as_secs_f64(),
             report.summary.files,
             report.summary.resources,
             timings.evaluate.as_secs_f64(),
             report.summary.vms,
             timings.judge.as_secs_f64(),
+            timings.remediate.as_secs_f64(),
         );
     }
     // An incomplete collection outranks a failed gate: the findings cover part of the estate.

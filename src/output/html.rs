@@ -18,12 +18,15 @@ use crate::verdict::thousands;
 const GAUGE_RADIUS: f64 = 52.0;
 
 /// Unhealthy (and exempt) VMs shown with ports, rules and commands; the others get one line per
-/// verdict, so that a report of 100,000 VMs stays small enough for a browser. The JSON and SARIF
-/// outputs have every detail.
+/// verdict. With [`LISTED_VMS`] and [`GLANCE_VMS`] this keeps the page of a 100,000-VM estate
+/// small enough for a browser to open in seconds. The JSON and SARIF outputs have every detail.
 pub const DETAILED_VMS: usize = 500;
 
-/// Healthy and not-applicable VMs listed; every unhealthy or exempt VM is listed.
-pub const LISTED_PASSING_VMS: usize = 1_000;
+/// VMs the page lists, worst first.
+pub const LISTED_VMS: usize = 5_000;
+
+/// Unhealthy VMs named in the list at the top.
+pub const GLANCE_VMS: usize = 60;
 
 #[derive(Template)]
 #[template(path = "report.html")]
@@ -38,13 +41,14 @@ struct Page<'a> {
     summary_line: String,
     controls: Vec<ControlView>,
     scopes: Vec<ScopeView>,
-    unhealthy_count: usize,
-    /// Unhealthy or exempt VMs beyond [`DETAILED_VMS`], shown briefly.
-    brief_count: usize,
-    detailed_limit: usize,
-    /// Healthy and not-applicable VMs beyond [`LISTED_PASSING_VMS`], not listed.
-    unlisted_count: usize,
-    listed_limit: usize,
+    /// Unhealthy VMs in the report, with thousands separators (empty when there are none).
+    unhealthy_count: String,
+    glance_limit: usize,
+    /// `and 1,234 more`, when the list at the top is cut.
+    glance_more: Option<String>,
+    /// What the page leaves out or shortens, in words.
+    unlisted_note: Option<String>,
+    brief_note: Option<String>,
     vms: Vec<VmView<'a>>,
     baseline: Option<&'a BaselineSummary>,
     gate: Option<&'a GateOutcome>,
@@ -59,14 +63,16 @@ struct ControlView {
     recommendations: Vec<RecommendationView>,
 }
 
+/// Counts are written with thousands separators.
 struct RecommendationView {
     id: String,
     title: String,
     severity: String,
-    healthy: usize,
-    unhealthy: usize,
-    not_applicable: usize,
-    exempt: usize,
+    healthy: String,
+    unhealthy: String,
+    not_applicable: String,
+    /// `12 exempt`, when any are.
+    exempt: Option<String>,
 }
 
 struct ScopeView {
@@ -119,6 +125,11 @@ struct RuleView {
     place: Option<String>,
 }
 
+/// A count with thousands separators.
+fn count(n: usize) -> String {
+    thousands(n as u128)
+}
+
 /// Renders the report as HTML.
 pub fn render(report: &Report, policy: &Policy) -> String {
     let score = &report.score;
@@ -126,7 +137,8 @@ pub fn render(report: &Report, policy: &Policy) -> String {
     let max_points: u32 = score.controls.iter().map(|c| c.max_points).sum();
     let circumference = 2.0 * std::f64::consts::PI * GAUGE_RADIUS;
     let summary = &report.summary;
-    let (vms, unlisted_count) = vms(report, policy);
+    let listing = vms(report, policy);
+    let vms = listing.views;
     let page = Page {
         tool: format!("{} {}", report.tool.name, report.tool.version),
         score: format!("{:.1}", score.percent),
@@ -145,14 +157,14 @@ pub fn render(report: &Report, policy: &Policy) -> String {
         summary_line: format!(
             "{} VMs ({} internet-facing) from {} files · {} unhealthy, {} healthy, {} not \
              applicable findings{}",
-            thousands(summary.vms as u128),
-            thousands(summary.internet_facing_vms as u128),
-            summary.files,
-            thousands(summary.unhealthy as u128),
-            thousands(summary.healthy as u128),
-            thousands(summary.not_applicable as u128),
+            count(summary.vms),
+            count(summary.internet_facing_vms),
+            count(summary.files),
+            count(summary.unhealthy),
+            count(summary.healthy),
+            count(summary.not_applicable),
             if summary.exempt > 0 {
-                format!(" ({} exempt)", summary.exempt)
+                format!(" ({} exempt)", count(summary.exempt))
             } else {
                 String::new()
             }
@@ -167,14 +179,39 @@ pub fn render(report: &Report, policy: &Policy) -> String {
                 percent: format!("{:.1}", s.percent),
             })
             .collect(),
-        unhealthy_count: vms.iter().filter(|v| v.status == "unhealthy").count(),
-        brief_count: vms
-            .iter()
-            .filter(|v| !v.detailed && matches!(v.status, "unhealthy" | "exempt"))
-            .count(),
-        detailed_limit: DETAILED_VMS,
-        unlisted_count,
-        listed_limit: LISTED_PASSING_VMS,
+        unhealthy_count: if listing.unhealthy > 0 {
+            count(listing.unhealthy)
+        } else {
+            String::new()
+        },
+        glance_limit: GLANCE_VMS,
+        glance_more: (listing.unhealthy > GLANCE_VMS)
+            .then(|| format!("and {} more", count(listing.unhealthy - GLANCE_VMS))),
+        unlisted_note: (listing.total > vms.len()).then(|| {
+            let listed_unhealthy = vms.iter().filter(|v| v.status == "unhealthy").count();
+            format!(
+                "This page lists the {} worst of {} VMs; {} more, {} of them unhealthy, are in \
+                 the JSON output.",
+                count(vms.len()),
+                count(listing.total),
+                count(listing.total - vms.len()),
+                count(listing.unhealthy - listed_unhealthy)
+            )
+        }),
+        brief_note: {
+            let brief = vms
+                .iter()
+                .filter(|v| !v.detailed && matches!(v.status, "unhealthy" | "exempt"))
+                .count();
+            (brief > 0).then(|| {
+                format!(
+                    "Ports, rules and commands are shown for the first {} unhealthy VMs; {} more \
+                     are listed briefly. The JSON and SARIF outputs have every detail.",
+                    count(DETAILED_VMS),
+                    count(brief)
+                )
+            })
+        },
         vms,
         baseline: report.baseline.as_ref(),
         gate: report.gate.as_ref(),
@@ -202,24 +239,24 @@ fn controls(report: &Report, policy: &Policy) -> Vec<ControlView> {
                 .iter()
                 .filter(|r| r.control == c.id)
                 .map(|r| {
-                    let mut view = RecommendationView {
+                    let (mut healthy, mut unhealthy, mut not_applicable, mut exempt) = (0, 0, 0, 0);
+                    for f in report.findings.iter().filter(|f| f.rule == r.id) {
+                        match f.status {
+                            Status::Healthy => healthy += 1,
+                            Status::Unhealthy => unhealthy += 1,
+                            Status::NotApplicable => not_applicable += 1,
+                        }
+                        exempt += usize::from(f.is_exempt());
+                    }
+                    RecommendationView {
                         id: r.id.clone(),
                         title: r.title.clone(),
                         severity: r.severity.to_string(),
-                        healthy: 0,
-                        unhealthy: 0,
-                        not_applicable: 0,
-                        exempt: 0,
-                    };
-                    for f in report.findings.iter().filter(|f| f.rule == r.id) {
-                        match f.status {
-                            Status::Healthy => view.healthy += 1,
-                            Status::Unhealthy => view.unhealthy += 1,
-                            Status::NotApplicable => view.not_applicable += 1,
-                        }
-                        view.exempt += usize::from(f.is_exempt());
+                        healthy: count(healthy),
+                        unhealthy: count(unhealthy),
+                        not_applicable: count(not_applicable),
+                        exempt: (exempt > 0).then(|| format!("{} exempt", count(exempt))),
                     }
-                    view
                 })
                 .collect(),
         })
@@ -236,20 +273,28 @@ fn rank(f: &Finding) -> u8 {
     }
 }
 
-/// The VMs the page lists, worst first, and how many passing VMs it leaves out.
-fn vms<'a>(report: &'a Report, policy: &Policy) -> (Vec<VmView<'a>>, usize) {
+/// The VMs the page lists, and what it leaves out.
+struct Listing<'a> {
+    /// Worst first, at most [`LISTED_VMS`].
+    views: Vec<VmView<'a>>,
+    /// VMs in the report.
+    total: usize,
+    /// Unhealthy VMs in the report.
+    unhealthy: usize,
+}
+
+fn vms<'a>(report: &'a Report, policy: &Policy) -> Listing<'a> {
     let mut groups: Vec<&[Finding]> = report
         .findings
         .chunk_by(|a, b| a.resource == b.resource)
         .collect();
     groups.sort_by_key(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX));
-    let failing = groups
+    let total = groups.len();
+    let unhealthy = groups
         .iter()
-        .take_while(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX) <= 1)
+        .filter(|fs| fs.iter().map(rank).min() == Some(0))
         .count();
-    let listed = groups.len().min(failing + LISTED_PASSING_VMS);
-    let unlisted = groups.len() - listed;
-    groups.truncate(listed);
+    groups.truncate(LISTED_VMS);
     let views = groups
         .into_iter()
         .enumerate()
@@ -286,7 +331,11 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> (Vec<VmView<'a>>, usize) {
             }
         })
         .collect();
-    (views, unlisted)
+    Listing {
+        views,
+        total,
+        unhealthy,
+    }
 }
 
 /// A finding as the page shows it; `detailed` adds the ports, commands and guidance of an
@@ -396,27 +445,38 @@ mod tests {
 
     #[test]
     fn large_estates_stay_small_enough_to_open() {
-        let html = render(
-            &report(DETAILED_VMS + 20, LISTED_PASSING_VMS + 10),
-            &Policy::builtin(),
-        );
-        let count = |needle: &str| html.matches(needle).count();
+        let html = render(&report(LISTED_VMS + 20, 30), &Policy::builtin());
+        let occurrences = |needle: &str| html.matches(needle).count();
+        assert_eq!(occurrences("<details class=\"vm\""), LISTED_VMS);
+        assert_eq!(occurrences("<div class=\"finding\">"), DETAILED_VMS);
         assert_eq!(
-            count("<details class=\"vm\""),
-            DETAILED_VMS + 20 + LISTED_PASSING_VMS
+            occurrences("<ul class=\"brief\">"),
+            LISTED_VMS - DETAILED_VMS
         );
-        assert_eq!(count("<div class=\"finding\">"), DETAILED_VMS);
-        assert_eq!(count("<ul class=\"brief\">"), 20 + LISTED_PASSING_VMS);
-        assert!(html.contains(&format!(
-            "Ports, rules and commands are shown for the first {DETAILED_VMS} unhealthy VMs; 20 \
-             more are listed briefly."
-        )));
-        assert!(html.contains(&format!(
-            "the first {LISTED_PASSING_VMS} healthy or not applicable ones; 10 more are not."
-        )));
+        assert_eq!(occurrences("<li><a href=\"#vm-"), GLANCE_VMS);
+        let total = LISTED_VMS + 50;
+        let unhealthy = LISTED_VMS + 20;
+        for text in [
+            format!("<h2>Unhealthy VMs ({})</h2>", count(unhealthy)),
+            format!("and {} more", count(unhealthy - GLANCE_VMS)),
+            format!(
+                "This page lists the {} worst of {} VMs; 50 more, 20 of them unhealthy, are in \
+                 the JSON output.",
+                count(LISTED_VMS),
+                count(total)
+            ),
+            format!(
+                "Ports, rules and commands are shown for the first {DETAILED_VMS} unhealthy VMs; \
+                 {} more are listed briefly.",
+                count(LISTED_VMS - DETAILED_VMS)
+            ),
+        ] {
+            assert!(html.contains(&text), "{text}");
+        }
 
         let small = render(&report(3, 2), &Policy::builtin());
-        assert!(!small.contains("listed briefly") && !small.contains("more are not"));
+        assert!(!small.contains("listed briefly") && !small.contains("This page lists the"));
+        assert!(!small.contains(" more</li>"));
         assert_eq!(small.matches("<div class=\"finding\">").count(), 3);
     }
 }

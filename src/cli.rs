@@ -154,11 +154,11 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Generate(args) => run_generate(args),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
-            write_output(None, &policy::render_rules_list(&policy))
+            write_text(None, &policy::render_rules_list(&policy))
         }
         Command::Rules(RulesCommand::Validate { dir }) => {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
-            write_output(None, &report.render())
+            write_text(None, &report.render())
         }
     }
 }
@@ -169,11 +169,14 @@ fn run_scan(args: ScanArgs) -> Result<(), String> {
     let loaded = load::load_inputs(&args.inputs).map_err(|e| e.to_string())?;
     let load_time = started.elapsed();
     let (report, timings) = scan::scan(&loaded, &policy);
-    let text = match args.format {
-        Format::Table => output::render_table(&report),
-        Format::Json => output::render_json(&report),
-    };
-    write_output(args.output.as_deref(), &text)?;
+    // The estate is no longer needed; freeing it before writing keeps peak memory down.
+    drop(loaded);
+    match args.format {
+        Format::Table => write_text(args.output.as_deref(), &output::render_table(&report))?,
+        Format::Json => write_output(args.output.as_deref(), |out| {
+            output::write_json(&report, out)
+        })?,
+    }
     if args.timings {
         eprintln!(
             "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s",
@@ -205,12 +208,7 @@ fn run_snapshot(args: SnapshotArgs) -> Result<(), String> {
 }
 
 fn write_snapshot_file(snapshot: &Snapshot, path: &Path) -> Result<(), String> {
-    let file =
-        fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-    let mut writer = io::BufWriter::new(file);
-    load::write_snapshot(snapshot, &mut writer)
-        .and_then(|()| writer.flush())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    write_output(Some(path), |out| load::write_snapshot(snapshot, out))
 }
 
 fn run_generate(args: GenerateArgs) -> Result<(), String> {
@@ -235,14 +233,27 @@ fn run_generate(args: GenerateArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn write_output(path: Option<&Path>, text: &str) -> Result<(), String> {
+fn write_text(path: Option<&Path>, text: &str) -> Result<(), String> {
+    write_output(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Runs `write` on FILE, or on standard output when there is none, buffered.
+fn write_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), String> {
     match path {
         Some(path) => {
-            fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            let file = fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let mut out = io::BufWriter::new(file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         }
         None => {
-            let mut stdout = io::stdout().lock();
-            match stdout.write_all(text.as_bytes()) {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            match write(&mut out).and_then(|()| out.flush()) {
                 // A closed pipe (`| head`) is not an error worth reporting.
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.map_err(|e| format!("cannot write to standard output: {e}")),

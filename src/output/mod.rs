@@ -11,7 +11,7 @@ use crate::collect::CollectionReport;
 use crate::finding::{Finding, Status};
 use crate::score::Score;
 
-pub use json::render as render_json;
+pub use json::write as write_json;
 pub use table::render as render_table;
 
 /// Everything a scan produced, in the shape the JSON output has.

@@ -43,7 +43,7 @@ pub fn render(report: &Report) -> String {
                 f.evidence.summary
             );
             if f.status == Status::Unhealthy {
-                for port in &f.evidence.exposures {
+                for port in f.evidence.exposures.iter() {
                     write_port(&mut out, port);
                 }
             }

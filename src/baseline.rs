@@ -209,7 +209,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::output::{Report, Summary, Tool, render_json, render_sarif};
+    use crate::output::{Report, Summary, Tool, render_sarif, write_json};
     use crate::policy::Policy;
     use crate::score;
 
@@ -244,7 +244,11 @@ mod tests {
     fn baselines() -> [(&'static str, String); 2] {
         let policy = Policy::builtin();
         [
-            ("earlier.json", render_json(&earlier())),
+            ("earlier.json", {
+                let mut json = Vec::new();
+                write_json(&earlier(), &mut json).unwrap();
+                String::from_utf8(json).unwrap()
+            }),
             (
                 "earlier.sarif",
                 render_sarif(&earlier(), &policy, Path::new("/")),

@@ -1,5 +1,7 @@
 //! Findings: the verdict of one recommendation on one VM, with its evidence.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::Provider;
@@ -142,9 +144,10 @@ pub struct AppliedExemption {
 pub struct Evidence {
     /// One line saying why, for tables and messages.
     pub summary: String,
-    /// Per port, who on the internet reaches it and through which rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exposures: Vec<PortEvidence>,
+    /// Per port, who on the internet reaches it and through which rules. Shared by the findings
+    /// of VMs that are reached the same way.
+    #[serde(default, skip_serializing_if = "<[PortEvidence]>::is_empty")]
+    pub exposures: Arc<[PortEvidence]>,
     /// Anything judged conservatively or worth knowing (missing NSG, unresolved prefix list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,

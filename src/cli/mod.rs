@@ -186,11 +186,11 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {
             let policy = args.load()?;
-            write_output(None, &policy::render_rules_list(&policy)).map(|()| ExitCode::SUCCESS)
+            write_text(None, &policy::render_rules_list(&policy)).map(|()| ExitCode::SUCCESS)
         }
         Command::Rules(RulesCommand::Validate { dir }) => {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
-            write_output(None, &report.render()).map(|()| ExitCode::SUCCESS)
+            write_text(None, &report.render()).map(|()| ExitCode::SUCCESS)
         }
     }
 }
@@ -209,6 +209,8 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     let today = time::OffsetDateTime::now_utc().date();
     let (mut report, timings) =
         scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
+    // The estate is no longer needed; freeing it before writing keeps peak memory down.
+    drop(loaded);
     report.collection = collection;
     if let Some(baseline) = &baseline {
         report.baseline = Some(baseline.compare(&mut report.findings));
@@ -222,11 +224,13 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     }
     let base =
         std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
-    let render = |format: Format| match format {
-        Format::Table => output::render_table(&report),
-        Format::Json => output::render_json(&report),
-        Format::Sarif => output::render_sarif(&report, &policy, &base),
-        Format::Html => output::render_html(&report, &policy),
+    // Each output is written as it is rendered; JSON is streamed, since a large estate's report
+    // is hundreds of megabytes.
+    let write = |path: Option<&Path>, format: Format| match format {
+        Format::Json => write_output(path, |out| output::write_json(&report, out)),
+        Format::Table => write_text(path, &output::render_table(&report)),
+        Format::Sarif => write_text(path, &output::render_sarif(&report, &policy, &base)),
+        Format::Html => write_text(path, &output::render_html(&report, &policy)),
     };
     for (path, format) in [
         (&args.output_sarif, Format::Sarif),
@@ -234,10 +238,10 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
         (&args.output_json, Format::Json),
     ] {
         if let Some(path) = path {
-            write_output(Some(path), &render(format))?;
+            write(Some(path), format)?;
         }
     }
-    write_output(args.output.as_deref(), &render(args.format))?;
+    write(args.output.as_deref(), args.format)?;
     if args.output_sarif.is_some() || matches!(args.format, Format::Sarif) {
         for notice in output::sarif_notices(&report) {
             eprintln!("warning: SARIF {notice}");
@@ -324,14 +328,27 @@ fn run_generate(args: GenerateArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn write_output(path: Option<&Path>, text: &str) -> Result<(), String> {
+fn write_text(path: Option<&Path>, text: &str) -> Result<(), String> {
+    write_output(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Runs `write` on FILE, or on standard output when there is none, buffered.
+fn write_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), String> {
     match path {
         Some(path) => {
-            fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+            let file = fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let mut out = io::BufWriter::new(file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
         }
         None => {
-            let mut stdout = io::stdout().lock();
-            match stdout.write_all(text.as_bytes()) {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            match write(&mut out).and_then(|()| out.flush()) {
                 // A closed pipe (`| head`) is not an error worth reporting.
                 Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
                 other => other.map_err(|e| format!("cannot write to standard output: {e}")),

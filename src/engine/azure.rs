@@ -117,13 +117,11 @@ impl PreparedNsg {
             }
         }
         defaults.sort_by_key(|r| r.priority);
-        // A rule that matches no watched port decides nothing here, and dropping it keeps NICs
-        // whose destinations differ only in such rules on one shared evaluation.
+        let container: Arc<str> = nsg.id.as_str().into();
         let rules: Vec<PreparedRule> = custom
             .into_iter()
             .chain(defaults)
-            .map(|r| prepare_rule(nsg, r, config))
-            .filter(|r| config.ports.iter().any(|port| r.matches_port(port)))
+            .filter_map(|r| prepare_rule(&container, r, config))
             .collect();
         let destination_sensitive = rules
             .iter()
@@ -183,12 +181,14 @@ impl PreparedNsg {
 }
 
 impl PreparedRule {
-    /// Whether the rule takes part in first-match evaluation for `port`.
     fn matches_port(&self, port: &PortSpec) -> bool {
-        self.protocol.matches(port.protocol)
-            && self.ports.iter().any(|p| p.contains(port.port))
-            // A deny restricted to some source ports can be dodged.
-            && (self.allow || self.any_source_port)
+        takes_part(
+            self.allow,
+            self.protocol,
+            &self.ports,
+            self.any_source_port,
+            port,
+        )
     }
 
     fn matches_destination(&self, target: &Target) -> bool {
@@ -206,8 +206,39 @@ impl PreparedRule {
     }
 }
 
-fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRule {
+/// Whether a rule takes part in first-match evaluation for `port`.
+fn takes_part(
+    allow: bool,
+    protocol: Protocol,
+    ports: &[PortRange],
+    any_source_port: bool,
+    port: &PortSpec,
+) -> bool {
+    protocol.matches(port.protocol)
+        && ports.iter().any(|p| p.contains(port.port))
+        // A deny restricted to some source ports can be dodged.
+        && (allow || any_source_port)
+}
+
+/// Prepares a rule of the NSG `container`; `None` for a rule that matches no watched port, which
+/// decides nothing here. Dropping those keeps NICs whose destinations differ only in such rules
+/// on one shared evaluation.
+fn prepare_rule(
+    container: &Arc<str>,
+    rule: &NsgRule,
+    config: &EngineConfig,
+) -> Option<PreparedRule> {
     let allow = rule.access == Access::Allow;
+    let ports = if rule.destination_ports.is_empty() {
+        vec![PortRange::ALL]
+    } else {
+        rule.destination_ports.clone()
+    };
+    let any_source_port = rule.source_ports.iter().all(|p| p.is_all());
+    let watched = |port| takes_part(allow, rule.protocol, &ports, any_source_port, port);
+    if !config.ports.iter().any(watched) {
+        return None;
+    }
     let mut broad_tags = Vec::new();
     let mut sources = AddressSet::empty();
     for prefix in &rule.sources {
@@ -254,15 +285,10 @@ fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRul
             }
         }
     }
-    let ports = if rule.destination_ports.is_empty() {
-        vec![PortRange::ALL]
-    } else {
-        rule.destination_ports.clone()
-    };
-    PreparedRule {
+    Some(PreparedRule {
         info: Arc::new(RuleInfo {
             kind: RuleKind::NsgRule,
-            container: nsg.id.clone(),
+            container: Arc::clone(container),
             name: rule.name.clone(),
             priority: Some(rule.priority),
             jit: allow && starts_with_any(&rule.name, &config.jit_rule_prefixes),
@@ -279,9 +305,9 @@ fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRul
         protocol: rule.protocol,
         ports,
         sources,
-        any_source_port: rule.source_ports.iter().all(|p| p.is_all()),
+        any_source_port,
         destination,
-    }
+    })
 }
 
 /// The internet addresses a source service tag stands for; `None` for a tag whose ranges the

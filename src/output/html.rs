@@ -381,7 +381,7 @@ fn finding<'a>(f: &'a Finding, policy: &Policy, detailed: bool) -> FindingView<'
 
 fn ports(f: &Finding) -> Vec<PortView> {
     let mut rows: Vec<PortView> = Vec::new();
-    for p in &f.evidence.exposures {
+    for p in f.evidence.exposures.iter() {
         let reach = address_counts(p.ipv4_addresses, &p.ipv6_addresses);
         let rules: Vec<RuleView> = p
             .rules

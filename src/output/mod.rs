@@ -17,7 +17,7 @@ use crate::score::Score;
 use crate::verdict::{ipv6_count_text, thousands};
 
 pub use html::render as render_html;
-pub use json::render as render_json;
+pub use json::write as write_json;
 pub use sarif::{notices as sarif_notices, render as render_sarif};
 pub use table::render as render_table;
 

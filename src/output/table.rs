@@ -55,7 +55,7 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
     // Each port once, from the first unhealthy finding that shows it.
     let mut shown: Vec<&PortEvidence> = Vec::new();
     for f in findings.iter().filter(|f| f.status == Status::Unhealthy) {
-        for port in &f.evidence.exposures {
+        for port in f.evidence.exposures.iter() {
             if !shown.iter().any(|p| p.port == port.port) {
                 shown.push(port);
             }

@@ -5,6 +5,7 @@
 //! [`scan`] runs the whole pipeline; [`cli`] is the command line.
 
 pub mod addrset;
+mod aws_mapping;
 pub mod cli;
 pub mod collect;
 pub mod engine;

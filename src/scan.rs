@@ -36,6 +36,7 @@ pub fn scan(loaded: &Loaded, policy: &Policy) -> (Report, Timings) {
     };
     summary.count_findings(&findings);
     let mut warnings = loaded.warnings.clone();
+    warnings.extend(snapshot.missing_scopes.iter().map(ToString::to_string));
     warnings.extend(exposures.warnings);
     let report = Report {
         tool: Tool::default(),

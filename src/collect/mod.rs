@@ -5,6 +5,8 @@
 //! subscription it tried is listed in the [`CollectionReport`], with the error when it failed,
 //! and the CLI exits with [`EXIT_INCOMPLETE`] when any failed.
 
+pub mod aws;
+
 use serde::Serialize;
 
 use crate::model::{MissingScope, Provider, Snapshot};

@@ -51,6 +51,7 @@ pub fn render(report: &Report) -> String {
         out.push('\n');
     }
     write_score(&mut out, report);
+    write_collection(&mut out, report);
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings ({}):", report.warnings.len());
         for w in &report.warnings {
@@ -115,6 +116,22 @@ fn write_port(out: &mut String, port: &PortEvidence) {
             rule.container,
             rule.name,
             if rule.jit { " [JIT grant]" } else { "" }
+        );
+    }
+}
+
+/// One line per live collection; the scopes it missed are among the warnings.
+fn write_collection(out: &mut String, report: &Report) {
+    for collection in &report.collection {
+        let _ = writeln!(
+            out,
+            "Read live{}: {}",
+            if collection.complete {
+                ""
+            } else {
+                " (INCOMPLETE)"
+            },
+            collection.one_line()
         );
     }
 }

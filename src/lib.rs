@@ -7,6 +7,7 @@
 //! [`synthetic`] makes estates of any size for benchmarks and tests.
 
 pub mod addrset;
+mod aws_mapping;
 pub mod baseline;
 pub mod cli;
 pub mod collect;

@@ -87,6 +87,10 @@ pub struct Snapshot {
         deserialize_with = "exact"
     )]
     pub jit_policies: Vec<JitPolicy>,
+    /// Regions or subscriptions a live collection could not read: the snapshot covers only the
+    /// rest of the estate.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_scopes: Vec<MissingScope>,
 }
 
 impl Snapshot {
@@ -116,6 +120,7 @@ impl Snapshot {
         self.route_tables.append(&mut other.route_tables);
         self.prefix_lists.append(&mut other.prefix_lists);
         self.jit_policies.append(&mut other.jit_policies);
+        self.missing_scopes.append(&mut other.missing_scopes);
     }
 
     fn shift_origins(&mut self, offset: u32) {
@@ -215,6 +220,28 @@ impl Snapshot {
             + self.route_tables.len()
             + self.prefix_lists.len()
             + self.jit_policies.len()
+    }
+}
+
+/// A region or subscription that a live collection could not read, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MissingScope {
+    pub provider: Provider,
+    /// `region` or `subscription`.
+    pub kind: String,
+    /// Region name or subscription id.
+    pub name: String,
+    pub error: String,
+}
+
+impl fmt::Display for MissingScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} {} was not read, so its VMs are not judged: {}",
+            self.provider, self.kind, self.name, self.error
+        )
     }
 }
 

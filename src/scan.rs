@@ -61,6 +61,7 @@ pub fn scan_with(
     };
     summary.count_findings(&findings);
     let mut warnings = loaded.warnings.clone();
+    warnings.extend(snapshot.missing_scopes.iter().map(ToString::to_string));
     warnings.extend(exposures.warnings);
     warnings.extend(exemption_warnings);
     let report = Report {

@@ -23,7 +23,7 @@ use crate::output::{self, Report};
 use crate::policy::{self, Policy, Severity};
 use crate::scan;
 use crate::synthetic;
-use source::{SourceArgs, collection_exit};
+use source::{SourceArgs, incomplete_exit};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -120,6 +120,9 @@ enum Format {
 struct SnapshotArgs {
     #[command(flatten)]
     source: SourceArgs,
+    /// Print when each region was read to standard error.
+    #[arg(long)]
+    timings: bool,
     /// Where to write the snapshot.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
@@ -204,8 +207,9 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
         .transpose()?;
     let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
     let started = Instant::now();
-    let (loaded, collection) = args.source.gather()?;
+    let (loaded, collection) = args.source.gather(args.timings)?;
     let load_time = started.elapsed();
+    let incomplete = incomplete_exit(&loaded.snapshot);
     let today = time::OffsetDateTime::now_utc().date();
     let (mut report, timings) =
         scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
@@ -261,7 +265,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     }
     // An incomplete collection outranks a failed gate: the findings cover part of the estate.
     let gate = gate_exit(&report);
-    Ok(collection_exit(&report.collection).unwrap_or(gate))
+    Ok(incomplete.unwrap_or(gate))
 }
 
 /// Exit status 1 and the reasons on standard error when a gate failed.
@@ -278,7 +282,7 @@ fn gate_exit(report: &Report) -> ExitCode {
 }
 
 fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
-    let (loaded, collection) = args.source.gather()?;
+    let (loaded, collection) = args.source.gather(args.timings)?;
     write_snapshot_file(&loaded.snapshot, &args.output)?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");
@@ -294,7 +298,7 @@ fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
             .map(|c| format!(" and {}", c.provider))
             .collect::<String>()
     );
-    Ok(collection_exit(&collection).unwrap_or(ExitCode::SUCCESS))
+    Ok(incomplete_exit(&loaded.snapshot).unwrap_or(ExitCode::SUCCESS))
 }
 
 fn write_snapshot_file(snapshot: &Snapshot, path: &Path) -> Result<(), String> {

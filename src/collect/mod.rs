@@ -5,11 +5,12 @@
 //! subscription it tried is listed in the [`CollectionReport`], with the error when it failed,
 //! and the CLI exits with [`EXIT_INCOMPLETE`] when any failed.
 
+pub mod aws;
 pub mod azure;
 
 use serde::Serialize;
 
-use crate::model::{Provider, Snapshot};
+use crate::model::{MissingScope, Provider, Snapshot};
 
 /// Exit status of a scan or snapshot whose collection missed some regions or subscriptions.
 pub const EXIT_INCOMPLETE: u8 = 3;
@@ -52,6 +53,19 @@ impl CollectionReport {
     /// The scopes that failed.
     pub fn failures(&self) -> impl Iterator<Item = &ScopeStatus> {
         self.scopes.iter().filter(|s| s.error.is_some())
+    }
+
+    /// The failed scopes as the snapshot records them, so that a snapshot file written from a
+    /// partial collection says so when it is scanned later.
+    pub fn missing_scopes(&self) -> Vec<MissingScope> {
+        self.failures()
+            .map(|scope| MissingScope {
+                provider: self.provider,
+                kind: scope.kind.to_string(),
+                name: scope.name.clone(),
+                error: scope.error.clone().unwrap_or_default(),
+            })
+            .collect()
     }
 
     /// `aws: 3 regions (1 failed), 412 API calls, 5,120 resources, 2.4s`

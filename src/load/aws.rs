@@ -11,9 +11,10 @@ use serde_json::value::RawValue;
 
 use super::json::JsonFile;
 use super::{LoadError, Loaded, TopLevelKeys};
+use crate::aws_mapping::{self, Instance as InstanceRecord, PortEnd, PortError};
 use crate::model::{
-    Access, IpConfig, NaclEntry, NetworkAcl, Nic, Origin, PortRange, PrefixList, Protocol,
-    Provider, Route, RouteTable, SecurityGroup, SgPermission, SgSource, SgSourceKind, Subnet, Vm,
+    NaclEntry, NetworkAcl, Nic, Origin, PortRange, PrefixList, Protocol, RouteTable, SecurityGroup,
+    SgPermission, SgSource, SgSourceKind, Subnet, Vm,
 };
 
 /// Loads every AWS list in the file; false when it holds none.
@@ -207,33 +208,21 @@ fn load_reservation<'a>(
                 &owner,
             )?],
         };
-        let tags = tag_map(instance.tags);
-        vms.push(Vm {
-            name: tags
-                .get("Name")
-                .cloned()
-                .unwrap_or_else(|| instance.instance_id.clone()),
-            provider: Provider::Aws,
-            scope: account.clone(),
-            region: instance
-                .placement
-                .and_then(|p| p.availability_zone)
-                .map(|zone| region_of_zone(&zone).to_string()),
-            power_state: instance.state.and_then(|s| s.name),
-            nic_ids: instance_nics.iter().map(|nic| nic.id.clone()).collect(),
-            tags,
-            origin: origin(file, instance_element),
-            id: instance.instance_id,
-        });
+        vms.push(
+            InstanceRecord {
+                account: account.clone(),
+                tags: tag_map(instance.tags),
+                zone: instance.placement.and_then(|p| p.availability_zone),
+                state: instance.state.and_then(|s| s.name),
+                nic_ids: instance_nics.iter().map(|nic| nic.id.clone()).collect(),
+                origin: origin(file, instance_element),
+                id: instance.instance_id,
+            }
+            .into_vm(),
+        );
         nics.extend(instance_nics);
     }
     Ok(())
-}
-
-/// `us-east-1a` → `us-east-1`.
-fn region_of_zone(zone: &str) -> &str {
-    zone.strip_suffix(|c: char| c.is_ascii_lowercase())
-        .unwrap_or(zone)
 }
 
 fn address<'a>(
@@ -263,79 +252,50 @@ fn network_interface<'a>(
     let owner = format!("network interface {:?}", interface.network_interface_id);
     let mut ip_configs = Vec::new();
     for private in interface.private_ip_addresses.unwrap_or_default() {
-        ip_configs.push(IpConfig {
-            private_ip: optional_address(
-                file,
-                private.private_ip_address,
-                "PrivateIpAddress",
-                &owner,
-            )?,
-            public_ip: optional_address(
+        ip_configs.push(aws_mapping::ipv4_config(
+            optional_address(file, private.private_ip_address, "PrivateIpAddress", &owner)?,
+            optional_address(
                 file,
                 private.association.and_then(|a| a.public_ip),
                 "PublicIp",
                 &owner,
             )?,
-            ..IpConfig::default()
-        });
+        ));
     }
     for ipv6 in interface.ipv6_addresses.unwrap_or_default() {
-        // A global IPv6 address is both what the security groups see and what the internet
-        // reaches.
         let address = address(file, ipv6.ipv6_address, "Ipv6Address", &owner)?;
-        ip_configs.push(IpConfig {
-            private_ip: Some(address),
-            public_ip: Some(address),
-            ..IpConfig::default()
-        });
+        ip_configs.push(aws_mapping::ipv6_config(address));
     }
-    Ok(Nic {
-        name: interface.network_interface_id.clone(),
-        id: interface.network_interface_id,
-        provider: Provider::Aws,
-        vm_id: Some(instance_id.to_string()),
-        subnet_id: interface.subnet_id,
-        nsg_id: None,
-        security_group_ids: groups(interface.groups),
+    Ok(aws_mapping::interface(
+        interface.network_interface_id,
+        instance_id,
+        interface.subnet_id,
+        groups(interface.groups),
         ip_configs,
-        origin: origin(file, element),
-    })
+        origin(file, element),
+    ))
 }
 
-/// The interface of an instance whose output has no `NetworkInterfaces` array, built from the
-/// instance-level fields. The data names no interface, so it is named after the instance.
+/// The interface of an instance whose output has no `NetworkInterfaces` array.
 fn instance_level_nic<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
     instance: &Instance<'a>,
     owner: &str,
 ) -> Result<Nic, LoadError> {
-    let config = IpConfig {
-        private_ip: optional_address(file, instance.private_ip_address, "PrivateIpAddress", owner)?,
-        public_ip: optional_address(file, instance.public_ip_address, "PublicIpAddress", owner)?,
-        ..IpConfig::default()
-    };
-    let has_address = config.private_ip.is_some() || config.public_ip.is_some();
-    Ok(Nic {
-        id: format!("{}/primary-interface", instance.instance_id),
-        name: String::new(),
-        provider: Provider::Aws,
-        vm_id: Some(instance.instance_id.clone()),
-        subnet_id: instance.subnet_id.clone(),
-        nsg_id: None,
-        security_group_ids: instance
+    Ok(aws_mapping::instance_level_interface(
+        &instance.instance_id,
+        instance.subnet_id.clone(),
+        instance
             .security_groups
             .iter()
             .flatten()
             .map(|g| g.group_id.clone())
             .collect(),
-        ip_configs: if has_address {
-            vec![config]
-        } else {
-            Vec::new()
-        },
-        origin: origin(file, element),
-    })
+        optional_address(file, instance.private_ip_address, "PrivateIpAddress", owner)?,
+        optional_address(file, instance.public_ip_address, "PublicIpAddress", owner)?,
+        origin(file, element),
+    ))
 }
 
 fn groups(refs: Option<Vec<GroupRef>>) -> Vec<String> {
@@ -461,14 +421,15 @@ fn sg_permission<'a>(
             description: list.description,
         });
     }
-    for pair in permission.user_id_group_pairs.unwrap_or_default() {
-        if let Some(group) = pair.group_id.or(pair.group_name) {
-            sources.push(SgSource {
-                kind: SgSourceKind::Group(group),
-                description: pair.description,
-            });
-        }
-    }
+    sources.extend(
+        permission
+            .user_id_group_pairs
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|pair| {
+                aws_mapping::group_source(pair.group_id, pair.group_name, pair.description)
+            }),
+    );
     Ok(SgPermission {
         protocol,
         ports,
@@ -477,9 +438,8 @@ fn sg_permission<'a>(
     })
 }
 
-/// The ports of a security group permission or network ACL entry. Only TCP and UDP have ports:
-/// for ICMP the two numbers are type and code, and for all traffic they are -1 or absent, which
-/// all mean every port (`None`).
+/// The ports of a security group permission or network ACL entry ([`aws_mapping::port_range`]),
+/// with errors at the bad number.
 fn port_range<'a>(
     file: &JsonFile<'a>,
     protocol: Protocol,
@@ -487,36 +447,19 @@ fn port_range<'a>(
     (to, to_name): (Option<&'a RawValue>, &str),
     owner: &str,
 ) -> Result<Option<PortRange>, LoadError> {
-    if protocol != Protocol::TCP && protocol != Protocol::UDP {
-        return Ok(None);
-    }
-    let (Some(from), Some(to)) = (from, to) else {
-        return Ok(None);
-    };
-    let from_number: i64 = file.parse_raw(from)?;
-    let to_number: i64 = file.parse_raw(to)?;
-    if from_number == -1 || to_number == -1 {
-        return Ok(None);
-    }
-    let port = |raw: &'a RawValue, number: i64, name: &str| {
-        u16::try_from(number).map_err(|_| {
-            file.error_at(
-                raw.get(),
-                format!(
-                    "{name} {number} of {owner} is not a port number (0 to 65535, or -1 for all)"
-                ),
-            )
-        })
-    };
-    let first = port(from, from_number, from_name)?;
-    let last = port(to, to_number, to_name)?;
-    if first > last {
-        return Err(file.error_at(
-            from.get(),
-            format!("ports {first}-{last} of {owner} end before they start"),
-        ));
-    }
-    Ok(Some(PortRange { first, last }))
+    let number = |raw: Option<&'a RawValue>| raw.map(|raw| file.parse_raw::<i64>(raw)).transpose();
+    aws_mapping::port_range(protocol, number(from)?, number(to)?).map_err(|err| {
+        let at = match err {
+            PortError::NotAPort {
+                end: PortEnd::To, ..
+            } => to,
+            _ => from,
+        };
+        file.error_at(
+            at.map_or(file.text(), RawValue::get),
+            err.message((from_name, to_name), owner),
+        )
+    })
 }
 
 #[derive(Deserialize)]
@@ -571,13 +514,12 @@ fn network_acl<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<Network
             "entry {} of network ACL {:?}",
             entry.rule_number, acl.network_acl_id
         );
-        let access = file.parse_field(entry.rule_action, "RuleAction", &owner, |s| {
-            match s.trim().to_ascii_lowercase().as_str() {
-                "allow" => Ok(Access::Allow),
-                "deny" => Ok(Access::Deny),
-                _ => Err("must be allow or deny"),
-            }
-        })?;
+        let access = file.parse_field(
+            entry.rule_action,
+            "RuleAction",
+            &owner,
+            aws_mapping::nacl_access,
+        )?;
         let protocol: Protocol =
             file.parse_field(entry.protocol, "Protocol", &owner, str::parse)?;
         let cidr: IpNetwork = match (entry.cidr_block, entry.ipv6_cidr_block) {
@@ -679,8 +621,7 @@ fn route_table<'a>(
             }
             (None, None) => continue,
         };
-        // A route whose target is of a kind not listed here cannot be an internet gateway route.
-        let Some(target) = route
+        let target = route
             .gateway_id
             .or(route.nat_gateway_id)
             .or(route.transit_gateway_id)
@@ -689,27 +630,28 @@ fn route_table<'a>(
             .or(route.egress_only_internet_gateway_id)
             .or(route.instance_id)
             .or(route.carrier_gateway_id)
-            .or(route.local_gateway_id)
-        else {
-            continue;
-        };
-        routes.push(Route {
+            .or(route.local_gateway_id);
+        routes.extend(aws_mapping::route(
             destination,
             target,
-            active: route.state.as_deref() != Some("blackhole"),
-        });
+            route.state.as_deref(),
+        ));
     }
-    let associations = table.associations.unwrap_or_default();
-    Ok(RouteTable {
-        id: table.route_table_id,
-        vpc_id: table.vpc_id,
-        main: associations.iter().any(|a| a.main == Some(true)),
-        subnet_ids: associations
-            .into_iter()
-            .filter_map(|a| a.subnet_id)
-            .collect(),
+    let associations = table
+        .associations
+        .unwrap_or_default()
+        .into_iter()
+        .map(|a| aws_mapping::RouteTableAssociation {
+            main: a.main,
+            subnet_id: a.subnet_id,
+        })
+        .collect();
+    Ok(aws_mapping::route_table(
+        table.route_table_id,
+        table.vpc_id,
+        associations,
         routes,
-    })
+    ))
 }
 
 #[derive(Deserialize)]
@@ -740,14 +682,12 @@ fn subnet<'a>(file: &JsonFile<'a>, subnet: SubnetJson<'a>) -> Result<Subnet, Loa
     for block in subnet.ipv6_cidr_block_association_set.unwrap_or_default() {
         cidrs.push(file.parse_field(block.ipv6_cidr_block, "Ipv6CidrBlock", &owner, str::parse)?);
     }
-    Ok(Subnet {
-        name: tag_map(subnet.tags).remove("Name").unwrap_or_default(),
-        id: subnet.subnet_id,
-        provider: Provider::Aws,
-        network_id: subnet.vpc_id,
-        nsg_id: None,
+    Ok(aws_mapping::subnet(
+        subnet.subnet_id,
+        subnet.vpc_id,
+        tag_map(subnet.tags),
         cidrs,
-    })
+    ))
 }
 
 #[derive(Deserialize)]

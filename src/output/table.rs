@@ -22,6 +22,7 @@ pub fn render(report: &Report) -> String {
         write_vm(&mut out, findings);
     }
     write_score(&mut out, report);
+    write_collection(&mut out, report);
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings ({}):", report.warnings.len());
         for w in &report.warnings {
@@ -159,6 +160,22 @@ fn marks(f: &Finding) -> String {
         });
     }
     marks.iter().map(|m| format!("  [{m}]")).collect()
+}
+
+/// One line per live collection; the scopes it missed are among the warnings.
+fn write_collection(out: &mut String, report: &Report) {
+    for collection in &report.collection {
+        let _ = writeln!(
+            out,
+            "Read live{}: {}",
+            if collection.complete {
+                ""
+            } else {
+                " (INCOMPLETE)"
+            },
+            collection.one_line()
+        );
+    }
 }
 
 fn write_score(out: &mut String, report: &Report) {

@@ -157,6 +157,8 @@ async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
         seconds: started.elapsed().as_secs_f64(),
         scopes,
     };
+    // A snapshot written from a partial collection says so when it is scanned later.
+    snapshot.missing_scopes = report.missing_scopes();
     Ok(Collected { snapshot, report })
 }
 

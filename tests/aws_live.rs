@@ -1,0 +1,472 @@
+//! `portcullis scan --aws` and `snapshot --aws` end to end, against moto's EC2 server.
+//!
+//! `scripts/test` installs moto, boto3 and the AWS CLI in `.tools/venv`, starts `moto_server` on
+//! 127.0.0.1 and exports its URL (`PORTCULLIS_TEST_MOTO_URL`) and the virtualenv
+//! (`PORTCULLIS_TEST_VENV`). Each test seeds its own AWS account (`tests/moto/seed.py`), so the
+//! tests run side by side on one server. The verdicts of a live scan are compared with those of
+//! `scan --input` on the AWS CLI's own export of the same account.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::thread;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+const ENDPOINT_VARIABLE: &str = "PORTCULLIS_TEST_MOTO_URL";
+const VENV_VARIABLE: &str = "PORTCULLIS_TEST_VENV";
+
+/// The moto server and the virtualenv with its tools, as `scripts/test` provides them.
+struct Moto {
+    url: String,
+    bin: PathBuf,
+}
+
+fn moto() -> Moto {
+    let variable = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!(
+                "{name} is not set: these tests need the moto EC2 server and the AWS CLI that \
+                 scripts/test installs and starts; run scripts/test"
+            )
+        })
+    };
+    Moto {
+        url: variable(ENDPOINT_VARIABLE),
+        bin: PathBuf::from(variable(VENV_VARIABLE)).join("bin"),
+    }
+}
+
+/// An AWS account of its own on the moto server, seeded with one of `seed.py`'s estates.
+struct Account {
+    moto: Moto,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN of a role in the account.
+    credentials: Vec<(&'static str, String)>,
+    dir: tempfile::TempDir,
+}
+
+/// A twelve-digit account id no other test or earlier run on the same server uses.
+fn fresh_account(salt: u64) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let mixed = (nanos as u64)
+        ^ (u64::from(std::process::id()) << 20)
+        ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    format!("{:012}", 100_000_000_000 + mixed % 800_000_000_000)
+}
+
+impl Account {
+    fn seed(salt: u64, estate: &[&str]) -> Account {
+        let moto = moto();
+        let account = fresh_account(salt);
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/moto/seed.py");
+        let output = Command::new(moto.bin.join("python"))
+            .arg(script)
+            .arg(&moto.url)
+            .arg(&account)
+            .args(estate)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .output()
+            .expect("cannot run the virtualenv's python; run scripts/test");
+        assert!(
+            output.status.success(),
+            "seeding moto at {} failed (is it running? run scripts/test):\n{}",
+            moto.url,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let keys: BTreeMap<String, String> =
+            serde_json::from_slice(&output.stdout).expect("seed.py prints credentials as JSON");
+        let credentials = vec![
+            ("AWS_ACCESS_KEY_ID", keys["AccessKeyId"].clone()),
+            ("AWS_SECRET_ACCESS_KEY", keys["SecretAccessKey"].clone()),
+            ("AWS_SESSION_TOKEN", keys["SessionToken"].clone()),
+        ];
+        Account {
+            moto,
+            credentials,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A command with this account's credentials and nothing of the user's AWS configuration.
+    fn command(&self, program: &Path) -> Command {
+        let mut command = Command::new(program);
+        for variable in [
+            "AWS_PROFILE",
+            "AWS_DEFAULT_PROFILE",
+            "AWS_REGION",
+            "AWS_DEFAULT_REGION",
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_EC2",
+        ] {
+            command.env_remove(variable);
+        }
+        command
+            .envs(self.credentials.iter().map(|(k, v)| (k, v)))
+            .env("AWS_CONFIG_FILE", self.dir.path().join("no-config"))
+            .env(
+                "AWS_SHARED_CREDENTIALS_FILE",
+                self.dir.path().join("no-credentials"),
+            )
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        command
+    }
+
+    fn portcullis(&self, args: &[&str]) -> Output {
+        self.command(Path::new(env!("CARGO_BIN_EXE_portcullis")))
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// `aws ec2 …` of the virtualenv's AWS CLI against moto, as JSON.
+    fn aws_cli(&self, region: &str, args: &[&str]) -> String {
+        let output = self
+            .command(&self.moto.bin.join("aws"))
+            .args([
+                "--endpoint-url",
+                &self.moto.url,
+                "--region",
+                region,
+                "--output",
+                "json",
+                "ec2",
+            ])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "aws ec2 {args:?} failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    }
+
+    /// The AWS CLI's export of `regions`, one folder per region: every describe call the
+    /// collector makes, and the entries of each prefix list a security group references.
+    fn export(&self, regions: &[&str]) -> PathBuf {
+        let root = self.dir.path().join("export");
+        thread::scope(|scope| {
+            for region in regions {
+                let dir = root.join(region);
+                std::fs::create_dir_all(&dir).unwrap();
+                for call in [
+                    "describe-instances",
+                    "describe-security-groups",
+                    "describe-network-acls",
+                    "describe-route-tables",
+                    "describe-subnets",
+                    "describe-managed-prefix-lists",
+                ] {
+                    let dir = dir.clone();
+                    scope.spawn(move || {
+                        let json = self.aws_cli(region, &[call]);
+                        std::fs::write(dir.join(format!("{call}.json")), json).unwrap();
+                    });
+                }
+            }
+        });
+        for region in regions {
+            let dir = root.join(region);
+            let groups: Value = serde_json::from_slice(
+                &std::fs::read(dir.join("describe-security-groups.json")).unwrap(),
+            )
+            .unwrap();
+            let lists: BTreeSet<&str> = groups["SecurityGroups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["IpPermissions"].as_array().unwrap())
+                .flat_map(|p| p["PrefixListIds"].as_array().into_iter().flatten())
+                .map(|l| l["PrefixListId"].as_str().unwrap())
+                .collect();
+            for list in lists {
+                let json = self.aws_cli(
+                    region,
+                    &["get-managed-prefix-list-entries", "--prefix-list-id", list],
+                );
+                std::fs::write(dir.join(format!("prefix-list-entries-{list}.json")), json).unwrap();
+            }
+        }
+        root
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).to_string_lossy().into_owned()
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn read_json(path: &str) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Every finding of a JSON report: (VM name, recommendation) → (status, ports).
+fn verdicts(report: &Value) -> BTreeMap<(String, String), (String, Vec<String>)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap().to_string();
+            let ports = f["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect();
+            (
+                (text("resource_name"), text("rule")),
+                (text("status"), ports),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_live_scan_judges_like_a_scan_of_the_aws_cli_export() {
+    let account = Account::seed(1, &["verdicts"]);
+    let regions = "eu-west-1,us-east-1";
+    let live = account.path("live.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        regions,
+        "--endpoint-url",
+        &account.moto.url,
+        "--format",
+        "json",
+        "-o",
+        &live,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("aws: 2 regions, 13 API calls, "),
+        "{}",
+        stderr(&output)
+    );
+    let live = read_json(&live);
+    let live_verdicts = verdicts(&live);
+
+    let export = account.export(&["eu-west-1", "us-east-1"]);
+    let files = account.path("files.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--input",
+        &export.to_string_lossy(),
+        "--format",
+        "json",
+        "-o",
+        &files,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(live_verdicts, verdicts(&read_json(&files)));
+
+    let closed = |name: &str| -> (String, Vec<String>) {
+        live_verdicts[&(name.to_string(), "management-ports-closed".to_string())].clone()
+    };
+    for (name, status, ports) in [
+        ("ssh-world", "unhealthy", &["22/tcp"][..]),
+        ("nacl-deny", "healthy", &[]),
+        ("private", "not_applicable", &[]),
+        ("main-route", "unhealthy", &["22/tcp"]),
+        ("prefix-list", "unhealthy", &["3389/tcp"]),
+        ("ipv6-only", "unhealthy", &["22/tcp"]),
+        ("east-rdp", "unhealthy", &["3389/tcp"]),
+        ("east-web", "healthy", &[]),
+    ] {
+        let want: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+        assert_eq!(closed(name), (status.to_string(), want), "{name}");
+    }
+
+    // Six lists per region, and the entries of the one prefix list a group names.
+    let collection = &live["collection"][0];
+    assert_eq!(collection["complete"], true);
+    assert_eq!(collection["api_calls"], 13);
+    let scopes: Vec<(&str, u64)> = collection["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap(),
+                s["api_calls"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(scopes, [("eu-west-1", 7), ("us-east-1", 6)]);
+}
+
+#[test]
+fn a_live_snapshot_scans_like_the_live_scan() {
+    let account = Account::seed(2, &["verdicts"]);
+    let snapshot = account.path("estate.json");
+    // The endpoint through the SDK's standard variable this time, not the flag.
+    let output = account
+        .command(Path::new(env!("CARGO_BIN_EXE_portcullis")))
+        .env("AWS_ENDPOINT_URL_EC2", &account.moto.url)
+        .env("AWS_REGION", "eu-west-1")
+        .args([
+            "snapshot",
+            "--aws",
+            "--regions",
+            "eu-west-1,us-east-1",
+            "-o",
+            &snapshot,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let written = read_json(&snapshot);
+    assert_eq!(written["portcullis_snapshot"], 1);
+    assert_eq!(written["vms"].as_array().unwrap().len(), 8);
+    assert!(written.get("missing_scopes").is_none());
+
+    let from_snapshot = account.path("from-snapshot.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--input",
+        &snapshot,
+        "--format",
+        "json",
+        "-o",
+        &from_snapshot,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let live = account.path("live.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        "eu-west-1,us-east-1",
+        "--endpoint-url",
+        &account.moto.url,
+        "--format",
+        "json",
+        "-o",
+        &live,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        verdicts(&read_json(&from_snapshot)),
+        verdicts(&read_json(&live))
+    );
+}
+
+#[test]
+fn a_region_that_fails_is_reported_and_the_others_are_still_scanned() {
+    let account = Account::seed(3, &["one-instance", "us-west-2"]);
+    // moto answers for no region of that name, as AWS does not for a region the account has
+    // not enabled.
+    let regions = "us-west-2,xx-fake-1";
+    let report = account.path("report.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        regions,
+        "--endpoint-url",
+        &account.moto.url,
+        "--format",
+        "json",
+        "-o",
+        &report,
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("aws: 2 regions (1 failed), "), "{err}");
+    assert!(err.contains("region xx-fake-1 not read: Describe"), "{err}");
+
+    let report = read_json(&report);
+    let collection = &report["collection"][0];
+    assert_eq!(collection["complete"], false);
+    assert_eq!(collection["scopes"][0]["name"], "us-west-2");
+    assert!(collection["scopes"][0].get("error").is_none());
+    assert_eq!(collection["scopes"][1]["name"], "xx-fake-1");
+    assert!(collection["scopes"][1]["error"].as_str().is_some());
+    let judged = verdicts(&report);
+    assert_eq!(
+        judged[&(
+            "ssh-us-west-2".to_string(),
+            "management-ports-closed".to_string()
+        )],
+        ("unhealthy".to_string(), vec!["22/tcp".to_string()])
+    );
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings.iter().any(|w| w
+            .as_str()
+            .unwrap()
+            .starts_with("aws region xx-fake-1 was not read")),
+        "{warnings:?}"
+    );
+
+    // A snapshot of the partial estate records what is missing, and scanning it says so again.
+    let snapshot = account.path("partial.json");
+    let output = account.portcullis(&[
+        "snapshot",
+        "--aws",
+        "--regions",
+        regions,
+        "--endpoint-url",
+        &account.moto.url,
+        "-o",
+        &snapshot,
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    assert_eq!(
+        read_json(&snapshot)["missing_scopes"][0]["name"],
+        "xx-fake-1"
+    );
+    let output = account.portcullis(&["scan", "--input", &snapshot]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("aws region xx-fake-1 was not read"),
+        "{table}"
+    );
+}
+
+#[test]
+fn all_regions_are_the_regions_the_account_has_enabled() {
+    let account = Account::seed(4, &["one-instance", "ap-northeast-1"]);
+    let listed: Value =
+        serde_json::from_str(&account.aws_cli("us-east-1", &["describe-regions"])).unwrap();
+    let enabled = listed["Regions"].as_array().unwrap().len();
+    let snapshot = account.path("all.json");
+    let output = account
+        .command(Path::new(env!("CARGO_BIN_EXE_portcullis")))
+        .env("AWS_ENDPOINT_URL", &account.moto.url)
+        .env("AWS_REGION", "us-east-1")
+        .args([
+            "snapshot",
+            "--aws",
+            "--regions",
+            "all",
+            "--quiet",
+            "--concurrency",
+            "16",
+            "-o",
+            &snapshot,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // DescribeRegions, then six lists in each region.
+    let summary = format!("aws: {enabled} regions, {} API calls, ", 1 + 6 * enabled);
+    assert!(
+        stderr(&output).contains(&summary),
+        "{summary}\n{}",
+        stderr(&output)
+    );
+    let vms = &read_json(&snapshot)["vms"];
+    assert_eq!(vms.as_array().unwrap().len(), 1);
+    assert_eq!(vms[0]["region"], "ap-northeast-1");
+}

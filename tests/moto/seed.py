@@ -1,0 +1,245 @@
+"""Seeds a moto EC2 server with estates for portcullis's live AWS tests and benchmark.
+
+Every estate goes into its own AWS account (moto keeps accounts apart), reached through
+credentials of an assumed role in that account, so tests running at the same time never see
+each other's resources. Prints those credentials as JSON on standard output.
+
+    seed.py ENDPOINT ACCOUNT verdicts
+    seed.py ENDPOINT ACCOUNT one-instance REGION
+    seed.py ENDPOINT ACCOUNT bench
+"""
+
+import json
+import sys
+
+import boto3
+
+AMI = "ami-12c6146b"  # An image moto knows in every region.
+
+
+def credentials(endpoint, account):
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="seed",
+        aws_secret_access_key="seed",
+    )
+    role = f"arn:aws:iam::{account}:role/portcullis-test"
+    return sts.assume_role(RoleArn=role, RoleSessionName="seed")["Credentials"]
+
+
+def ec2_client(endpoint, creds, region):
+    return boto3.client(
+        "ec2",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+
+
+class Vpc:
+    """A VPC with an internet gateway, and helpers to add what the estates need."""
+
+    def __init__(self, ec2, region, cidr="10.0.0.0/16", ipv6=False):
+        self.ec2 = ec2
+        self.region = region
+        vpc = ec2.create_vpc(CidrBlock=cidr, AmazonProvidedIpv6CidrBlock=ipv6)["Vpc"]
+        self.id = vpc["VpcId"]
+        self.ipv6_block = None
+        if ipv6:
+            described = ec2.describe_vpcs(VpcIds=[self.id])["Vpcs"][0]
+            self.ipv6_block = described["Ipv6CidrBlockAssociationSet"][0]["Ipv6CidrBlock"]
+        self.igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=self.igw, VpcId=self.id)
+        self.main_table = ec2.describe_route_tables(
+            Filters=[
+                {"Name": "vpc-id", "Values": [self.id]},
+                {"Name": "association.main", "Values": ["true"]},
+            ]
+        )["RouteTables"][0]["RouteTableId"]
+
+    def subnet(self, cidr, ipv6_index=None):
+        args = {"VpcId": self.id, "CidrBlock": cidr, "AvailabilityZone": self.region + "a"}
+        if ipv6_index is not None:
+            prefix = self.ipv6_block.split("::/")[0]
+            args["Ipv6CidrBlock"] = f"{prefix[:-1]}{ipv6_index}::/64"
+        return self.ec2.create_subnet(**args)["Subnet"]["SubnetId"]
+
+    def internet_routes(self, table, ipv6=False):
+        self.ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=self.igw)
+        if ipv6:
+            self.ec2.create_route(
+                RouteTableId=table, DestinationIpv6CidrBlock="::/0", GatewayId=self.igw
+            )
+
+    def routed_table(self, subnets, ipv6=False):
+        """A route table to the internet gateway, explicitly associated with `subnets`."""
+        table = self.ec2.create_route_table(VpcId=self.id)["RouteTable"]["RouteTableId"]
+        self.internet_routes(table, ipv6)
+        for subnet in subnets:
+            self.ec2.associate_route_table(RouteTableId=table, SubnetId=subnet)
+        return table
+
+    def group(self, name, permissions):
+        group = self.ec2.create_security_group(GroupName=name, Description=name, VpcId=self.id)
+        group_id = group["GroupId"]
+        if permissions:
+            self.ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=permissions)
+        return group_id
+
+
+def tcp(port, cidrs=(), ipv6=(), prefix_lists=()):
+    return {
+        "IpProtocol": "tcp",
+        "FromPort": port,
+        "ToPort": port,
+        "IpRanges": [{"CidrIp": c} for c in cidrs],
+        "Ipv6Ranges": [{"CidrIpv6": c} for c in ipv6],
+        "PrefixListIds": [{"PrefixListId": p} for p in prefix_lists],
+    }
+
+
+def instance(ec2, name, subnet, groups, public_ip, count=1):
+    interface = {
+        "DeviceIndex": 0,
+        "SubnetId": subnet,
+        "Groups": groups,
+        "AssociatePublicIpAddress": public_ip,
+    }
+    reply = ec2.run_instances(
+        ImageId=AMI,
+        MinCount=count,
+        MaxCount=count,
+        InstanceType="t3.micro",
+        NetworkInterfaces=[interface],
+        TagSpecifications=[
+            {"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}
+        ],
+    )
+    return reply["Instances"]
+
+
+def seed_verdicts(endpoint, creds):
+    """The end-to-end estate: one instance per case, in two regions."""
+    ec2 = ec2_client(endpoint, creds, "eu-west-1")
+    vpc = Vpc(ec2, "eu-west-1", ipv6=True)
+    routed = vpc.subnet("10.0.1.0/24", ipv6_index=1)
+    main_routed = vpc.subnet("10.0.2.0/24")
+    denied = vpc.subnet("10.0.3.0/24")
+    vpc.routed_table([routed, denied], ipv6=True)
+    # AWS gives a VPC with IPv6 a default ACL that allows ::/0 too; moto leaves that entry out.
+    default_acl = ec2.describe_network_acls(
+        Filters=[{"Name": "vpc-id", "Values": [vpc.id]}, {"Name": "default", "Values": ["true"]}]
+    )["NetworkAcls"][0]["NetworkAclId"]
+    ec2.create_network_acl_entry(
+        NetworkAclId=default_acl, RuleNumber=101, Protocol="-1", RuleAction="allow",
+        Egress=False, Ipv6CidrBlock="::/0",
+    )
+    # main_routed has no association of its own, so the VPC's main table routes it.
+    vpc.internet_routes(vpc.main_table)
+    acl = ec2.create_network_acl(VpcId=vpc.id)["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl, RuleNumber=100, Protocol="6", RuleAction="deny", Egress=False,
+        CidrBlock="0.0.0.0/0", PortRange={"From": 22, "To": 22},
+    )
+    ec2.create_network_acl_entry(
+        NetworkAclId=acl, RuleNumber=200, Protocol="-1", RuleAction="allow", Egress=False,
+        CidrBlock="0.0.0.0/0",
+    )
+    default_association = ec2.describe_network_acls(
+        Filters=[{"Name": "association.subnet-id", "Values": [denied]}]
+    )["NetworkAcls"][0]["Associations"]
+    association = next(a for a in default_association if a["SubnetId"] == denied)
+    ec2.replace_network_acl_association(
+        AssociationId=association["NetworkAclAssociationId"], NetworkAclId=acl
+    )
+    office = ec2.create_managed_prefix_list(
+        PrefixListName="office", AddressFamily="IPv4", MaxEntries=5,
+        Entries=[{"Cidr": "34.0.0.0/8"}, {"Cidr": "10.0.0.0/8"}],
+    )["PrefixList"]["PrefixListId"]
+    ssh_world = vpc.group("ssh-world", [tcp(22, cidrs=["0.0.0.0/0"])])
+    rdp_office = vpc.group("rdp-office", [tcp(3389, prefix_lists=[office])])
+    ssh_v6 = vpc.group("ssh-v6", [tcp(22, ipv6=["::/0"])])
+    instance(ec2, "ssh-world", routed, [ssh_world], True)
+    instance(ec2, "nacl-deny", denied, [ssh_world], True)
+    instance(ec2, "private", routed, [ssh_world], False)
+    instance(ec2, "main-route", main_routed, [ssh_world], True)
+    instance(ec2, "prefix-list", routed, [rdp_office], True)
+    [ipv6_only] = instance(ec2, "ipv6-only", routed, [ssh_v6], False)
+    interface = ipv6_only["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    ec2.assign_ipv6_addresses(NetworkInterfaceId=interface, Ipv6AddressCount=1)
+
+    ec2 = ec2_client(endpoint, creds, "us-east-1")
+    vpc = Vpc(ec2, "us-east-1", cidr="10.1.0.0/16")
+    subnet = vpc.subnet("10.1.1.0/24")
+    vpc.routed_table([subnet])
+    rdp = vpc.group("rdp-world", [tcp(3389, cidrs=["0.0.0.0/0"]), tcp(22, cidrs=["10.0.0.0/8"])])
+    web = vpc.group("web", [tcp(443, cidrs=["0.0.0.0/0"])])
+    instance(ec2, "east-rdp", subnet, [rdp], True)
+    instance(ec2, "east-web", subnet, [web], True)
+
+
+def seed_one_instance(endpoint, creds, region):
+    """One internet-facing instance with SSH open to the world."""
+    ec2 = ec2_client(endpoint, creds, region)
+    vpc = Vpc(ec2, region)
+    subnet = vpc.subnet("10.0.1.0/24")
+    vpc.routed_table([subnet])
+    group = vpc.group("ssh-world", [tcp(22, cidrs=["0.0.0.0/0"])])
+    instance(ec2, f"ssh-{region}", subnet, [group], True)
+
+
+def seed_bench(endpoint, creds):
+    """2,000 instances across three regions and 500 security groups.
+
+    us-east-1 gets 1,200 instances in 1,200 reservations, so that DescribeInstances needs two
+    pages there (moto pages by reservation); the other regions get 400 each, launched together.
+    Every tenth group admits RDP from a prefix list of the region.
+    """
+    plan = [("us-east-1", 1200, 200, True), ("eu-west-1", 400, 150, False), ("ap-southeast-2", 400, 150, False)]
+    for region, instances, groups, one_per_reservation in plan:
+        ec2 = ec2_client(endpoint, creds, region)
+        vpc = Vpc(ec2, region)
+        subnets = [vpc.subnet(f"10.0.{i}.0/24") for i in range(4)]
+        vpc.routed_table(subnets[:3])
+        office = ec2.create_managed_prefix_list(
+            PrefixListName="office", AddressFamily="IPv4", MaxEntries=5,
+            Entries=[{"Cidr": "34.0.0.0/8"}],
+        )["PrefixList"]["PrefixListId"]
+        group_ids = []
+        for i in range(groups):
+            if i % 10 == 0:
+                permission = tcp(3389, prefix_lists=[office])
+            else:
+                permission = tcp(22 if i % 3 == 0 else 443, cidrs=["0.0.0.0/0"])
+            group_ids.append(vpc.group(f"group-{i}", [permission]))
+        if one_per_reservation:
+            for i in range(instances):
+                instance(ec2, f"{region}-{i}", subnets[i % 4], [group_ids[i % groups]], True)
+        else:
+            for i in range(0, instances, 100):
+                instance(ec2, f"{region}-{i}", subnets[i % 4], [group_ids[i % groups]], True, count=100)
+
+
+def main():
+    endpoint, account, estate = sys.argv[1], sys.argv[2], sys.argv[3]
+    creds = credentials(endpoint, account)
+    if estate == "verdicts":
+        seed_verdicts(endpoint, creds)
+    elif estate == "one-instance":
+        seed_one_instance(endpoint, creds, sys.argv[4])
+    elif estate == "bench":
+        seed_bench(endpoint, creds)
+    else:
+        sys.exit(f"unknown estate {estate!r}")
+    json.dump(
+        {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")},
+        sys.stdout,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -382,7 +382,7 @@ fn a_region_that_fails_is_reported_and_the_others_are_still_scanned() {
     assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
     let err = stderr(&output);
     assert!(err.contains("aws: 2 regions (1 failed), "), "{err}");
-    assert!(err.contains("region xx-fake-1 not read: Describe"), "{err}");
+    assert!(err.contains("error: region xx-fake-1: Describe"), "{err}");
 
     let report = read_json(&report);
     let collection = &report["collection"][0];
@@ -450,7 +450,6 @@ fn all_regions_are_the_regions_the_account_has_enabled() {
             "--aws",
             "--regions",
             "all",
-            "--quiet",
             "--concurrency",
             "16",
             "-o",

@@ -437,7 +437,8 @@ fn nsg(
     rules: usize,
 ) -> Nsg {
     let id = nsg_id(home, index);
-    // Unique priorities, increasing with random gaps, all within Azure's 100..=4096.
+    // Unique priorities, increasing with random gaps: within Azure's 100..=4096 for up to 3,996
+    // rules (Azure allows 1,000).
     let widest_gap = ((4096 - 100) / rules.max(1)).max(1) as u32;
     let mut priority = 100;
     let sloppy = rng.random_bool(SLOPPY_NSGS);

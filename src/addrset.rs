@@ -35,15 +35,18 @@ impl RangeSet {
     /// Builds a set from ranges in any order, overlapping or not.
     pub fn from_ranges(mut ranges: Vec<(u128, u128)>) -> Self {
         ranges.sort_unstable();
-        let mut merged: Vec<(u128, u128)> = Vec::with_capacity(ranges.len());
-        for (first, last) in ranges {
-            match merged.last_mut() {
-                Some(prev) if first <= prev.1.saturating_add(1) => prev.1 = prev.1.max(last),
-                _ => merged.push((first, last)),
-            }
-        }
-        merged.shrink_to_fit();
-        Self { ranges: merged }
+        Self::collect_exact(|out| coalesce(ranges.iter().copied(), out))
+    }
+
+    /// The set of the ranges `pieces` passes to its argument, in order, disjoint and not
+    /// adjacent. Sets are allocated once, at their exact size: a large estate's evaluation builds
+    /// and keeps millions of small ones, so `pieces` runs twice, counting, then filling.
+    fn collect_exact(pieces: impl Fn(&mut dyn FnMut((u128, u128)))) -> Self {
+        let mut count = 0;
+        pieces(&mut |_| count += 1);
+        let mut ranges = Vec::with_capacity(count);
+        pieces(&mut |range| ranges.push(range));
+        Self { ranges }
     }
 
     pub fn ranges(&self) -> &[(u128, u128)] {
@@ -76,64 +79,90 @@ impl RangeSet {
         if self.is_empty() {
             return other.clone();
         }
-        let mut all = Vec::with_capacity(self.ranges.len() + other.ranges.len());
-        all.extend_from_slice(&self.ranges);
-        all.extend_from_slice(&other.ranges);
-        Self::from_ranges(all)
+        Self::collect_exact(|out| coalesce(in_order(&self.ranges, &other.ranges), out))
     }
 
     pub fn intersect(&self, other: &Self) -> Self {
-        let (mut i, mut j) = (0, 0);
-        let mut out = Vec::new();
-        while i < self.ranges.len() && j < other.ranges.len() {
-            let (a0, a1) = self.ranges[i];
-            let (b0, b1) = other.ranges[j];
-            let first = a0.max(b0);
-            let last = a1.min(b1);
-            if first <= last {
-                out.push((first, last));
+        Self::collect_exact(|out| {
+            let (mut i, mut j) = (0, 0);
+            while i < self.ranges.len() && j < other.ranges.len() {
+                let (a0, a1) = self.ranges[i];
+                let (b0, b1) = other.ranges[j];
+                let first = a0.max(b0);
+                let last = a1.min(b1);
+                if first <= last {
+                    out((first, last));
+                }
+                if a1 < b1 {
+                    i += 1;
+                } else {
+                    j += 1;
+                }
             }
-            if a1 < b1 {
-                i += 1;
-            } else {
-                j += 1;
-            }
-        }
-        out.shrink_to_fit();
-        Self { ranges: out }
+        })
     }
 
     pub fn difference(&self, other: &Self) -> Self {
         if self.is_empty() || other.is_empty() {
             return self.clone();
         }
-        let mut out = Vec::with_capacity(self.ranges.len());
-        let mut j = 0;
-        for &(first, last) in &self.ranges {
-            let mut start = first;
-            let mut exhausted = false;
-            while j < other.ranges.len() && other.ranges[j].1 < start {
-                j += 1;
-            }
-            let mut k = j;
-            while k < other.ranges.len() && other.ranges[k].0 <= last {
-                let (b0, b1) = other.ranges[k];
-                if b0 > start {
-                    out.push((start, b0 - 1));
+        Self::collect_exact(|out| {
+            let mut j = 0;
+            for &(first, last) in &self.ranges {
+                let mut start = first;
+                let mut exhausted = false;
+                while j < other.ranges.len() && other.ranges[j].1 < start {
+                    j += 1;
                 }
-                if b1 >= last {
-                    exhausted = true;
-                    break;
+                let mut k = j;
+                while k < other.ranges.len() && other.ranges[k].0 <= last {
+                    let (b0, b1) = other.ranges[k];
+                    if b0 > start {
+                        out((start, b0 - 1));
+                    }
+                    if b1 >= last {
+                        exhausted = true;
+                        break;
+                    }
+                    start = b1 + 1;
+                    k += 1;
                 }
-                start = b1 + 1;
-                k += 1;
+                if !exhausted {
+                    out((start, last));
+                }
             }
-            if !exhausted {
-                out.push((start, last));
+        })
+    }
+}
+
+/// The ranges of two sorted lists, in order of their first member.
+fn in_order<'a>(
+    a: &'a [(u128, u128)],
+    b: &'a [(u128, u128)],
+) -> impl Iterator<Item = (u128, u128)> + 'a {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y.0 < x.0 => b.next().copied(),
+        (Some(_), _) => a.next().copied(),
+        (None, _) => b.next().copied(),
+    })
+}
+
+/// Passes ranges sorted by their first member to `out`, overlapping and adjacent ones joined.
+fn coalesce(sorted: impl Iterator<Item = (u128, u128)>, out: &mut dyn FnMut((u128, u128))) {
+    let mut current: Option<(u128, u128)> = None;
+    for (first, last) in sorted {
+        current = match current {
+            Some((start, end)) if first <= end.saturating_add(1) => Some((start, end.max(last))),
+            Some(done) => {
+                out(done);
+                Some((first, last))
             }
-        }
-        out.shrink_to_fit();
-        Self { ranges: out }
+            None => Some((first, last)),
+        };
+    }
+    if let Some(done) = current {
+        out(done);
     }
 }
 
@@ -372,6 +401,43 @@ mod tests {
     fn set(nets: &[&str]) -> AddressSet {
         let nets: Vec<IpNetwork> = nets.iter().map(|s| net(s)).collect();
         AddressSet::from_networks(&nets)
+    }
+
+    /// Union, intersection and difference of small sets, against the same on each member.
+    #[test]
+    fn set_operations_agree_with_members_one_by_one() {
+        let sets: Vec<RangeSet> = [
+            vec![],
+            vec![(0, 63)],
+            vec![(3, 3)],
+            vec![(0, 4), (10, 12), (30, 40)],
+            vec![(5, 9), (12, 29), (41, 41)],
+            vec![(4, 10), (13, 13), (40, 50), (63, 63)],
+            vec![(1, 1), (3, 3), (5, 5)],
+        ]
+        .into_iter()
+        .map(RangeSet::from_ranges)
+        .collect();
+        let members =
+            |set: &RangeSet| -> Vec<u128> { (0..64).filter(|&v| set.contains(v)).collect() };
+        for a in &sets {
+            for b in &sets {
+                let (ma, mb) = (members(a), members(b));
+                let union: Vec<u128> = (0..64)
+                    .filter(|v| ma.contains(v) || mb.contains(v))
+                    .collect();
+                let both: Vec<u128> = ma.iter().copied().filter(|v| mb.contains(v)).collect();
+                let only_a: Vec<u128> = ma.iter().copied().filter(|v| !mb.contains(v)).collect();
+                assert_eq!(members(&a.union(b)), union, "{a:?} | {b:?}");
+                assert_eq!(members(&a.intersect(b)), both, "{a:?} & {b:?}");
+                assert_eq!(members(&a.difference(b)), only_a, "{a:?} - {b:?}");
+                // Results are canonical: equal sets have equal ranges.
+                assert_eq!(
+                    a.union(b),
+                    RangeSet::from_ranges(union.iter().map(|&v| (v, v)).collect())
+                );
+            }
+        }
     }
 
     #[test]

@@ -159,7 +159,7 @@ impl Snapshot {
     }
 
     /// Drops the spare capacity of every list, as loaders that build lists by pushing leave it
-    /// (a snapshot file is read without any, see [`exact`]).
+    /// (snapshot files are read without any).
     pub fn shrink_to_fit(&mut self) {
         for vm in &mut self.vms {
             vm.nic_ids.shrink_to_fit();

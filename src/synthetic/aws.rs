@@ -101,6 +101,7 @@ pub(super) fn generate(rng: &mut Rng, outside: &Outside, params: &Params, out: &
     while estate.instances < params.vms {
         let mut subnet = estate.new_subnet(&accounts);
         for _ in 0..estate.rng.random_range(1..=7) {
+            // A workload takes at most 38 addresses (19 instances of up to 2 interfaces).
             if estate.instances == params.vms || subnet.next_host > HOSTS_PER_SUBNET - 40 {
                 break;
             }

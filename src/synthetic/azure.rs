@@ -118,6 +118,7 @@ pub(super) fn generate(rng: &mut Rng, outside: &Outside, params: &Params, out: &
     while estate.vms < params.vms {
         let mut subnet = estate.new_subnet(&subscriptions);
         for _ in 0..estate.rng.random_range(1..=7) {
+            // A workload takes at most 38 addresses (19 VMs of up to 2 NICs).
             if estate.vms == params.vms || subnet.next_host > HOSTS_PER_SUBNET - 40 {
                 break;
             }
@@ -181,8 +182,8 @@ impl Estate<'_> {
         };
         let name = format!("snet-{index:02}");
         let id = format!("{vnet_id}/subnets/{name}");
+        let nsg_id = nsg.map(|n| self.attach(n, &home));
         if let Some(nsg) = nsg {
-            self.place(nsg, &home);
             self.behind[nsg].subnets.push(cidr);
         }
         self.out.subnets.push(Subnet {
@@ -190,7 +191,7 @@ impl Estate<'_> {
             name,
             provider: Provider::Azure,
             network_id: Some(vnet_id),
-            nsg_id: nsg.map(|n| nsg_id(&self.nsg_home(n, &home), n)),
+            nsg_id,
             cidrs: [Some(cidr), cidr_v6].into_iter().flatten().collect(),
         });
         CurrentSubnet {
@@ -202,19 +203,14 @@ impl Estate<'_> {
         }
     }
 
-    /// Records where an NSG lives: with the first thing it is attached to.
-    fn place(&mut self, nsg: usize, home: &Home) {
-        self.behind[nsg].home.get_or_insert_with(|| Home {
+    /// Attaches an NSG to something in `home` and returns its id. An NSG lives in the
+    /// subscription and region of the first thing it is attached to.
+    fn attach(&mut self, nsg: usize, home: &Home) -> String {
+        let home = self.behind[nsg].home.get_or_insert_with(|| Home {
             resource_group: format!("rg-security-{:04}", nsg / 100),
             ..home.clone()
         });
-    }
-
-    fn nsg_home(&self, nsg: usize, fallback: &Home) -> Home {
-        self.behind[nsg]
-            .home
-            .clone()
-            .unwrap_or_else(|| fallback.clone())
+        nsg_id(home, nsg)
     }
 
     /// Adds a workload of about ten VMs to `subnet`.
@@ -234,9 +230,7 @@ impl Estate<'_> {
         } else {
             None
         };
-        if let Some(nsg) = nic_nsg {
-            self.place(nsg, &home);
-        }
+        let nic_nsg_id = nic_nsg.map(|n| self.attach(n, &home));
         let asg = self.rng.random_bool(0.4).then(|| {
             let name = format!("asg-{}-{index:05}", role.name);
             let id = home.id("Microsoft.Network/applicationSecurityGroups", &name);
@@ -246,7 +240,6 @@ impl Estate<'_> {
             });
             id
         });
-        let nic_nsg_id = nic_nsg.map(|n| nsg_id(&self.nsg_home(n, &home), n));
         let mut addresses = Vec::new();
         for vm_number in 0..size {
             let name = format!("{}-{index:05}-{vm_number:02}", role.name);
@@ -444,7 +437,8 @@ fn nsg(
     rules: usize,
 ) -> Nsg {
     let id = nsg_id(home, index);
-    // Unique priorities, increasing with random gaps, all within Azure's 100..=4096.
+    // Unique priorities, increasing with random gaps: within Azure's 100..=4096 for up to 3,996
+    // rules (Azure allows 1,000).
     let widest_gap = ((4096 - 100) / rules.max(1)).max(1) as u32;
     let mut priority = 100;
     let sloppy = rng.random_bool(SLOPPY_NSGS);

@@ -25,11 +25,8 @@ pub fn write(snapshot: &Snapshot, dir: &Path) -> io::Result<()> {
     if fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some()) {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!(
-                "{} is not empty; give a new folder, so that no old file is loaded with the new \
-                 ones",
-                dir.display()
-            ),
+            "the folder is not empty; give a new or empty one, so that no old file is loaded with \
+             the new ones",
         ));
     }
     let has = |provider| {

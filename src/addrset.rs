@@ -12,7 +12,8 @@ use ipnetwork::IpNetwork;
 
 /// A set of integers as sorted, disjoint, non-adjacent inclusive ranges.
 ///
-/// IPv4 addresses live in the low 32 bits; the same type serves both families.
+/// IPv4 addresses live in the low 32 bits; the same type serves both families. Sets hold no spare
+/// capacity: a large estate's evaluation keeps millions of small ones.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct RangeSet {
     ranges: Vec<(u128, u128)>,
@@ -41,6 +42,7 @@ impl RangeSet {
                 _ => merged.push((first, last)),
             }
         }
+        merged.shrink_to_fit();
         Self { ranges: merged }
     }
 
@@ -97,6 +99,7 @@ impl RangeSet {
                 j += 1;
             }
         }
+        out.shrink_to_fit();
         Self { ranges: out }
     }
 
@@ -129,6 +132,7 @@ impl RangeSet {
                 out.push((start, last));
             }
         }
+        out.shrink_to_fit();
         Self { ranges: out }
     }
 }

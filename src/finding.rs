@@ -1,5 +1,7 @@
 //! Findings: the verdict of one recommendation on one VM, with its evidence.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::model::Provider;
@@ -46,6 +48,95 @@ pub struct Finding {
     #[serde(default)]
     pub ports: Vec<String>,
     pub evidence: Evidence,
+    /// Where the VM itself was read from; outputs that need a place for every finding (SARIF)
+    /// use it when no rule decided the verdict (a NIC with no NSG).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<SourceLocation>,
+    /// Commands that fix an unhealthy finding, with the estate's own names filled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands: Vec<String>,
+    /// With `--baseline`: whether an unhealthy finding is new or was already in the baseline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineState>,
+    /// With `--exemptions`: the exemption that matched this unhealthy finding, in force or
+    /// expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exemption: Option<AppliedExemption>,
+}
+
+impl Finding {
+    /// Whether an exemption in force covers this finding.
+    pub fn is_exempt(&self) -> bool {
+        self.exemption.as_ref().is_some_and(|e| !e.expired)
+    }
+
+    /// The status the score counts: an exempt finding counts as not applicable.
+    pub fn scored_status(&self) -> Status {
+        if self.is_exempt() {
+            Status::NotApplicable
+        } else {
+            self.status
+        }
+    }
+
+    /// The place a reader should look first: the first rule that let the internet in (a
+    /// security group or NSG rule rather than the network ACL it passed through), else the VM.
+    pub fn primary_location(&self) -> Option<SourceLocation> {
+        // Open ports first: their rules are the reason for a `closed` verdict.
+        let ports = self.evidence.exposures.iter();
+        let rules = ports
+            .clone()
+            .filter(|p| p.open)
+            .chain(ports.filter(|p| !p.open))
+            .flat_map(|p| &p.rules);
+        let placed = |r: &&RuleEvidence| r.file.is_some() && r.line.is_some();
+        let rule = rules
+            .clone()
+            .filter(placed)
+            .find(|r| r.kind != "network_acl")
+            .or_else(|| rules.clone().find(placed));
+        match rule {
+            Some(RuleEvidence {
+                file: Some(file),
+                line: Some(line),
+                ..
+            }) => Some(SourceLocation {
+                file: file.clone(),
+                line: *line,
+            }),
+            _ => self.location.clone(),
+        }
+    }
+}
+
+/// A line of an input file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLocation {
+    pub file: String,
+    pub line: u32,
+}
+
+/// How an unhealthy finding compares with the baseline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BaselineState {
+    /// Not unhealthy in the baseline: counts for `--fail-on`.
+    New,
+    /// Already unhealthy in the baseline.
+    Unchanged,
+}
+
+/// An exemption as it applies to one finding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppliedExemption {
+    pub justification: String,
+    pub owner: String,
+    /// Last day the exemption applies, `YYYY-MM-DD`.
+    pub expires: String,
+    /// True once `expires` has passed: the finding counts again.
+    pub expired: bool,
+    /// Where the exemption is written (`exemptions.yaml:12`).
+    pub source: String,
 }
 
 /// Why a finding has its status.
@@ -53,9 +144,10 @@ pub struct Finding {
 pub struct Evidence {
     /// One line saying why, for tables and messages.
     pub summary: String,
-    /// Per port, who on the internet reaches it and through which rules.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exposures: Vec<PortEvidence>,
+    /// Per port, who on the internet reaches it and through which rules. Shared by the findings
+    /// of VMs that are reached the same way.
+    #[serde(default, skip_serializing_if = "<[PortEvidence]>::is_empty")]
+    pub exposures: Arc<[PortEvidence]>,
     /// Anything judged conservatively or worth knowing (missing NSG, unresolved prefix list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -95,4 +187,29 @@ pub struct RuleEvidence {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+}
+
+#[cfg(test)]
+impl Finding {
+    /// A finding of a high-severity recommendation of the built-in control, for tests; the VM's
+    /// name is the last segment of its id.
+    pub(crate) fn example(rule: &str, resource: &str, status: Status) -> Finding {
+        Finding {
+            rule: rule.to_owned(),
+            control: "secure-management-ports".to_owned(),
+            resource: resource.to_owned(),
+            resource_name: resource.rsplit('/').next().unwrap_or(resource).to_owned(),
+            provider: Provider::Azure,
+            scope: "s1".to_owned(),
+            region: None,
+            status,
+            severity: Severity::High,
+            ports: Vec::new(),
+            evidence: Evidence::default(),
+            location: None,
+            commands: Vec::new(),
+            baseline: None,
+            exemption: None,
+        }
+    }
 }

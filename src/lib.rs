@@ -2,18 +2,25 @@
 //!
 //! Data flows one way: loaders ([`load`]) → [`model::Snapshot`] → exposure [`engine`] →
 //! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s → [`score`] → [`output`].
-//! [`scan`] runs the whole pipeline; [`cli`] is the command line.
+//! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`remediate`] writes the
+//! commands that fix a finding; [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
+//! [`synthetic`] makes estates of any size for benchmarks and tests.
 
 pub mod addrset;
 mod aws_mapping;
+pub mod baseline;
 pub mod cli;
 pub mod collect;
 pub mod engine;
+pub mod exemptions;
 pub mod finding;
+pub mod gate;
 pub mod load;
 pub mod model;
 pub mod output;
 pub mod policy;
+pub mod remediate;
 pub mod scan;
 pub mod score;
+pub mod synthetic;
 pub mod verdict;

@@ -27,29 +27,65 @@ pub struct Snapshot {
     /// recognisable from their opening bytes.
     pub portcullis_snapshot: u32,
     /// The files the data came from; [`Origin::file`] indexes this list.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub sources: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub vms: Vec<Vm>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub nics: Vec<Nic>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub public_ips: Vec<PublicIp>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub subnets: Vec<Subnet>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub nsgs: Vec<Nsg>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub app_security_groups: Vec<AppSecurityGroup>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub security_groups: Vec<SecurityGroup>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub network_acls: Vec<NetworkAcl>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub route_tables: Vec<RouteTable>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub prefix_lists: Vec<PrefixList>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub jit_policies: Vec<JitPolicy>,
     /// Regions or subscriptions a live collection could not read: the snapshot covers only the
     /// rest of the estate.
@@ -88,27 +124,86 @@ impl Snapshot {
     }
 
     fn shift_origins(&mut self, offset: u32) {
-        let shift = |o: &mut Option<Origin>| {
+        self.for_each_origin(|o| {
             if let Some(o) = o {
                 o.file += offset;
             }
-        };
-        self.vms.iter_mut().for_each(|v| shift(&mut v.origin));
-        self.nics.iter_mut().for_each(|n| shift(&mut n.origin));
+        });
+    }
+
+    /// Drops every origin and the sources they index: for resources read from a cloud's API,
+    /// which have no file and line to show.
+    pub fn forget_origins(&mut self) {
+        self.sources.clear();
+        self.for_each_origin(|o| *o = None);
+    }
+
+    fn for_each_origin(&mut self, mut visit: impl FnMut(&mut Option<Origin>)) {
+        self.vms.iter_mut().for_each(|v| visit(&mut v.origin));
+        self.nics.iter_mut().for_each(|n| visit(&mut n.origin));
         for nsg in &mut self.nsgs {
-            shift(&mut nsg.origin);
+            visit(&mut nsg.origin);
             nsg.rules
                 .iter_mut()
                 .chain(nsg.default_rules.iter_mut())
-                .for_each(|r| shift(&mut r.origin));
+                .for_each(|r| visit(&mut r.origin));
         }
         for sg in &mut self.security_groups {
-            shift(&mut sg.origin);
-            sg.inbound.iter_mut().for_each(|p| shift(&mut p.origin));
+            visit(&mut sg.origin);
+            sg.inbound.iter_mut().for_each(|p| visit(&mut p.origin));
         }
         for acl in &mut self.network_acls {
-            shift(&mut acl.origin);
-            acl.entries.iter_mut().for_each(|e| shift(&mut e.origin));
+            visit(&mut acl.origin);
+            acl.entries.iter_mut().for_each(|e| visit(&mut e.origin));
+        }
+    }
+
+    /// Drops the spare capacity of every list, as loaders that build lists by pushing leave it
+    /// (a snapshot file is read without any, see [`exact`]).
+    pub fn shrink_to_fit(&mut self) {
+        for vm in &mut self.vms {
+            vm.nic_ids.shrink_to_fit();
+        }
+        for nic in &mut self.nics {
+            nic.security_group_ids.shrink_to_fit();
+            for config in &mut nic.ip_configs {
+                config.app_security_group_ids.shrink_to_fit();
+            }
+            nic.ip_configs.shrink_to_fit();
+        }
+        for subnet in &mut self.subnets {
+            subnet.cidrs.shrink_to_fit();
+        }
+        for nsg in &mut self.nsgs {
+            for rule in nsg.rules.iter_mut().chain(&mut nsg.default_rules) {
+                rule.sources.shrink_to_fit();
+                rule.source_asg_ids.shrink_to_fit();
+                rule.source_ports.shrink_to_fit();
+                rule.destinations.shrink_to_fit();
+                rule.destination_asg_ids.shrink_to_fit();
+                rule.destination_ports.shrink_to_fit();
+            }
+            nsg.rules.shrink_to_fit();
+            nsg.default_rules.shrink_to_fit();
+        }
+        for group in &mut self.security_groups {
+            for permission in &mut group.inbound {
+                permission.sources.shrink_to_fit();
+            }
+            group.inbound.shrink_to_fit();
+        }
+        for acl in &mut self.network_acls {
+            acl.subnet_ids.shrink_to_fit();
+            acl.entries.shrink_to_fit();
+        }
+        for table in &mut self.route_tables {
+            table.subnet_ids.shrink_to_fit();
+            table.routes.shrink_to_fit();
+        }
+        for list in &mut self.prefix_lists {
+            if let Some(entries) = &mut list.entries {
+                entries.shrink_to_fit();
+            }
         }
     }
 
@@ -188,7 +283,7 @@ pub struct Vm {
     /// Normalised power state (`running`, `stopped`, `deallocated`, …); never changes a verdict.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub power_state: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub nic_ids: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub tags: BTreeMap<String, String>,
@@ -213,9 +308,13 @@ pub struct Nic {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsg_id: Option<String>,
     /// AWS: the security groups of the interface.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub security_group_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub ip_configs: Vec<IpConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -241,7 +340,11 @@ pub struct IpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub public_ip: Option<IpAddr>,
     /// Azure: application security groups this configuration belongs to.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub app_security_group_ids: Vec<String>,
 }
 
@@ -272,7 +375,11 @@ pub struct Subnet {
     pub network_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nsg_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub cidrs: Vec<IpNetwork>,
 }
 
@@ -286,11 +393,15 @@ pub struct Nsg {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     /// Custom rules, in any order; the engine sorts by priority.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub rules: Vec<NsgRule>,
     /// Default rules as the data shows them; the engine adds the standard inbound ones the data
     /// leaves out.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub default_rules: Vec<NsgRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -329,19 +440,31 @@ pub struct NsgRule {
     pub access: Access,
     pub protocol: Protocol,
     /// `sourceAddressPrefix` and `sourceAddressPrefixes` together.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub sources: Vec<AddressPrefix>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub source_asg_ids: Vec<String>,
     /// Empty means any source port.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub source_ports: Vec<PortRange>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub destinations: Vec<AddressPrefix>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        deserialize_with = "exact"
+    )]
     pub destination_asg_ids: Vec<String>,
     /// `destinationPortRange` and `destinationPortRanges` together.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub destination_ports: Vec<PortRange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -365,7 +488,7 @@ pub struct SecurityGroup {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vpc_id: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub inbound: Vec<SgPermission>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -379,7 +502,7 @@ pub struct SgPermission {
     /// `None` for all ports (no `FromPort`/`ToPort`, or -1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<PortRange>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub sources: Vec<SgSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -415,9 +538,9 @@ pub struct NetworkAcl {
     pub vpc_id: Option<String>,
     #[serde(default)]
     pub is_default: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub subnet_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub entries: Vec<NaclEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
@@ -448,9 +571,9 @@ pub struct RouteTable {
     /// The VPC's main table, used by subnets without an explicit association.
     #[serde(default)]
     pub main: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub subnet_ids: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub routes: Vec<Route>,
 }
 
@@ -467,6 +590,14 @@ pub struct Route {
 
 fn yes() -> bool {
     true
+}
+
+/// Deserialises a list without spare capacity. serde grows lists by doubling, which would leave a
+/// quarter of a large snapshot's memory allocated and unused.
+fn exact<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    let mut list = Vec::deserialize(d)?;
+    list.shrink_to_fit();
+    Ok(list)
 }
 
 /// An AWS managed prefix list. `entries` is `None` when only the list's description was loaded.
@@ -489,7 +620,7 @@ pub struct JitPolicy {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub vms: Vec<JitVm>,
 }
 
@@ -497,7 +628,7 @@ pub struct JitPolicy {
 #[serde(deny_unknown_fields)]
 pub struct JitVm {
     pub id: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub ports: Vec<JitPort>,
 }
 
@@ -506,7 +637,7 @@ pub struct JitVm {
 pub struct JitPort {
     pub number: u16,
     pub protocol: Protocol,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact")]
     pub allowed_sources: Vec<String>,
     /// ISO 8601 duration, as the policy states it (`PT3H`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -742,6 +873,33 @@ serde_via_string!(Protocol, PortRange, AddressPrefix, PortSpec);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn forgetting_origins_leaves_none_of_any_kind() {
+        let origin = json!({"file": 0, "line": 3});
+        let rule = json!({"name": "r", "priority": 100, "direction": "inbound", "access": "allow",
+            "protocol": "tcp", "origin": origin});
+        let entry = json!({"rule_number": 100, "egress": false, "access": "allow",
+            "protocol": "tcp", "cidr": "0.0.0.0/0", "origin": origin});
+        let mut snapshot: Snapshot = serde_json::from_value(json!({
+            "portcullis_snapshot": 1,
+            "sources": ["estate.json"],
+            "vms": [{"id": "vm", "name": "vm", "provider": "azure", "scope": "s", "origin": origin}],
+            "nics": [{"id": "nic", "provider": "azure", "origin": origin}],
+            "nsgs": [{"id": "nsg", "origin": origin, "rules": [rule], "default_rules": [rule]}],
+            "security_groups": [{"id": "sg", "origin": origin,
+                "inbound": [{"protocol": "tcp", "origin": origin}]}],
+            "network_acls": [{"id": "acl", "origin": origin, "entries": [entry]}],
+        }))
+        .unwrap();
+        snapshot.forget_origins();
+        let text = serde_json::to_string(&snapshot).unwrap();
+        assert!(
+            !text.contains("origin") && !text.contains("estate.json"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn protocols_from_both_clouds() {

@@ -4,7 +4,7 @@
 //! unhealthy if any is unhealthy, healthy if none is and one is healthy, not applicable
 //! otherwise. A control earns `max_points × healthy / (healthy + unhealthy)`, or all its points
 //! when nothing is healthy or unhealthy; the score is the points earned over the points
-//! possible, as a percentage.
+//! possible, as a percentage. A finding with an exemption in force counts as not applicable.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -84,8 +84,8 @@ pub fn compute(policy: &Policy, findings: &[Finding]) -> Score {
         );
         verdicts
             .entry(key)
-            .and_modify(|current| *current = combine(*current, finding.status))
-            .or_insert(finding.status);
+            .and_modify(|current| *current = combine(*current, finding.scored_status()))
+            .or_insert(finding.scored_status());
     }
 
     let mut per_scope: BTreeMap<(&str, Provider), Vec<Counts>> = BTreeMap::new();
@@ -198,6 +198,10 @@ mod tests {
                     severity: recommendation.severity,
                     ports: Vec::new(),
                     evidence: Evidence::default(),
+                    location: None,
+                    commands: Vec::new(),
+                    baseline: None,
+                    exemption: None,
                 }
             })
             .collect()
@@ -380,6 +384,38 @@ mod tests {
             list.rotate_left(middle);
             assert_eq!(compute(&policy, &list), forward, "{}", case.name);
         }
+    }
+
+    #[test]
+    fn exempt_findings_count_as_not_applicable() {
+        let policy = policy();
+        let mut list = findings(
+            &policy,
+            &[
+                ("sub-a", "vm1", JIT, H),
+                ("sub-a", "vm1", CLOSED, U),
+                ("sub-a", "vm2", CLOSED, H),
+            ],
+        );
+        let unexempt = compute(&policy, &list);
+        assert_eq!(unexempt.controls[0].unhealthy, 1);
+        list[1].exemption = Some(crate::finding::AppliedExemption {
+            justification: "accepted".into(),
+            owner: "ops".into(),
+            expires: "2030-01-01".into(),
+            expired: false,
+            source: "x.yaml:2".into(),
+        });
+        let score = compute(&policy, &list);
+        assert_eq!(
+            (score.controls[0].healthy, score.controls[0].unhealthy),
+            (2, 0),
+            "vm1 is healthy through its other recommendation"
+        );
+        assert!(close(score.percent, 100.0));
+        // An expired exemption no longer counts.
+        list[1].exemption.as_mut().unwrap().expired = true;
+        assert_eq!(compute(&policy, &list), unexempt);
     }
 
     #[test]

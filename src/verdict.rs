@@ -4,28 +4,86 @@
 //! three recommendation kinds (section 5 of the semantics) and writes the evidence a reader needs:
 //! the open ports, how many addresses reach each, and the rules that let them in.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use rayon::prelude::*;
 
 use crate::addrset::AddressSet;
-use crate::engine::{Contribution, Exposures, PortExposure, VmExposure};
-use crate::finding::{Evidence, Finding, PortEvidence, RuleEvidence, Status};
-use crate::model::{Provider, Snapshot, Vm};
+use crate::engine::{Contribution, Exposures, PortExposure, VmExposure, VmPorts};
+use crate::finding::{Evidence, Finding, PortEvidence, RuleEvidence, SourceLocation, Status};
+use crate::model::{PortSpec, Provider, Snapshot, Vm};
 use crate::policy::{Policy, Recommendation, RecommendationKind, Thresholds};
 
 /// Judges every VM against every recommendation, VMs in snapshot order, recommendations in
 /// policy order.
+///
+/// What a port recommendation finds depends only on a VM's reach, which VMs behind the same
+/// filters share (one `Arc`). So each distinct reach is judged once, and its verdicts, evidence
+/// included, are shared by the findings of all its VMs: this keeps the judging time and the
+/// findings' memory in proportion to the distinct paths, not to the VMs.
 pub fn judge(snapshot: &Snapshot, exposures: &Exposures, policy: &Policy) -> Vec<Finding> {
-    snapshot
-        .vms
+    // Reaches by address: the `Arc`s' pointers identify them.
+    let reach_key = |exposure: &VmExposure| Arc::as_ptr(&exposure.reach) as usize;
+    let mut index_of: HashMap<usize, usize> = HashMap::new();
+    let mut reaches: Vec<&VmPorts> = Vec::new();
+    for exposure in exposures.vms.iter().filter(|e| e.internet_facing) {
+        index_of.entry(reach_key(exposure)).or_insert_with(|| {
+            reaches.push(&exposure.reach);
+            reaches.len() - 1
+        });
+    }
+    let shared: Vec<Vec<Option<Verdict>>> = reaches
         .par_iter()
-        .zip(&exposures.vms)
-        .flat_map_iter(|(vm, exposure)| {
+        .map(|reach| {
             policy
                 .recommendations
                 .iter()
-                .map(move |rec| judge_one(snapshot, vm, exposure, exposures, rec))
+                .map(|rec| port_verdict(snapshot, reach, &exposures.ports, rec))
+                .collect()
+        })
+        .collect();
+    // One item per finding, so that the findings are collected straight into one list.
+    let recommendations = &policy.recommendations;
+    (0..snapshot.vms.len() * recommendations.len())
+        .into_par_iter()
+        .map(|i| {
+            let (v, r) = (i / recommendations.len(), i % recommendations.len());
+            let (vm, exposure, rec) = (&snapshot.vms[v], &exposures.vms[v], &recommendations[r]);
+            let verdict = exposure
+                .internet_facing
+                .then(|| &shared[index_of[&reach_key(exposure)]][r]);
+            finding(
+                snapshot,
+                vm,
+                exposure,
+                rec,
+                judge_one(vm, exposure, rec, verdict),
+            )
         })
         .collect()
+}
+
+/// `shared` is the verdict on the VM's reach, `None` when the VM is not internet-facing.
+fn judge_one(
+    vm: &Vm,
+    exposure: &VmExposure,
+    rec: &Recommendation,
+    shared: Option<&Option<Verdict>>,
+) -> Verdict {
+    let Some(shared) = shared else {
+        return Verdict::not_applicable(
+            "not internet-facing: no public address the internet can route to",
+        );
+    };
+    if rec.kind == RecommendationKind::PortsJit && !holds_jit(vm, exposure) {
+        return Verdict::not_applicable(
+            "an internet-facing NIC has no network security group to hold JIT rules",
+        );
+    }
+    shared
+        .clone()
+        .unwrap_or_else(|| filtered(vm, exposure, rec))
 }
 
 /// Whether a set of internet addresses is broader than the thresholds.
@@ -33,22 +91,34 @@ pub fn is_open(set: &AddressSet, thresholds: &Thresholds) -> bool {
     set.ipv4_count() > thresholds.ipv4_addresses || set.ipv6_count() > thresholds.ipv6_addresses
 }
 
-fn judge_one(
+/// The verdict of a recommendation about ports on one reach; `None` for the recommendation
+/// about filters, which depends on the VM's interfaces too.
+fn port_verdict(
+    snapshot: &Snapshot,
+    reach: &VmPorts,
+    ports: &[PortSpec],
+    rec: &Recommendation,
+) -> Option<Verdict> {
+    match rec.kind {
+        RecommendationKind::InternetFacingFiltered => None,
+        RecommendationKind::PortsClosed => Some(ports_closed(snapshot, reach, ports, rec)),
+        RecommendationKind::PortsJit => Some(ports_jit(snapshot, reach, ports, rec)),
+    }
+}
+
+/// Whether the VM has somewhere to hold JIT rules: an Azure VM needs an NSG on every
+/// internet-facing NIC.
+fn holds_jit(vm: &Vm, exposure: &VmExposure) -> bool {
+    vm.provider != Provider::Azure || exposure.unfiltered_nics.is_empty()
+}
+
+fn finding(
     snapshot: &Snapshot,
     vm: &Vm,
     exposure: &VmExposure,
-    exposures: &Exposures,
     rec: &Recommendation,
+    verdict: Verdict,
 ) -> Finding {
-    let verdict = if !exposure.internet_facing {
-        Verdict::not_applicable("not internet-facing: no public address the internet can route to")
-    } else {
-        match rec.kind {
-            RecommendationKind::InternetFacingFiltered => filtered(vm, exposure, rec),
-            RecommendationKind::PortsClosed => ports_closed(snapshot, exposure, exposures, rec),
-            RecommendationKind::PortsJit => ports_jit(snapshot, vm, exposure, exposures, rec),
-        }
-    };
     Finding {
         rule: rec.id.clone(),
         control: rec.control.clone(),
@@ -65,14 +135,35 @@ fn judge_one(
             exposures: verdict.exposures,
             notes: exposure.notes.clone(),
         },
+        location: vm_location(snapshot, vm),
+        commands: Vec::new(),
+        baseline: None,
+        exemption: None,
     }
 }
 
+/// Where a VM was read from. A VM without a line (a snapshot written by a live collector) is
+/// placed at the top of the only file the snapshot came from, when there is one.
+fn vm_location(snapshot: &Snapshot, vm: &Vm) -> Option<SourceLocation> {
+    match (vm.origin, snapshot.sources.as_slice()) {
+        (Some(origin), sources) => Some(SourceLocation {
+            file: sources.get(origin.file as usize)?.clone(),
+            line: origin.line,
+        }),
+        (None, [only]) => Some(SourceLocation {
+            file: only.clone(),
+            line: 1,
+        }),
+        (None, _) => None,
+    }
+}
+
+#[derive(Clone)]
 struct Verdict {
     status: Status,
     summary: String,
     ports: Vec<String>,
-    exposures: Vec<PortEvidence>,
+    exposures: Arc<[PortEvidence]>,
 }
 
 impl Verdict {
@@ -85,7 +176,7 @@ impl Verdict {
             status,
             summary,
             ports: Vec::new(),
-            exposures: Vec::new(),
+            exposures: Arc::default(),
         }
     }
 }
@@ -99,33 +190,46 @@ fn filtered(vm: &Vm, exposure: &VmExposure, rec: &Recommendation) -> Verdict {
                 exposure.unfiltered_nics.join(", ")
             ),
         ),
-        Provider::Aws if is_open(&exposure.reach.allow_all, &rec.thresholds) => Verdict::plain(
-            Status::Unhealthy,
-            format!(
-                "security groups allow all traffic on every port from {}",
-                describe_count(&exposure.reach.allow_all)
-            ),
-        ),
         Provider::Azure => Verdict::plain(
             Status::Healthy,
             "every internet-facing NIC is filtered by a network security group".into(),
         ),
-        Provider::Aws => Verdict::plain(
-            Status::Healthy,
-            "security groups filter the internet-facing interfaces".into(),
-        ),
+        Provider::Aws => {
+            // Each interface is judged on its own: two narrow allow-alls on two interfaces do
+            // not add up to a broad one.
+            let widest_open = exposure
+                .reach
+                .allow_all
+                .iter()
+                .filter(|set| is_open(set, &rec.thresholds))
+                .max_by_key(|set| (set.ipv4_count(), set.ipv6_count()));
+            match widest_open {
+                Some(set) => Verdict::plain(
+                    Status::Unhealthy,
+                    format!(
+                        "security groups of an internet-facing interface allow all traffic on \
+                         every port from {}",
+                        describe_count(set)
+                    ),
+                ),
+                None => Verdict::plain(
+                    Status::Healthy,
+                    "security groups filter the internet-facing interfaces".into(),
+                ),
+            }
+        }
     }
 }
 
 fn ports_closed(
     snapshot: &Snapshot,
-    exposure: &VmExposure,
-    exposures: &Exposures,
+    reach: &VmPorts,
+    ports: &[PortSpec],
     rec: &Recommendation,
 ) -> Verdict {
     let mut open = Vec::new();
     let mut evidence = Vec::new();
-    for (port, reach) in watched(exposure, exposures, rec) {
+    for (port, reach) in watched(reach, ports, rec) {
         if reach.reachable.is_empty() {
             continue;
         }
@@ -158,26 +262,20 @@ fn ports_closed(
         },
         summary,
         ports: open,
-        exposures: evidence,
+        exposures: evidence.into(),
     }
 }
 
 fn ports_jit(
     snapshot: &Snapshot,
-    vm: &Vm,
-    exposure: &VmExposure,
-    exposures: &Exposures,
+    reach: &VmPorts,
+    ports: &[PortSpec],
     rec: &Recommendation,
 ) -> Verdict {
-    if vm.provider == Provider::Azure && !exposure.unfiltered_nics.is_empty() {
-        return Verdict::not_applicable(
-            "an internet-facing NIC has no network security group to hold JIT rules",
-        );
-    }
     let mut standing_ports = Vec::new();
     let mut evidence = Vec::new();
     let mut through_jit = false;
-    for (port, reach) in watched(exposure, exposures, rec) {
+    for (port, reach) in watched(reach, ports, rec) {
         through_jit |= !reach.reachable.is_empty();
         if reach.standing.is_empty() {
             continue;
@@ -217,20 +315,19 @@ fn ports_jit(
             standing_ports.join(", ")
         ),
         ports: standing_ports,
-        exposures: evidence,
+        exposures: evidence.into(),
     }
 }
 
 /// The recommendation's ports with their exposure, as `22/tcp` strings, in port order.
 fn watched<'a>(
-    exposure: &'a VmExposure,
-    exposures: &'a Exposures,
+    reach: &'a VmPorts,
+    ports: &'a [PortSpec],
     rec: &'a Recommendation,
 ) -> impl Iterator<Item = (String, &'a PortExposure)> + 'a {
-    exposures
-        .ports
+    ports
         .iter()
-        .zip(&exposure.reach.ports)
+        .zip(&reach.ports)
         .filter(|(port, _)| rec.ports.contains(port))
         .map(|(port, reach)| (port.to_string(), reach))
 }
@@ -251,7 +348,7 @@ fn port_evidence(
             .iter()
             .map(|c| RuleEvidence {
                 kind: c.rule.kind.as_str().to_string(),
-                container: c.rule.container.clone(),
+                container: c.rule.container.to_string(),
                 name: c.rule.name.clone(),
                 priority: c.rule.priority,
                 jit: c.rule.jit,
@@ -277,18 +374,24 @@ pub fn describe_count(set: &AddressSet) -> String {
         ));
     }
     if !set.v6.is_empty() {
-        let n = set.ipv6_count();
-        let text = if n.is_power_of_two() && n > 1 << 20 {
-            format!("2^{}", n.trailing_zeros())
-        } else {
-            thousands(n)
-        };
-        parts.push(format!("{text} IPv6 addresses"));
+        parts.push(format!(
+            "{} IPv6 addresses",
+            ipv6_count_text(set.ipv6_count())
+        ));
     }
     if parts.is_empty() {
         "no address".to_string()
     } else {
         parts.join(" and ")
+    }
+}
+
+/// An IPv6 count for people: `2^80` for large powers of two, else digits grouped by thousands.
+pub fn ipv6_count_text(n: u128) -> String {
+    if n.is_power_of_two() && n > 1 << 20 {
+        format!("2^{}", n.trailing_zeros())
+    } else {
+        thousands(n)
     }
 }
 

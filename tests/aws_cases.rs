@@ -161,6 +161,39 @@ fn cases() -> Vec<(&'static str, AwsVm, &'static str, &'static [&'static str])> 
             &["3389/udp"],
         ),
         (
+            "protocol 17 is UDP",
+            AwsVm::new(vec![vec![permission(
+                "17",
+                Some((389, 389)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "HUU",
+            &["389/udp"],
+        ),
+        (
+            "icmpv6 opens no port",
+            AwsVm::new(vec![vec![permission(
+                "icmpv6",
+                Some((-1, -1)),
+                &["::/0"],
+                None,
+            )]]),
+            "HHH",
+            &[],
+        ),
+        (
+            "-1 with ports -1 is all traffic",
+            AwsVm::new(vec![vec![permission(
+                "-1",
+                Some((-1, -1)),
+                &["0.0.0.0/0"],
+                None,
+            )]]),
+            "UUU",
+            ALL,
+        ),
+        (
             "icmp opens no port",
             AwsVm::new(vec![vec![permission(
                 "icmp",
@@ -330,12 +363,7 @@ fn aws_cases() {
             ));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 #[test]
@@ -362,4 +390,48 @@ fn scope_is_the_account_and_resource_the_instance_id() {
     assert_eq!(f.resource_name, "web-1");
     assert_eq!(f.scope, "111122223333");
     assert_eq!(f.region.as_deref(), Some("eu-west-1"));
+}
+
+/// An instance whose two interfaces each allow all traffic from a different /24: each interface
+/// filters (a /24 is not broad), and the two do not add up to a broad set.
+#[test]
+fn allow_all_is_judged_per_interface() {
+    let judge = |second_cidr: &str| {
+        let vm = AwsVm::new(vec![vec![permission("-1", None, &["8.8.8.0/24"], None)]]);
+        let mut files = vm.files();
+        let (_, instances) = files
+            .iter_mut()
+            .find(|(n, _)| n == "describe-instances.json")
+            .unwrap();
+        let enis = instances["Reservations"][0]["Instances"][0]["NetworkInterfaces"]
+            .as_array_mut()
+            .unwrap();
+        let mut second = enis[0].clone();
+        second["NetworkInterfaceId"] = "eni-0002".into();
+        second["Groups"] = serde_json::json!([{"GroupId": "sg-0second", "GroupName": "second"}]);
+        second["PrivateIpAddresses"][0]["Association"]["PublicIp"] = "54.1.2.4".into();
+        enis.push(second);
+        let (_, groups) = files
+            .iter_mut()
+            .find(|(n, _)| n == "describe-security-groups.json")
+            .unwrap();
+        groups["SecurityGroups"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({
+                "GroupId": "sg-0second", "GroupName": "second", "VpcId": "vpc-0001",
+                "IpPermissions": [permission("-1", None, &[second_cidr], None)],
+            }));
+        let refs: Vec<(&str, serde_json::Value)> =
+            files.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
+        let report = scan_files(&refs);
+        report
+            .findings
+            .iter()
+            .find(|f| f.rule == "internet-facing-vm-nsg")
+            .unwrap()
+            .status
+    };
+    assert_eq!(judge("9.9.9.0/24"), portcullis::finding::Status::Healthy);
+    assert_eq!(judge("9.9.8.0/23"), portcullis::finding::Status::Unhealthy);
 }

@@ -178,6 +178,35 @@ fn cases() -> Vec<Case> {
             &[],
         ),
         case(
+            "Esp and Ah rules open no port",
+            AzureVm::new().nic(vec![
+                allow(100, "Esp", "*", "*"),
+                allow(110, "Ah", "*", "*"),
+            ]),
+            "HHH",
+            &[],
+        ),
+        case(
+            "plural destinationAddressPrefixes matching the private address",
+            AzureVm::new().nic(vec![Rule {
+                destination: None,
+                destinations: vec!["10.1.0.0/16", "10.0.0.0/24"],
+                ..allow(100, "Tcp", "*", "22")
+            }]),
+            "HUU",
+            &["22/tcp"],
+        ),
+        case(
+            "plural destinationAddressPrefixes missing the private address",
+            AzureVm::new().nic(vec![Rule {
+                destination: None,
+                destinations: vec!["10.1.0.0/16", "10.0.1.0/24"],
+                ..allow(100, "Tcp", "*", "22")
+            }]),
+            "HHH",
+            &[],
+        ),
+        case(
             "destinationPortRange and destinationPortRanges together",
             AzureVm::new().nic(vec![Rule {
                 ports: vec!["443", "3389"],
@@ -489,12 +518,7 @@ fn azure_cases_in_both_shapes() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} cases failed:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_no_failures(&failures);
 }
 
 #[test]

@@ -6,6 +6,7 @@
 //! and the CLI exits with [`EXIT_INCOMPLETE`] when any failed.
 
 pub mod aws;
+pub mod azure;
 
 use serde::Serialize;
 

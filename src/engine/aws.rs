@@ -56,10 +56,11 @@ pub fn prefix_lists(lists: &[PrefixList]) -> PrefixLists {
 
 impl PreparedSecurityGroup {
     pub fn new(sg: &SecurityGroup, prefix_lists: &PrefixLists, config: &EngineConfig) -> Self {
+        let container: Arc<str> = sg.id.as_str().into();
         let permissions = sg
             .inbound
             .iter()
-            .map(|p| prepare_permission(sg, p, prefix_lists, config))
+            .filter_map(|p| prepare_permission(&container, p, prefix_lists, config))
             .collect();
         Self { permissions }
     }
@@ -69,7 +70,7 @@ impl PreparedSecurityGroup {
     pub fn missing(id: &str) -> Self {
         let info = Arc::new(RuleInfo {
             kind: RuleKind::SecurityGroup,
-            container: id.to_string(),
+            container: id.into(),
             name: "all traffic from anywhere (assumed)".to_string(),
             priority: None,
             jit: false,
@@ -123,12 +124,23 @@ pub fn evaluate_security_groups(
     }
 }
 
+/// Prepares a permission of the security group `container`; `None` for one that matches no
+/// watched port, which lets in nothing the engine reports (one that allows all traffic matches
+/// every port, so `allow_all` does not change).
 fn prepare_permission(
-    sg: &SecurityGroup,
+    container: &Arc<str>,
     permission: &SgPermission,
     prefix_lists: &PrefixLists,
     config: &EngineConfig,
-) -> PreparedPermission {
+) -> Option<PreparedPermission> {
+    let mut prepared = PreparedPermission {
+        protocol: permission.protocol,
+        ports: permission.ports,
+        sources: Vec::new(),
+    };
+    if !config.ports.iter().any(|port| prepared.matches(port)) {
+        return None;
+    }
     let what = match permission.ports {
         Some(range) if !range.is_all() || permission.protocol != Protocol::Any => {
             format!("{} {range}", permission.protocol)
@@ -136,7 +148,7 @@ fn prepare_permission(
         _ if permission.protocol == Protocol::Any => "all traffic".to_string(),
         _ => format!("{} all ports", permission.protocol),
     };
-    let sources = permission
+    prepared.sources = permission
         .sources
         .iter()
         .map(|source| {
@@ -165,7 +177,7 @@ fn prepare_permission(
             };
             let info = Arc::new(RuleInfo {
                 kind: RuleKind::SecurityGroup,
-                container: sg.id.clone(),
+                container: Arc::clone(container),
                 name,
                 priority: None,
                 jit: starts_with_any(description, &config.jit_rule_prefixes),
@@ -175,11 +187,7 @@ fn prepare_permission(
             (info, set)
         })
         .collect();
-    PreparedPermission {
-        protocol: permission.protocol,
-        ports: permission.ports,
-        sources,
-    }
+    Some(prepared)
 }
 
 /// A network ACL's inbound entries in rule-number order.
@@ -199,12 +207,13 @@ impl PreparedNetworkAcl {
     pub fn new(acl: &NetworkAcl) -> Self {
         let mut inbound: Vec<&NaclEntry> = acl.entries.iter().filter(|e| !e.egress).collect();
         inbound.sort_by_key(|e| e.rule_number);
+        let container: Arc<str> = acl.id.as_str().into();
         let entries = inbound
             .into_iter()
             .map(|e| PreparedEntry {
                 info: Arc::new(RuleInfo {
                     kind: RuleKind::NetworkAcl,
-                    container: acl.id.clone(),
+                    container: Arc::clone(&container),
                     name: format!(
                         "rule {} {} {} {} from {}",
                         e.rule_number,

@@ -55,7 +55,7 @@ pub struct Target<'a> {
 }
 
 /// The default inbound rules every NSG ends with.
-fn standard_default_rules() -> Vec<NsgRule> {
+pub(crate) fn standard_default_rules() -> Vec<NsgRule> {
     let rule =
         |name: &str, priority, access, source: AddressPrefix, destination: AddressPrefix| NsgRule {
             name: name.to_string(),
@@ -117,10 +117,11 @@ impl PreparedNsg {
             }
         }
         defaults.sort_by_key(|r| r.priority);
+        let container: Arc<str> = nsg.id.as_str().into();
         let rules: Vec<PreparedRule> = custom
             .into_iter()
             .chain(defaults)
-            .map(|r| prepare_rule(nsg, r, config))
+            .filter_map(|r| prepare_rule(&container, r, config))
             .collect();
         let destination_sensitive = rules
             .iter()
@@ -157,13 +158,11 @@ impl PreparedNsg {
         let port_layers: Vec<PortLayer> = ports
             .iter()
             .map(|port| {
-                let matching = self.rules.iter().enumerate().filter(|&(i, r)| {
-                    in_mask(i)
-                        && r.protocol.matches(port.protocol)
-                        && r.ports.iter().any(|p| p.contains(port.port))
-                        // A deny restricted to some source ports can be dodged.
-                        && (r.allow || r.any_source_port)
-                });
+                let matching = self
+                    .rules
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, r)| in_mask(i) && r.matches_port(port));
                 first_match(
                     matching.map(|(_, r)| FirstMatchRule {
                         info: &r.info,
@@ -182,6 +181,16 @@ impl PreparedNsg {
 }
 
 impl PreparedRule {
+    fn matches_port(&self, port: &PortSpec) -> bool {
+        takes_part(
+            self.allow,
+            self.protocol,
+            &self.ports,
+            self.any_source_port,
+            port,
+        )
+    }
+
     fn matches_destination(&self, target: &Target) -> bool {
         match &self.destination {
             Destination::Everything => true,
@@ -197,8 +206,39 @@ impl PreparedRule {
     }
 }
 
-fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRule {
+/// Whether a rule takes part in first-match evaluation for `port`.
+fn takes_part(
+    allow: bool,
+    protocol: Protocol,
+    ports: &[PortRange],
+    any_source_port: bool,
+    port: &PortSpec,
+) -> bool {
+    protocol.matches(port.protocol)
+        && ports.iter().any(|p| p.contains(port.port))
+        // A deny restricted to some source ports can be dodged.
+        && (allow || any_source_port)
+}
+
+/// Prepares a rule of the NSG `container`; `None` for a rule that matches no watched port, which
+/// decides nothing here. Dropping those keeps NICs whose destinations differ only in such rules
+/// on one shared evaluation.
+fn prepare_rule(
+    container: &Arc<str>,
+    rule: &NsgRule,
+    config: &EngineConfig,
+) -> Option<PreparedRule> {
     let allow = rule.access == Access::Allow;
+    let ports = if rule.destination_ports.is_empty() {
+        vec![PortRange::ALL]
+    } else {
+        rule.destination_ports.clone()
+    };
+    let any_source_port = rule.source_ports.iter().all(|p| p.is_all());
+    let watched = |port| takes_part(allow, rule.protocol, &ports, any_source_port, port);
+    if !config.ports.iter().any(watched) {
+        return None;
+    }
     let mut broad_tags = Vec::new();
     let mut sources = AddressSet::empty();
     for prefix in &rule.sources {
@@ -245,15 +285,10 @@ fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRul
             }
         }
     }
-    let ports = if rule.destination_ports.is_empty() {
-        vec![PortRange::ALL]
-    } else {
-        rule.destination_ports.clone()
-    };
-    PreparedRule {
+    Some(PreparedRule {
         info: Arc::new(RuleInfo {
             kind: RuleKind::NsgRule,
-            container: nsg.id.clone(),
+            container: Arc::clone(container),
             name: rule.name.clone(),
             priority: Some(rule.priority),
             jit: allow && starts_with_any(&rule.name, &config.jit_rule_prefixes),
@@ -270,9 +305,9 @@ fn prepare_rule(nsg: &Nsg, rule: &NsgRule, config: &EngineConfig) -> PreparedRul
         protocol: rule.protocol,
         ports,
         sources,
-        any_source_port: rule.source_ports.iter().all(|p| p.is_all()),
+        any_source_port,
         destination,
-    }
+    })
 }
 
 /// The internet addresses a source service tag stands for; `None` for a tag whose ranges the

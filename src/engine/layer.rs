@@ -33,8 +33,8 @@ impl RuleKind {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RuleInfo {
     pub kind: RuleKind,
-    /// NSG id, security group id or network ACL id.
-    pub container: String,
+    /// NSG id, security group id or network ACL id, shared by the container's rules.
+    pub container: Arc<str>,
     /// NSG rule name, or a readable description of the permission or entry.
     pub name: String,
     /// NSG priority or network ACL rule number.

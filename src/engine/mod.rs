@@ -21,6 +21,7 @@ use crate::model::{PortSpec, Snapshot};
 use crate::policy::Policy;
 use aws::{PreparedNetworkAcl, PreparedSecurityGroup};
 use azure::PreparedNsg;
+pub(crate) use azure::standard_default_rules;
 pub use layer::{Contribution, PortExposure, PortLayer, RuleInfo, RuleKind};
 use resolve::{Families, Index, LayerKey, PathKey, V4, V6};
 
@@ -80,8 +81,10 @@ pub struct LayerEval {
 pub struct VmPorts {
     /// Parallel to [`Exposures::ports`].
     pub ports: Vec<PortExposure>,
-    /// Internet addresses that security groups let in on every protocol and port (AWS).
-    pub allow_all: AddressSet,
+    /// Per internet-facing path (an AWS interface), the internet addresses its security groups
+    /// let in on every protocol and port. Kept apart because the recommendation judges each
+    /// interface on its own.
+    pub allow_all: Vec<AddressSet>,
 }
 
 /// The engine's verdict-free facts about one VM.
@@ -205,13 +208,19 @@ pub fn evaluate(snapshot: &Snapshot, config: &EngineConfig) -> Exposures {
                 .into_iter()
                 .flatten()
                 .fold(AddressSet::empty(), |acc, l| acc.union(&l.allow_all));
-            (key, Arc::new(VmPorts { ports, allow_all }))
+            (
+                key,
+                Arc::new(VmPorts {
+                    ports,
+                    allow_all: vec![allow_all],
+                }),
+            )
         })
         .collect();
 
     let unreached = Arc::new(VmPorts {
         ports: vec![PortExposure::default(); config.ports.len()],
-        allow_all: AddressSet::empty(),
+        allow_all: Vec::new(),
     });
     let vms: Vec<VmExposure> = resolved
         .par_iter()
@@ -226,7 +235,7 @@ pub fn evaluate(snapshot: &Snapshot, config: &EngineConfig) -> Exposures {
                         for (mine, theirs) in merged.ports.iter_mut().zip(&other.ports) {
                             mine.merge(theirs);
                         }
-                        merged.allow_all = merged.allow_all.union(&other.allow_all);
+                        merged.allow_all.extend(other.allow_all.iter().cloned());
                     }
                     Arc::new(merged)
                 }

@@ -8,6 +8,7 @@
 //! missing route table is assumed to route to an internet gateway.
 
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
 use super::azure::{PreparedNsg, Target};
 use super::id_key;
@@ -65,56 +66,82 @@ pub struct ResolvedVm {
     pub notes: Vec<String>,
 }
 
-/// Lookups by lower-cased id (Azure ids are case-insensitive; AWS ids are lower case already).
+/// A resource id that compares and hashes without regard to ASCII case (Azure ids are
+/// case-insensitive), borrowed: indexing a large estate copies no id.
+#[derive(Clone, Copy, Debug)]
+struct Id<'a>(&'a str);
+
+impl PartialEq for Id<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.eq_ignore_ascii_case(other.0)
+    }
+}
+
+impl Eq for Id<'_> {}
+
+impl Hash for Id<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        let mut lower = [0u8; 64];
+        for chunk in self.0.as_bytes().chunks(lower.len()) {
+            let lower = &mut lower[..chunk.len()];
+            lower.copy_from_slice(chunk);
+            lower.make_ascii_lowercase();
+            state.write(lower);
+        }
+        state.write_u8(0xff);
+    }
+}
+
+/// Lookups by id, whatever its case.
 pub struct Index<'a> {
     snapshot: &'a Snapshot,
-    nics: HashMap<String, u32>,
-    nics_by_vm: HashMap<String, Vec<u32>>,
-    pub nsgs: HashMap<String, u32>,
-    subnets: HashMap<String, u32>,
-    public_ips: HashMap<String, u32>,
-    pub security_groups: HashMap<String, u32>,
-    acl_by_subnet: HashMap<String, u32>,
-    default_acl_by_network: HashMap<String, u32>,
-    route_table_by_subnet: HashMap<String, u32>,
-    main_route_table_by_network: HashMap<String, u32>,
+    nics: HashMap<Id<'a>, u32>,
+    nics_by_vm: HashMap<Id<'a>, Vec<u32>>,
+    nsgs: HashMap<Id<'a>, u32>,
+    subnets: HashMap<Id<'a>, u32>,
+    public_ips: HashMap<Id<'a>, u32>,
+    security_groups: HashMap<Id<'a>, u32>,
+    acl_by_subnet: HashMap<Id<'a>, u32>,
+    default_acl_by_network: HashMap<Id<'a>, u32>,
+    route_table_by_subnet: HashMap<Id<'a>, u32>,
+    main_route_table_by_network: HashMap<Id<'a>, u32>,
     internet_v6: AddressSet,
 }
 
-fn by_id<T>(items: &[T], id: impl Fn(&T) -> &str) -> HashMap<String, u32> {
+fn by_id<T>(items: &[T], id: impl Fn(&T) -> &str) -> HashMap<Id<'_>, u32> {
     items
         .iter()
         .enumerate()
-        .map(|(i, item)| (id_key(id(item)), i as u32))
+        .map(|(i, item)| (Id(id(item)), i as u32))
         .collect()
 }
 
 impl<'a> Index<'a> {
     pub fn new(snapshot: &'a Snapshot, internet: &AddressSet) -> Self {
-        let mut nics_by_vm: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut nics_by_vm: HashMap<Id, Vec<u32>> = HashMap::new();
         for (i, nic) in snapshot.nics.iter().enumerate() {
             if let Some(vm) = &nic.vm_id {
-                nics_by_vm.entry(id_key(vm)).or_default().push(i as u32);
+                nics_by_vm.entry(Id(vm)).or_default().push(i as u32);
             }
         }
         let mut acl_by_subnet = HashMap::new();
         let mut default_acl_by_network = HashMap::new();
         for (i, acl) in snapshot.network_acls.iter().enumerate() {
             for subnet in &acl.subnet_ids {
-                acl_by_subnet.insert(id_key(subnet), i as u32);
+                acl_by_subnet.insert(Id(subnet), i as u32);
             }
             if let (true, Some(vpc)) = (acl.is_default, &acl.vpc_id) {
-                default_acl_by_network.insert(id_key(vpc), i as u32);
+                default_acl_by_network.insert(Id(vpc), i as u32);
             }
         }
         let mut route_table_by_subnet = HashMap::new();
         let mut main_route_table_by_network = HashMap::new();
         for (i, table) in snapshot.route_tables.iter().enumerate() {
             for subnet in &table.subnet_ids {
-                route_table_by_subnet.insert(id_key(subnet), i as u32);
+                route_table_by_subnet.insert(Id(subnet), i as u32);
             }
             if let (true, Some(vpc)) = (table.main, &table.vpc_id) {
-                main_route_table_by_network.insert(id_key(vpc), i as u32);
+                main_route_table_by_network.insert(Id(vpc), i as u32);
             }
         }
         Self {
@@ -137,12 +164,12 @@ impl<'a> Index<'a> {
     fn nics_of(&self, vm: &Vm, notes: &mut Vec<String>) -> Vec<&'a Nic> {
         let mut found: Vec<u32> = Vec::new();
         for id in &vm.nic_ids {
-            match self.nics.get(&id_key(id)) {
+            match self.nics.get(&Id(id)) {
                 Some(&i) => found.push(i),
                 None => notes.push(format!("network interface {id} is not in the input")),
             }
         }
-        found.extend(self.nics_by_vm.get(&id_key(&vm.id)).into_iter().flatten());
+        found.extend(self.nics_by_vm.get(&Id(&vm.id)).into_iter().flatten());
         found.sort_unstable();
         found.dedup();
         if found.is_empty() {
@@ -163,11 +190,13 @@ impl<'a> Index<'a> {
             }
         }
         out.notes.dedup();
+        // Kept for every VM until the end of evaluation: no spare capacity.
+        out.paths.shrink_to_fit();
         out
     }
 
     fn nsg(&self, id: &str, what: &str, notes: &mut Vec<String>) -> Option<u32> {
-        let found = self.nsgs.get(&id_key(id)).copied();
+        let found = self.nsgs.get(&Id(id)).copied();
         if found.is_none() {
             notes.push(format!(
                 "network security group {id} ({what}) is not in the input; treated as absent"
@@ -178,7 +207,7 @@ impl<'a> Index<'a> {
 
     fn resolve_azure_nic(&self, nic: &Nic, nsgs: &[PreparedNsg], out: &mut ResolvedVm) {
         let subnet_nsg = nic.subnet_id.as_ref().and_then(|id| {
-            match self.subnets.get(&id_key(id)) {
+            match self.subnets.get(&Id(id)) {
                 Some(&s) => self.snapshot.subnets[s as usize].nsg_id.as_ref(),
                 None => {
                     out.notes.push(format!(
@@ -196,7 +225,7 @@ impl<'a> Index<'a> {
         let mut facing = false;
         for cfg in &nic.ip_configs {
             let family = if let Some(id) = &cfg.public_ip_id {
-                match self.public_ips.get(&id_key(id)) {
+                match self.public_ips.get(&Id(id)) {
                     Some(&p) => self.snapshot.public_ips[p as usize].family,
                     None => {
                         let family = cfg.private_ip.as_ref().map_or(Family::V4, Family::of);
@@ -263,12 +292,12 @@ impl<'a> Index<'a> {
         let subnet = nic.subnet_id.as_deref().unwrap_or_default();
         let network = self
             .subnets
-            .get(&id_key(subnet))
+            .get(&Id(subnet))
             .and_then(|&s| self.snapshot.subnets[s as usize].network_id.as_deref());
         let table = self
             .route_table_by_subnet
-            .get(&id_key(subnet))
-            .or_else(|| network.and_then(|n| self.main_route_table_by_network.get(&id_key(n))));
+            .get(&Id(subnet))
+            .or_else(|| network.and_then(|n| self.main_route_table_by_network.get(&Id(n))));
         let routes_to_igw = |family: Family| match table {
             Some(&t) => self.snapshot.route_tables[t as usize]
                 .routes
@@ -299,8 +328,8 @@ impl<'a> Index<'a> {
         out.internet_facing = true;
         let acl = self
             .acl_by_subnet
-            .get(&id_key(subnet))
-            .or_else(|| network.and_then(|n| self.default_acl_by_network.get(&id_key(n))));
+            .get(&Id(subnet))
+            .or_else(|| network.and_then(|n| self.default_acl_by_network.get(&Id(n))));
         if acl.is_none() {
             out.notes.push(format!(
                 "no network ACL for subnet {subnet} in the input; treated as allowing everything"
@@ -309,7 +338,7 @@ impl<'a> Index<'a> {
         let mut groups = Vec::new();
         let mut missing = Vec::new();
         for id in &nic.security_group_ids {
-            match self.security_groups.get(&id_key(id)) {
+            match self.security_groups.get(&Id(id)) {
                 Some(&g) => groups.push(g),
                 None => missing.push(id.clone()),
             }
@@ -327,5 +356,28 @@ impl<'a> Index<'a> {
             }),
             families,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_match_whatever_their_case() {
+        let long = "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/networkSecurityGroups/NSG-1";
+        let map: HashMap<Id, u32> = [(Id(long), 1), (Id("sg-0a"), 2)].into_iter().collect();
+        let lower = long.to_ascii_lowercase();
+        // (id looked up, found)
+        let cases = [
+            (long, Some(1)),
+            (lower.as_str(), Some(1)),
+            (&long[..long.len() - 1], None),
+            ("SG-0A", Some(2)),
+            ("sg-0b", None),
+        ];
+        for (id, want) in cases {
+            assert_eq!(map.get(&Id(id)).copied(), want, "{id}");
+        }
     }
 }

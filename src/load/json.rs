@@ -174,7 +174,7 @@ fn offset_in(slice: &str, line: usize, column: usize) -> usize {
 
 /// serde_json's message without its own " at line L column C" suffix, which would be relative
 /// to the nested slice.
-fn describe(err: &serde_json::Error) -> String {
+pub(super) fn describe(err: &serde_json::Error) -> String {
     let text = err.to_string();
     match text.rfind(" at line ") {
         Some(i) => text.get(..i).unwrap_or(&text).to_string(),

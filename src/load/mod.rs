@@ -14,7 +14,7 @@ mod snapshot;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -92,16 +92,38 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
                 .push(format!("{}: no .json files in this folder", path.display()));
         }
         for file in files {
-            let label = file.to_string_lossy();
-            let bytes = fs::read(&file).map_err(|source| LoadError::Io {
-                path: label.to_string(),
-                source,
-            })?;
-            loaded.merge(load_file_bytes(&label, &bytes)?);
+            loaded.merge(load_file(&file)?);
         }
     }
     merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
     Ok(loaded)
+}
+
+/// Loads one file. A snapshot is parsed as it is read; any other file is read whole first.
+fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+    let label = path.to_string_lossy();
+    let io_error = |source| LoadError::Io {
+        path: label.to_string(),
+        source,
+    };
+    let mut file = fs::File::open(path).map_err(io_error)?;
+    let mut bytes = Vec::with_capacity(snapshot::HEAD);
+    (&mut file)
+        .take(snapshot::HEAD as u64)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    let head = String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes));
+    if snapshot::starts_with_version_key(&head) {
+        return snapshot::load(&label, &bytes, file);
+    }
+    let size = file.metadata().map_or(0, |m| m.len());
+    bytes.reserve_exact(
+        usize::try_from(size)
+            .unwrap_or(0)
+            .saturating_sub(bytes.len()),
+    );
+    file.read_to_end(&mut bytes).map_err(io_error)?;
+    load_file_bytes(&label, &bytes)
 }
 
 /// `path` itself when it is a file (whatever its extension, since the user named it), else the
@@ -168,6 +190,14 @@ struct TopLevelKeys<'a> {
 
 /// Loads one file's content; `path_label` names it in sources, origins and errors.
 pub fn load_file_bytes(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
+    let mut loaded = load_content(path_label, bytes)?;
+    // Freed now, the spare capacity serves the next files instead of staying allocated.
+    loaded.snapshot.shrink_to_fit();
+    Ok(loaded)
+}
+
+/// Loads one file's content, recognising its format.
+fn load_content(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
     let file = JsonFile::new(path_label, bytes)?;
     let text = file.text();
     let top: &RawValue = file.parse(text)?;
@@ -183,7 +213,7 @@ pub fn load_file_bytes(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadErr
         return Ok(loaded);
     }
     if snapshot::starts_with_version_key(text) {
-        return snapshot::load(&file);
+        return snapshot::load(path_label, bytes, io::empty());
     }
     let keys: TopLevelKeys = file.parse_raw(top)?;
     if let Some(version) = keys.portcullis_snapshot {

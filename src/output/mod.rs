@@ -1,17 +1,24 @@
 //! Outputs of a scan: the report every format renders, and the formats.
 
+mod html;
 mod json;
+mod sarif;
 mod table;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::baseline::BaselineSummary;
 use crate::collect::CollectionReport;
-use crate::finding::{Finding, Status};
+use crate::finding::{Finding, RuleEvidence, Status};
+use crate::gate::GateOutcome;
 use crate::score::Score;
+use crate::verdict::{ipv6_count_text, thousands};
 
-pub use json::render as render_json;
+pub use html::render as render_html;
+pub use json::write as write_json;
+pub use sarif::{notices as sarif_notices, render as render_sarif};
 pub use table::render as render_table;
 
 /// Everything a scan produced, in the shape the JSON output has.
@@ -26,6 +33,12 @@ pub struct Report {
     pub collection: Vec<CollectionReport>,
     /// Dangling references and assumptions, each once.
     pub warnings: Vec<String>,
+    /// With `--baseline`: new, unchanged and fixed findings.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineSummary>,
+    /// With `--fail-on` or `--min-score`: whether the scan passed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gate: Option<GateOutcome>,
 }
 
 #[derive(Debug, Serialize)]
@@ -58,6 +71,8 @@ pub struct Summary {
     pub healthy: usize,
     pub unhealthy: usize,
     pub not_applicable: usize,
+    /// Unhealthy findings an exemption in force covers (included in `unhealthy`).
+    pub exempt: usize,
 }
 
 impl Summary {
@@ -68,6 +83,39 @@ impl Summary {
                 Status::Unhealthy => self.unhealthy += 1,
                 Status::NotApplicable => self.not_applicable += 1,
             }
+            if f.is_exempt() {
+                self.exempt += 1;
+            }
         }
+    }
+}
+
+/// Exact address counts: `3,702,258,432 IPv4 addresses`, `3,702,258,432 IPv4 + 2^125 IPv6
+/// addresses`.
+pub(crate) fn address_counts(ipv4: u64, ipv6: &str) -> String {
+    let ipv6 = ipv6.parse::<u128>().unwrap_or(0);
+    let mut parts = Vec::new();
+    if ipv4 > 0 || ipv6 == 0 {
+        parts.push(format!("{} IPv4", thousands(u128::from(ipv4))));
+    }
+    if ipv6 > 0 {
+        parts.push(format!("{} IPv6", ipv6_count_text(ipv6)));
+    }
+    format!("{} addresses", parts.join(" + "))
+}
+
+/// A rule as a reader finds it in the portal: `NSG rule allow-ssh (priority 300) of web-01-nsg`,
+/// `security group sg-0123 permission tcp 22 from 0.0.0.0/0`, `network ACL acl-1 rule 100 …`.
+pub(crate) fn rule_label(rule: &RuleEvidence) -> String {
+    let container = rule.container.rsplit('/').next().unwrap_or(&rule.container);
+    let priority = rule
+        .priority
+        .map(|p| format!(" (priority {p})"))
+        .unwrap_or_default();
+    match rule.kind.as_str() {
+        "nsg_rule" => format!("NSG rule {}{priority} of {container}", rule.name),
+        "security_group" => format!("security group {container} permission {}", rule.name),
+        "network_acl" => format!("network ACL {container} {}", rule.name),
+        _ => format!("{container} {}", rule.name),
     }
 }

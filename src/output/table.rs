@@ -1,13 +1,14 @@
 //! `--format table` (the default): a readable summary per VM, then the score.
 //!
-//! VMs with an unhealthy finding come first; each finding shows its status, the recommendation
-//! and why, and under an open or standing port the rules that let the internet in.
+//! VMs with an unhealthy finding come first. Each VM shows its findings (status, recommendation,
+//! why, marked new against a baseline or exempt), then, once, the ports the internet reaches with
+//! the number of addresses and the rules that let them in (ports with the same evidence share a
+//! line), then the commands that fix it. Baseline and gate results follow the score.
 
 use std::fmt::Write;
 
-use super::Report;
-use crate::finding::{Finding, PortEvidence, Status};
-use crate::verdict::thousands;
+use super::{Report, address_counts};
+use crate::finding::{BaselineState, Finding, PortEvidence, RuleEvidence, Status};
 
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -16,39 +17,9 @@ pub fn render(report: &Report) -> String {
         .chunk_by(|a, b| a.resource == b.resource)
         .collect();
     // Unhealthy first, then healthy, then not applicable; stable within each group.
-    vms.sort_by_key(|fs| fs.iter().map(|f| rank(f.status)).min().unwrap_or(u8::MAX));
+    vms.sort_by_key(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX));
     for findings in vms {
-        let first = &findings[0];
-        let _ = writeln!(
-            out,
-            "{}  {} {}{}",
-            first.resource_name,
-            first.provider,
-            first.scope,
-            first
-                .region
-                .as_deref()
-                .map(|r| format!(" {r}"))
-                .unwrap_or_default()
-        );
-        if first.resource_name != first.resource {
-            let _ = writeln!(out, "  {}", first.resource);
-        }
-        for f in findings {
-            let _ = writeln!(
-                out,
-                "  {:<14} {:<26} {}",
-                label(f.status),
-                f.rule,
-                f.evidence.summary
-            );
-            if f.status == Status::Unhealthy {
-                for port in &f.evidence.exposures {
-                    write_port(&mut out, port);
-                }
-            }
-        }
-        out.push('\n');
+        write_vm(&mut out, findings);
     }
     write_score(&mut out, report);
     write_collection(&mut out, report);
@@ -61,63 +32,134 @@ pub fn render(report: &Report) -> String {
     out
 }
 
-fn rank(status: Status) -> u8 {
-    match status {
+fn write_vm(out: &mut String, findings: &[Finding]) {
+    let first = &findings[0];
+    let region = first.region.as_deref().unwrap_or("-");
+    let _ = writeln!(
+        out,
+        "{}  ({}, {}, {region})",
+        first.resource_name, first.provider, first.scope
+    );
+    if first.resource_name != first.resource {
+        let _ = writeln!(out, "  {}", first.resource);
+    }
+    for f in findings {
+        let _ = writeln!(
+            out,
+            "  {:<14} {:<26} {}{}",
+            label(f),
+            f.rule,
+            f.evidence.summary,
+            marks(f)
+        );
+    }
+    // Each port once, from the first unhealthy finding that shows it.
+    let mut shown: Vec<&PortEvidence> = Vec::new();
+    for f in findings.iter().filter(|f| f.status == Status::Unhealthy) {
+        for port in f.evidence.exposures.iter() {
+            if !shown.iter().any(|p| p.port == port.port) {
+                shown.push(port);
+            }
+        }
+    }
+    let mut groups: Vec<(Vec<&str>, &PortEvidence)> = Vec::new();
+    for port in shown {
+        match groups.iter_mut().find(|(_, p)| same_evidence(p, port)) {
+            Some((ports, _)) => ports.push(&port.port),
+            None => groups.push((vec![&port.port], port)),
+        }
+    }
+    for (ports, evidence) in groups {
+        let _ = writeln!(
+            out,
+            "    {} {} {}",
+            ports.join(", "),
+            if evidence.open {
+                "open to"
+            } else {
+                "reachable from"
+            },
+            address_counts(evidence.ipv4_addresses, &evidence.ipv6_addresses)
+        );
+        for rule in &evidence.rules {
+            let _ = writeln!(out, "      via {}", describe_rule(rule));
+        }
+    }
+    // Each command once: the recommendations of a VM often share a fix.
+    let mut commands: Vec<&str> = Vec::new();
+    for f in findings.iter().filter(|f| f.status == Status::Unhealthy) {
+        for command in &f.commands {
+            if !commands.contains(&command.as_str()) {
+                commands.push(command);
+            }
+        }
+    }
+    for command in commands {
+        let _ = writeln!(out, "    fix: {command}");
+    }
+    out.push('\n');
+}
+
+fn same_evidence(a: &PortEvidence, b: &PortEvidence) -> bool {
+    a.open == b.open
+        && a.ipv4_addresses == b.ipv4_addresses
+        && a.ipv6_addresses == b.ipv6_addresses
+        && a.rules == b.rules
+}
+
+/// `web-nsg / allow-ssh (priority 300) at fixtures/nsgs.json:31`
+fn describe_rule(rule: &RuleEvidence) -> String {
+    // Azure ids are long; their last segment is the name people know.
+    let container = rule.container.rsplit('/').next().unwrap_or(&rule.container);
+    let mut text = format!("{container} / {}", rule.name);
+    if let Some(p) = rule.priority {
+        let _ = write!(text, " (priority {p})");
+    }
+    if rule.jit {
+        text.push_str(" [JIT grant]");
+    }
+    if let (Some(file), Some(line)) = (&rule.file, rule.line) {
+        let _ = write!(text, " at {file}:{line}");
+    }
+    text
+}
+
+/// Unhealthy first, then exempt, healthy, not applicable.
+fn rank(f: &Finding) -> u8 {
+    match f.status {
+        Status::Unhealthy if f.is_exempt() => 1,
         Status::Unhealthy => 0,
-        Status::Healthy => 1,
-        Status::NotApplicable => 2,
+        Status::Healthy => 2,
+        Status::NotApplicable => 3,
     }
 }
 
-fn label(status: Status) -> &'static str {
-    match status {
+fn label(f: &Finding) -> &'static str {
+    match f.status {
+        Status::Unhealthy if f.is_exempt() => "exempt",
         Status::Unhealthy => "UNHEALTHY",
         Status::Healthy => "healthy",
         Status::NotApplicable => "not applicable",
     }
 }
 
-fn write_port(out: &mut String, port: &PortEvidence) {
-    let mut reach = Vec::new();
-    if port.ipv4_addresses > 0 {
-        reach.push(format!(
-            "{} IPv4",
-            thousands(u128::from(port.ipv4_addresses))
-        ));
+/// `  [new]`, `  [exempt until …]`, `  [exemption expired …]` after a finding's summary.
+fn marks(f: &Finding) -> String {
+    let mut marks = Vec::new();
+    if f.baseline == Some(BaselineState::New) {
+        marks.push("new".to_owned());
     }
-    if port.ipv6_addresses != "0" {
-        reach.push(format!("{} IPv6", port.ipv6_addresses));
-    }
-    let _ = writeln!(
-        out,
-        "{:17}{:<10} {} {} addresses",
-        "",
-        port.port,
-        if port.open {
-            "open to"
+    if let Some(e) = &f.exemption {
+        marks.push(if e.expired {
+            format!("exemption expired on {} ({})", e.expires, e.source)
         } else {
-            "reachable from"
-        },
-        reach.join(" + ")
-    );
-    for rule in &port.rules {
-        let priority = rule
-            .priority
-            .map(|p| format!(" (priority {p})"))
-            .unwrap_or_default();
-        let place = match (&rule.file, rule.line) {
-            (Some(file), Some(line)) => format!("  [{file}:{line}]"),
-            _ => String::new(),
-        };
-        let _ = writeln!(
-            out,
-            "{:28}via {} / {}{priority}{}{place}",
-            "",
-            rule.container,
-            rule.name,
-            if rule.jit { " [JIT grant]" } else { "" }
-        );
+            format!(
+                "exempt until {}: {} ({}, {})",
+                e.expires, e.justification, e.owner, e.source
+            )
+        });
     }
+    marks.iter().map(|m| format!("  [{m}]")).collect()
 }
 
 /// One line per live collection; the scopes it missed are among the warnings.
@@ -148,7 +190,7 @@ fn write_score(out: &mut String, report: &Report) {
     for c in &score.controls {
         let _ = writeln!(
             out,
-            "  {:<28} {:>6.2}/{:<3} healthy {}, unhealthy {}, not applicable {}",
+            "  {:<28} {:>5.2}/{:<3} healthy {}, unhealthy {}, not applicable {}",
             c.title, c.points, c.max_points, c.healthy, c.unhealthy, c.not_applicable
         );
     }
@@ -157,15 +199,27 @@ fn write_score(out: &mut String, report: &Report) {
         for s in &score.scopes {
             let _ = writeln!(
                 out,
-                "  {:<40} {:>5.1}%  ({})",
-                s.scope, s.percent, s.provider
+                "  {:<5} {:<40} {:>5.1}%",
+                s.provider.to_string(),
+                s.scope,
+                s.percent
             );
         }
     }
     let summary = &report.summary;
+    let exempt = if summary.exempt > 0 {
+        format!(" ({} exempt)", summary.exempt)
+    } else {
+        String::new()
+    };
+    let live: String = report
+        .collection
+        .iter()
+        .map(|c| format!(" and {}", c.provider))
+        .collect();
     let _ = writeln!(
         out,
-        "{} VMs ({} internet-facing) from {} files; findings: {} unhealthy, {} healthy, {} not applicable",
+        "{} VMs ({} internet-facing) from {} files{live}; findings: {} unhealthy{exempt}, {} healthy, {} not applicable",
         summary.vms,
         summary.internet_facing_vms,
         summary.files,
@@ -173,4 +227,37 @@ fn write_score(out: &mut String, report: &Report) {
         summary.healthy,
         summary.not_applicable
     );
+    if let Some(baseline) = &report.baseline {
+        let _ = writeln!(
+            out,
+            "Against {}: {} new, {} unchanged, {} fixed",
+            baseline.file,
+            baseline.new,
+            baseline.unchanged,
+            baseline.fixed.len()
+        );
+        for fixed in &baseline.fixed {
+            let _ = writeln!(out, "  fixed: {} on {}", fixed.rule, fixed.resource_name);
+        }
+    }
+    if let Some(gate) = &report.gate {
+        if gate.passed {
+            let _ = writeln!(out, "Gate passed");
+        }
+        for failure in &gate.failures {
+            let _ = writeln!(out, "Gate failed: {failure}");
+        }
+    }
+    for collection in &report.collection {
+        let _ = writeln!(out, "Collected {}", collection.one_line());
+        for failed in collection.failures() {
+            let _ = writeln!(
+                out,
+                "  NOT READ {} {}: {}",
+                failed.kind,
+                failed.name,
+                failed.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use serde_saphyr::{MessageFormatter, UserMessageFormatter};
+
 /// One thing wrong with the rules, and where.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -27,7 +29,7 @@ impl Problem {
     }
 
     /// A problem with a whole file or directory.
-    pub(super) fn in_file(file: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn in_file(file: &str, message: impl Into<String>) -> Self {
         Self {
             file: Some(file.to_owned()),
             ..Self::general(message)
@@ -35,12 +37,33 @@ impl Problem {
     }
 
     /// A problem at a line and column of a file.
-    pub(super) fn at(place: &Place, message: impl Into<String>) -> Self {
+    pub(crate) fn at(place: &Place, message: impl Into<String>) -> Self {
         Self {
             file: Some(place.file.clone()),
             line: Some(place.line),
             column: Some(place.column),
             message: message.into(),
+        }
+    }
+}
+
+impl Problem {
+    /// A YAML file that did not parse into the expected shape: the parser's message for users,
+    /// at the line and column it points to.
+    pub(crate) fn from_yaml(file: &str, err: &serde_saphyr::Error) -> Self {
+        let message = UserMessageFormatter
+            .format_message(err.without_snippet())
+            .into_owned();
+        match err.location() {
+            Some(location) => Problem::at(
+                &Place {
+                    file: file.to_owned(),
+                    line: location.line(),
+                    column: location.column(),
+                },
+                message,
+            ),
+            None => Problem::in_file(file, message),
         }
     }
 }
@@ -81,9 +104,9 @@ impl fmt::Display for PolicyError {
 
 impl std::error::Error for PolicyError {}
 
-/// A position in a rules file.
+/// A position in a YAML file (rules, exemptions).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(super) struct Place {
+pub(crate) struct Place {
     pub file: String,
     pub line: u64,
     pub column: u64,

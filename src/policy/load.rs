@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use ipnetwork::IpNetwork;
-use serde_saphyr::{MessageFormatter, Spanned, UserMessageFormatter};
+use serde_saphyr::Spanned;
 
 use super::error::{Place, Problem};
 use super::schema::{ControlDef, OpenWhenBroaderThan, RecommendationDef, RulesFile};
@@ -168,22 +168,7 @@ fn parse(name: &str, text: &str) -> Result<RulesFile, Problem> {
     }) {
         return Ok(RulesFile::default());
     }
-    serde_saphyr::from_str::<RulesFile>(text).map_err(|err| {
-        let message = UserMessageFormatter
-            .format_message(err.without_snippet())
-            .into_owned();
-        match err.location() {
-            Some(location) => Problem::at(
-                &Place {
-                    file: name.to_owned(),
-                    line: location.line(),
-                    column: location.column(),
-                },
-                message,
-            ),
-            None => Problem::in_file(name, message),
-        }
-    })
+    serde_saphyr::from_str::<RulesFile>(text).map_err(|err| Problem::from_yaml(name, &err))
 }
 
 /// Merges files source by source into `merged`; `log` notes what clashes or overrides.

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::addrset::AddressSet;
 use crate::model::PortSpec;
 
+pub(crate) use error::Place;
 pub use error::{PolicyError, Problem};
 pub use render::render_rules_list;
 
@@ -132,6 +133,22 @@ impl fmt::Display for Severity {
             Severity::High => "high",
             Severity::Critical => "critical",
         })
+    }
+}
+
+impl std::str::FromStr for Severity {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "low" => Ok(Severity::Low),
+            "medium" => Ok(Severity::Medium),
+            "high" => Ok(Severity::High),
+            "critical" => Ok(Severity::Critical),
+            _ => Err(format!(
+                "{s:?} is not a severity; write low, medium, high or critical"
+            )),
+        }
     }
 }
 

@@ -3,10 +3,14 @@
 //! Each Azure case is written once and rendered in both shapes users have: ARM REST JSON
 //! (`properties` nested) and the az CLI's flattened JSON. AWS cases render as the AWS CLI's
 //! `describe-*` outputs. The files go to a temporary folder and are scanned like user input.
+//! The demo estates under `fixtures/` are scanned by [`demo_scan`]; [`browser`] drives headless
+//! Chromium for the HTML report.
 
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
-use std::path::Path;
+pub mod browser;
+
+use std::path::{Path, PathBuf};
 
 use portcullis::finding::{Finding, Status};
 use portcullis::load;
@@ -325,9 +329,41 @@ pub fn scan_files_with(files: &[(&str, Value)], policy: &Policy) -> Report {
     scan_dir(dir.path(), policy)
 }
 
+/// The demo estates: `fixtures/azure-demo` and `fixtures/aws-demo`.
+pub fn demo_inputs() -> Vec<PathBuf> {
+    let inputs = vec![
+        PathBuf::from("fixtures/azure-demo"),
+        PathBuf::from("fixtures/aws-demo"),
+    ];
+    for input in &inputs {
+        assert!(
+            input.is_dir(),
+            "{} is missing: the demo estates must be in the repository",
+            input.display()
+        );
+    }
+    inputs
+}
+
+/// Both demo estates scanned with the built-in policy.
+pub fn demo_scan() -> Report {
+    let loaded = load::load_inputs(&demo_inputs()).unwrap();
+    scan::scan(&loaded, &Policy::builtin()).0
+}
+
 pub fn scan_dir(dir: &Path, policy: &Policy) -> Report {
     let loaded = load::load_inputs(&[dir.to_path_buf()]).unwrap();
     scan::scan(&loaded, policy).0
+}
+
+/// Fails with every mismatch of a case table at once, so one run shows them all.
+pub fn assert_no_failures(failures: &[String]) {
+    assert!(
+        failures.is_empty(),
+        "{} cases failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The statuses of the three built-in recommendations for the report's only VM, as three

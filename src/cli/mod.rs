@@ -1,0 +1,362 @@
+//! Command-line interface: argument parsing and the subcommands.
+//!
+//! Exit codes: 0 when the command ran (whatever the findings), 1 when a scan failed a gate
+//! (`--fail-on`, `--min-score`; [`crate::gate::EXIT_GATE_FAILED`]), 2 on bad input or usage, 3
+//! when live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+mod source;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::baseline::Baseline;
+use crate::exemptions::Exemptions;
+use crate::gate::{self, Gate};
+use crate::load;
+use crate::model::Snapshot;
+use crate::output::{self, Report};
+use crate::policy::{self, Policy, Severity};
+use crate::scan;
+use crate::synthetic;
+use source::{SourceArgs, incomplete_exit};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Finds management ports open to the internet on cloud VMs, exactly."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Judge every VM against the policy and print findings and the secure score.
+    Scan(ScanArgs),
+    /// Convert exported cloud data into one portcullis snapshot file.
+    Snapshot(SnapshotArgs),
+    /// List or validate policy rules.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+    /// Write a synthetic estate of any size, for benchmarks and tests.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct PolicyArgs {
+    /// A folder of rule files (YAML) that overrides or extends the built-in policy. Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Use only the rules given with --rules, not the built-in ones.
+    #[arg(long)]
+    no_builtin_rules: bool,
+}
+
+impl PolicyArgs {
+    fn load(&self) -> Result<Policy, String> {
+        Policy::load(&self.rules, !self.no_builtin_rules).map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write the output to FILE instead of standard output.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Also write SARIF 2.1.0 (for GitHub code scanning) to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_sarif: Option<PathBuf>,
+    /// Also write the HTML posture report to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_html: Option<PathBuf>,
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    output_json: Option<PathBuf>,
+    /// Exit with status 1 when an unhealthy finding of this severity or higher (low, medium,
+    /// high, critical) remains that is not exempt and, with --baseline, is new.
+    #[arg(long, value_name = "SEVERITY", value_parser = str::parse::<Severity>)]
+    fail_on: Option<Severity>,
+    /// Exit with status 1 when the secure score is below N percent.
+    #[arg(long, value_name = "N", value_parser = gate::parse_min_score)]
+    min_score: Option<f64>,
+    /// An earlier JSON or SARIF output: findings already in it do not count for --fail-on, and
+    /// outputs mark findings new or unchanged and list the fixed ones.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// A YAML file of accepted findings, each with a justification, an owner and an expiry date
+    /// (see docs/reports.md).
+    #[arg(long, value_name = "FILE")]
+    exemptions: Option<PathBuf>,
+    /// Print how long loading, evaluation and judging took to standard error.
+    #[arg(long)]
+    timings: bool,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning.
+    Sarif,
+    /// A self-contained HTML page.
+    Html,
+}
+
+#[derive(Debug, Args)]
+struct SnapshotArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Print when each region was read to standard error.
+    #[arg(long)]
+    timings: bool,
+    /// Where to write the snapshot.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    /// Number of VMs (Azure VMs or EC2 instances).
+    #[arg(long)]
+    vms: usize,
+    /// Number of Azure NSGs or AWS security groups.
+    #[arg(long)]
+    nsgs: usize,
+    /// Custom rules per NSG (for AWS: rules, one source each, per security group).
+    #[arg(long)]
+    rules_per_nsg: usize,
+    /// Which cloud; `mixed` puts half the VMs and NSGs in each.
+    #[arg(long, value_enum, default_value_t = synthetic::Clouds::Azure)]
+    provider: synthetic::Clouds,
+    /// Seed of the generator: the same seed gives the same estate.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// One snapshot file, or a folder of the clouds' own export files.
+    #[arg(long, value_enum, default_value_t = EstateFormat::Snapshot)]
+    format: EstateFormat,
+    /// The snapshot file, or the folder (new or empty) for export files.
+    #[arg(long, short = 'o', value_name = "PATH")]
+    output: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum EstateFormat {
+    Snapshot,
+    Export,
+}
+
+#[derive(Debug, Subcommand)]
+enum RulesCommand {
+    /// Print every control and recommendation of the policy.
+    List(PolicyArgs),
+    /// Check a folder of rule files and say what it defines and overrides.
+    Validate {
+        /// The folder to check.
+        dir: PathBuf,
+    },
+}
+
+/// Parses the command line and runs it.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, String> {
+    match cli.command {
+        Command::Scan(args) => run_scan(args),
+        Command::Snapshot(args) => run_snapshot(args),
+        Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
+        Command::Rules(RulesCommand::List(args)) => {
+            let policy = args.load()?;
+            write_text(None, &policy::render_rules_list(&policy)).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rules(RulesCommand::Validate { dir }) => {
+            let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
+            write_text(None, &report.render()).map(|()| ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
+    let policy = args.policy.load()?;
+    let exemptions = args
+        .exemptions
+        .as_deref()
+        .map(|path| Exemptions::load(path, &policy).map_err(|e| e.to_string()))
+        .transpose()?;
+    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let started = Instant::now();
+    let (loaded, collection) = args.source.gather(args.timings)?;
+    let load_time = started.elapsed();
+    let incomplete = incomplete_exit(&loaded.snapshot);
+    let today = time::OffsetDateTime::now_utc().date();
+    let (mut report, timings) =
+        scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
+    // The estate is no longer needed; freeing it before writing keeps peak memory down.
+    drop(loaded);
+    report.collection = collection;
+    if let Some(baseline) = &baseline {
+        report.baseline = Some(baseline.compare(&mut report.findings));
+    }
+    let gate = Gate {
+        fail_on: args.fail_on,
+        min_score: args.min_score,
+    };
+    if gate.is_set() {
+        report.gate = Some(gate.check(&report));
+    }
+    let base =
+        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    // Each output is written as it is rendered; JSON is streamed, since a large estate's report
+    // is hundreds of megabytes.
+    let write = |path: Option<&Path>, format: Format| match format {
+        Format::Json => write_output(path, |out| output::write_json(&report, out)),
+        Format::Table => write_text(path, &output::render_table(&report)),
+        Format::Sarif => write_text(path, &output::render_sarif(&report, &policy, &base)),
+        Format::Html => write_text(path, &output::render_html(&report, &policy)),
+    };
+    for (path, format) in [
+        (&args.output_sarif, Format::Sarif),
+        (&args.output_html, Format::Html),
+        (&args.output_json, Format::Json),
+    ] {
+        if let Some(path) = path {
+            write(Some(path), format)?;
+        }
+    }
+    write(args.output.as_deref(), args.format)?;
+    if args.output_sarif.is_some() || matches!(args.format, Format::Sarif) {
+        for notice in output::sarif_notices(&report) {
+            eprintln!("warning: SARIF {notice}");
+        }
+    }
+    if args.timings {
+        eprintln!(
+            "timings: load {:.3}s ({} files, {} resources), evaluate {:.3}s ({} VMs), judge+score {:.3}s + remediation commands {:.3}s",
+            load_time.as_secs_f64(),
+            report.summary.files,
+            report.summary.resources,
+            timings.evaluate.as_secs_f64(),
+            report.summary.vms,
+            timings.judge.as_secs_f64(),
+            timings.remediate.as_secs_f64(),
+        );
+    }
+    // An incomplete collection outranks a failed gate: the findings cover part of the estate.
+    let gate = gate_exit(&report);
+    Ok(incomplete.unwrap_or(gate))
+}
+
+/// Exit status 1 and the reasons on standard error when a gate failed.
+fn gate_exit(report: &Report) -> ExitCode {
+    match &report.gate {
+        Some(outcome) if !outcome.passed => {
+            for failure in &outcome.failures {
+                eprintln!("gate failed: {failure}");
+            }
+            ExitCode::from(gate::EXIT_GATE_FAILED)
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
+    let (loaded, collection) = args.source.gather(args.timings)?;
+    write_snapshot_file(&loaded.snapshot, &args.output)?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    eprintln!(
+        "wrote {} ({} VMs, {} resources from {} files{})",
+        args.output.display(),
+        loaded.snapshot.vms.len(),
+        loaded.snapshot.resource_count(),
+        loaded.files,
+        collection
+            .iter()
+            .map(|c| format!(" and {}", c.provider))
+            .collect::<String>()
+    );
+    Ok(incomplete_exit(&loaded.snapshot).unwrap_or(ExitCode::SUCCESS))
+}
+
+fn write_snapshot_file(snapshot: &Snapshot, path: &Path) -> Result<(), String> {
+    let file =
+        fs::File::create(path).map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let mut writer = io::BufWriter::new(file);
+    load::write_snapshot(snapshot, &mut writer)
+        .and_then(|()| writer.flush())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+fn run_generate(args: GenerateArgs) -> Result<(), String> {
+    let snapshot = synthetic::generate(&synthetic::Params {
+        vms: args.vms,
+        nsgs: args.nsgs,
+        rules_per_nsg: args.rules_per_nsg,
+        clouds: args.provider,
+        seed: args.seed,
+    });
+    match args.format {
+        EstateFormat::Snapshot => write_snapshot_file(&snapshot, &args.output)?,
+        EstateFormat::Export => synthetic::export::write(&snapshot, &args.output)
+            .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?,
+    }
+    eprintln!(
+        "wrote {} ({} VMs, {} resources)",
+        args.output.display(),
+        snapshot.vms.len(),
+        snapshot.resource_count()
+    );
+    Ok(())
+}
+
+fn write_text(path: Option<&Path>, text: &str) -> Result<(), String> {
+    write_output(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// Runs `write` on FILE, or on standard output when there is none, buffered.
+fn write_output(
+    path: Option<&Path>,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<(), String> {
+    match path {
+        Some(path) => {
+            let file = fs::File::create(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            let mut out = io::BufWriter::new(file);
+            write(&mut out)
+                .and_then(|()| out.flush())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        None => {
+            let mut out = io::BufWriter::new(io::stdout().lock());
+            match write(&mut out).and_then(|()| out.flush()) {
+                // A closed pipe (`| head`) is not an error worth reporting.
+                Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.map_err(|e| format!("cannot write to standard output: {e}")),
+            }
+        }
+    }
+}

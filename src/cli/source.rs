@@ -1,0 +1,142 @@
+//! Where a scan's estate comes from: exported files (`--input`), live clouds (`--aws`,
+//! `--azure`), or several, merged into one snapshot; and the exit status of an estate that is
+//! known to be incomplete.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{ArgGroup, Args};
+
+use crate::collect::aws::{self as live_aws, AwsOptions, Regions};
+use crate::collect::{self, CollectionReport, azure};
+use crate::load::{self, Loaded};
+use crate::model::Snapshot;
+
+/// Where the estate comes from: exported files, live clouds, or both. At least one is needed.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("source").required(true).multiple(true)))]
+pub struct SourceArgs {
+    /// An exported file or a folder of them (Azure ARM or az CLI JSON, AWS CLI JSON, portcullis
+    /// snapshots). Repeatable.
+    #[arg(long = "input", short = 'i', value_name = "PATH", group = "source")]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    aws: AwsArgs,
+    #[command(flatten)]
+    azure: AzureArgs,
+    /// Draw no progress bars and print no collection summary on standard error.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+/// Reading the estate live from AWS.
+#[derive(Debug, Args)]
+struct AwsArgs {
+    /// Read the estate from the AWS EC2 API, with the credentials the AWS CLI would use
+    /// (environment, profiles, SSO, instance roles).
+    #[arg(long, group = "source")]
+    aws: bool,
+    /// With --aws: regions to read: `all` (every region enabled for the account) or a list such
+    /// as us-east-1,eu-west-1. Default: the region of your AWS configuration.
+    #[arg(long, value_name = "all|REGION,…", requires = "aws", value_parser = Regions::parse)]
+    regions: Option<Regions>,
+    /// With --aws: the profile of ~/.aws/config to use (else AWS_PROFILE, else the default).
+    #[arg(long, value_name = "NAME", requires = "aws")]
+    profile: Option<String>,
+    /// With --aws: send EC2 calls to this endpoint instead of AWS's (AWS_ENDPOINT_URL_EC2 and
+    /// AWS_ENDPOINT_URL are also honoured).
+    #[arg(long, value_name = "URL", requires = "aws")]
+    endpoint_url: Option<String>,
+    /// With --aws: how many regions to read at the same time.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    concurrency: u16,
+}
+
+#[derive(Debug, Args)]
+struct AzureArgs {
+    /// Read the estate live from Azure Resource Manager, as the identity in AZURE_ACCESS_TOKEN
+    /// (a bearer token), else the environment's service principal or workload identity, a
+    /// managed identity, or the Azure CLI's login.
+    #[arg(long, group = "source")]
+    azure: bool,
+    /// With --azure: `all` (every subscription the identity can read) or subscription ids,
+    /// comma-separated.
+    #[arg(
+        long,
+        value_name = "all|ID,ID",
+        value_delimiter = ',',
+        default_value = "all",
+        requires = "azure"
+    )]
+    subscriptions: Vec<String>,
+    /// With --azure: the Resource Manager endpoint (sovereign clouds).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PORTCULLIS_ARM_ENDPOINT",
+        default_value = azure::PUBLIC_CLOUD
+    )]
+    arm_endpoint: String,
+}
+
+impl SourceArgs {
+    /// The estate from every source given, and how each live collection went. Collection
+    /// failures of some subscriptions or regions are reported on standard error here.
+    pub fn gather(&self, timings: bool) -> Result<(Loaded, Vec<CollectionReport>), String> {
+        let mut loaded = if self.inputs.is_empty() {
+            Loaded {
+                snapshot: Snapshot::new(),
+                ..Loaded::default()
+            }
+        } else {
+            load::load_inputs(&self.inputs).map_err(|e| e.to_string())?
+        };
+        let mut collection = Vec::new();
+        if self.aws.aws {
+            let live = live_aws::collect(&AwsOptions {
+                regions: self.aws.regions.clone().unwrap_or(Regions::Configured),
+                profile: self.aws.profile.clone(),
+                endpoint_url: self.aws.endpoint_url.clone(),
+                concurrency: usize::from(self.aws.concurrency),
+                progress: !self.quiet,
+            })
+            .map_err(|e| e.to_string())?;
+            if timings {
+                for span in &live.spans {
+                    eprintln!(
+                        "timings: aws {} read from {:.3}s to {:.3}s",
+                        span.region, span.started, span.finished
+                    );
+                }
+            }
+            loaded.snapshot.merge(live.collected.snapshot);
+            collection.push(live.collected.report);
+        }
+        if self.azure.azure {
+            let collected = azure::collect(&azure::AzureOptions {
+                subscriptions: azure::Subscriptions::parse(&self.azure.subscriptions)?,
+                arm_endpoint: self.azure.arm_endpoint.clone(),
+                credential: azure::Credential::from_env(),
+                progress: !self.quiet,
+            })?;
+            loaded.snapshot.merge(collected.snapshot);
+            collection.push(collected.report);
+        }
+        for report in &collection {
+            if !self.quiet {
+                eprintln!("{}", report.one_line());
+            }
+            for failed in report.failures() {
+                let error = failed.error.as_deref().unwrap_or_default();
+                eprintln!("error: {} {}: {error}", failed.kind, failed.name);
+            }
+        }
+        Ok((loaded, collection))
+    }
+}
+
+/// [`collect::EXIT_INCOMPLETE`] when part of the estate could not be read, now or when a
+/// snapshot scanned here was collected.
+pub fn incomplete_exit(snapshot: &Snapshot) -> Option<ExitCode> {
+    (!snapshot.missing_scopes.is_empty()).then(|| ExitCode::from(collect::EXIT_INCOMPLETE))
+}

@@ -7,9 +7,11 @@ each other's resources. Prints those credentials as JSON on standard output.
     seed.py ENDPOINT ACCOUNT verdicts
     seed.py ENDPOINT ACCOUNT one-instance REGION
     seed.py ENDPOINT ACCOUNT bench
+    seed.py ENDPOINT ACCOUNT minimum-calls REGION,REGION,…
 """
 
 import json
+import math
 import sys
 
 import boto3
@@ -203,7 +205,7 @@ def seed_bench(endpoint, creds):
     for region, instances, groups, one_per_reservation in plan:
         ec2 = ec2_client(endpoint, creds, region)
         vpc = Vpc(ec2, region)
-        subnets = [vpc.subnet(f"10.0.{i}.0/24") for i in range(4)]
+        subnets = [vpc.subnet(f"10.0.{16 * i}.0/20") for i in range(4)]
         vpc.routed_table(subnets[:3])
         office = ec2.create_managed_prefix_list(
             PrefixListName="office", AddressFamily="IPv4", MaxEntries=5,
@@ -224,6 +226,64 @@ def seed_bench(endpoint, creds):
                 instance(ec2, f"{region}-{i}", subnets[i % 4], [group_ids[i % groups]], True, count=100)
 
 
+# Largest MaxResults of each call portcullis makes (src/collect/aws/fetch.rs).
+PAGES = {
+    "DescribeInstances": 1000,
+    "DescribeSecurityGroups": 1000,
+    "DescribeNetworkAcls": 1000,
+    "DescribeRouteTables": 100,
+    "DescribeSubnets": 1000,
+    "DescribeManagedPrefixLists": 100,
+    "GetManagedPrefixListEntries": 100,
+}
+
+
+def minimum_calls(endpoint, creds, regions):
+    """The fewest calls that read `regions`: per list, its items over the largest page (at least
+    one call), and the same for the entries of each prefix list a security group names.
+
+    moto pages DescribeInstances by reservation, so reservations are what it counts there.
+    """
+    total = 0
+    for region in regions:
+        ec2 = ec2_client(endpoint, creds, region)
+
+        def every(operation, key):
+            pages = ec2.get_paginator(operation).paginate()
+            return [item for page in pages for item in page[key]]
+
+        groups = every("describe_security_groups", "SecurityGroups")
+        counts = {
+            "DescribeInstances": len(every("describe_instances", "Reservations")),
+            "DescribeSecurityGroups": len(groups),
+            "DescribeNetworkAcls": len(every("describe_network_acls", "NetworkAcls")),
+            "DescribeRouteTables": len(every("describe_route_tables", "RouteTables")),
+            "DescribeSubnets": len(every("describe_subnets", "Subnets")),
+            "DescribeManagedPrefixLists": len(
+                every("describe_managed_prefix_lists", "PrefixLists")
+            ),
+        }
+        calls = {name: max(1, math.ceil(n / PAGES[name])) for name, n in counts.items()}
+        referenced = {
+            ref["PrefixListId"]
+            for group in groups
+            for permission in group["IpPermissions"]
+            for ref in permission.get("PrefixListIds", [])
+        }
+        entries = 0
+        for pl in referenced:
+            pages = ec2.get_paginator("get_managed_prefix_list_entries").paginate(PrefixListId=pl)
+            n = sum(len(page["Entries"]) for page in pages)
+            entries += max(1, math.ceil(n / PAGES["GetManagedPrefixListEntries"]))
+        calls["GetManagedPrefixListEntries"] = entries
+        counts["GetManagedPrefixListEntries"] = len(referenced)
+        region_total = sum(calls.values())
+        total += region_total
+        detail = ", ".join(f"{name} {counts[name]} → {calls[name]}" for name in calls)
+        print(f"{region}: {region_total} calls at least ({detail})")
+    print(f"minimum: {total} calls")
+
+
 def main():
     endpoint, account, estate = sys.argv[1], sys.argv[2], sys.argv[3]
     creds = credentials(endpoint, account)
@@ -233,6 +293,9 @@ def main():
         seed_one_instance(endpoint, creds, sys.argv[4])
     elif estate == "bench":
         seed_bench(endpoint, creds)
+    elif estate == "minimum-calls":
+        minimum_calls(endpoint, creds, sys.argv[4].split(","))
+        return
     else:
         sys.exit(f"unknown estate {estate!r}")
     json.dump(

@@ -29,7 +29,7 @@ pub(super) async fn load(options: &AwsOptions) -> Result<Setup, AwsError> {
     }
     if let Some(url) = &options.endpoint_url {
         if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(AwsError::Setup(format!(
+            return Err(AwsError(format!(
                 "--endpoint-url {url:?} is not a URL; give it as https://host[:port]"
             )));
         }
@@ -42,7 +42,7 @@ pub(super) async fn load(options: &AwsOptions) -> Result<Setup, AwsError> {
         .map(|p| format!(" for profile {p:?}"))
         .unwrap_or_default();
     let no_credentials = |why: String| {
-        AwsError::Setup(format!(
+        AwsError(format!(
             "no usable AWS credentials{profile}: {why}; sign in (aws sso login), pass --profile \
              NAME, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
         ))

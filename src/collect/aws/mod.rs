@@ -82,12 +82,10 @@ pub struct AwsOptions {
     pub progress: bool,
 }
 
-/// Why nothing could be collected at all (as opposed to one region failing).
+/// Why nothing could be collected at all (as opposed to one region failing), and what to do.
 #[derive(Debug, thiserror::Error)]
-pub enum AwsError {
-    #[error("{0}")]
-    Setup(String),
-}
+#[error("{0}")]
+pub struct AwsError(pub String);
 
 /// When one region's reading started and ended, in seconds from the start of the collection.
 #[derive(Clone, Debug, PartialEq)]
@@ -110,7 +108,7 @@ pub fn collect(options: &AwsOptions) -> Result<AwsCollected, AwsError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| AwsError::Setup(format!("cannot start the async runtime: {e}")))?;
+        .map_err(|e| AwsError(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let started = Instant::now();
         let setup = config::load(options).await?;
@@ -118,17 +116,18 @@ pub fn collect(options: &AwsOptions) -> Result<AwsCollected, AwsError> {
         let regions = match &options.regions {
             Regions::Named(names) => names.clone(),
             Regions::Configured => vec![setup.default_region.clone().ok_or_else(|| {
-                AwsError::Setup(
+                AwsError(
                     "no AWS region configured; pass --regions us-east-1,… or --regions all, or \
                      set a region in your profile or AWS_REGION"
                         .to_string(),
                 )
             })?],
             Regions::All => {
+                // Any region answers DescribeRegions; us-east-1 when none is configured.
                 let region = setup.default_region.as_deref().unwrap_or("us-east-1");
                 let client = counter.client(&setup.base, region);
                 fetch::enabled_regions(&client).await.map_err(|e| {
-                    AwsError::Setup(format!(
+                    AwsError(format!(
                         "cannot list the account's regions: {e}; pass the regions with \
                          --regions us-east-1,… instead"
                     ))

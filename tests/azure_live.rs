@@ -162,8 +162,16 @@ fn live_scan_equals_the_scan_of_the_same_resources_as_files() {
     // One subscription could not be read: the output is written, and the exit status says so.
     assert_eq!(live.status.code(), Some(3), "{}", stderr(&live));
 
-    let live_report = read_json(&live_path);
+    let mut live_report = read_json(&live_path);
     let files_report = read_json(&files_path);
+    // The live report warns that the forbidden subscription was not read; the files have no
+    // such subscription to warn about. Beyond that, the two reports are the same.
+    let warnings = live_report["warnings"].as_array_mut().unwrap();
+    let not_read = warnings
+        .iter()
+        .position(|w| w.as_str().unwrap().contains("was not read"))
+        .expect("a warning names the subscription not read");
+    warnings.remove(not_read);
     assert_same_json(
         &comparable(live_report.clone()),
         &comparable(files_report),

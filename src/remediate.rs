@@ -261,11 +261,13 @@ impl<'a> Index<'a> {
         let ports: Vec<_> = numbers
             .iter()
             .map(|(number, protocol)| {
+                // Keys in alphabetical order: the text is the same whether or not serde_json
+                // preserves insertion order (a feature other crates may turn on).
                 json!({
-                    "number": number,
-                    "protocol": protocol,
                     "allowedSourceAddressPrefix": "*",
                     "maxRequestAccessDuration": "PT3H",
+                    "number": number,
+                    "protocol": protocol,
                 })
             })
             .collect();
@@ -435,11 +437,16 @@ fn revoke(blamed: &Blamed, finding: &Finding, commands: &mut Commands) {
             sources.insert(key.to_owned(), json!(list));
         }
     }
+    // Keys inserted in alphabetical order, so the command reads the same whether or not
+    // serde_json preserves insertion order (a feature other crates may turn on).
     let entry = |range: Option<PortRange>| {
-        let mut entry = sources.clone();
-        entry.insert("IpProtocol".to_owned(), json!(protocol));
+        let mut entry = serde_json::Map::new();
         if let Some(range) = range {
             entry.insert("FromPort".to_owned(), json!(range.first));
+        }
+        entry.insert("IpProtocol".to_owned(), json!(protocol));
+        entry.extend(sources.clone());
+        if let Some(range) = range {
             entry.insert("ToPort".to_owned(), json!(range.last));
         }
         serde_json::Value::Object(entry)

@@ -9,6 +9,7 @@ use clap::{ArgGroup, Args};
 
 use crate::collect::aws::{self as live_aws, AwsOptions, Regions};
 use crate::collect::{self, CollectionReport, azure};
+use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
 use crate::model::Snapshot;
 
@@ -24,6 +25,8 @@ pub struct SourceArgs {
     aws: AwsArgs,
     #[command(flatten)]
     azure: AzureArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Draw no progress bars and print no collection summary on standard error.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -79,7 +82,49 @@ struct AzureArgs {
     arm_endpoint: String,
 }
 
+/// Bounds on live calls and input files (docs/limits.md).
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// Give up on a connection not established within this time (e.g. 10s).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = limits::parse_duration)]
+    connect_timeout: std::time::Duration,
+    /// Give up on a response that stays silent this long: no headers, or no more bytes.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = limits::parse_duration)]
+    read_timeout: std::time::Duration,
+    /// Fail a region or subscription not read within this time, retries included; the others go
+    /// on, and the exit status is 3.
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = limits::parse_duration)]
+    scope_deadline: std::time::Duration,
+    /// Obey a throttling answer's Retry-After up to this long; a longer one is cut to it.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = limits::parse_duration)]
+    max_retry_after: std::time::Duration,
+    /// Refuse an API response body larger than this (e.g. 256MiB).
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = limits::parse_size)]
+    max_response_size: u64,
+    /// Refuse an input file larger than this (e.g. 2GiB).
+    #[arg(long, value_name = "SIZE", default_value = "2GiB", value_parser = limits::parse_size)]
+    max_input_size: u64,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits {
+            connect_timeout: self.connect_timeout,
+            read_timeout: self.read_timeout,
+            scope_deadline: self.scope_deadline,
+            max_retry_after: self.max_retry_after,
+            max_response_bytes: self.max_response_size,
+            max_input_bytes: self.max_input_size,
+        }
+    }
+}
+
 impl SourceArgs {
+    /// The bounds this command's reading runs under.
+    pub fn limits(&self) -> Limits {
+        self.limits.limits()
+    }
+
     /// The estate from every source given, and how each live collection went. Collection
     /// failures of some subscriptions or regions are reported on standard error here.
     pub fn gather(&self, timings: bool) -> Result<(Loaded, Vec<CollectionReport>), String> {

@@ -130,7 +130,7 @@ fn check_estate(estate: &str, vms: usize) {
     assert!(failures.is_empty(), "{estate}:\n{}", failures.join("\n"));
 
     // The score follows from the table: a VM is unhealthy for the control when any of its three
-    // verdicts is, healthy when none is and one is healthy (spec section 6).
+    // verdicts is, healthy when none is and one is healthy (section 6 of the semantics).
     let mut counts: BTreeMap<Status, u32> = BTreeMap::new();
     for want in &expected {
         let s = if want.statuses.contains(&Status::Unhealthy) {

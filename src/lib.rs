@@ -4,6 +4,7 @@
 //! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s → [`score`] → [`output`].
 //! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`remediate`] writes the
 //! commands that fix a finding; [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
+//! [`explain`] documents a recommendation, scanning its example estates.
 //! [`synthetic`] makes estates of any size for benchmarks and tests.
 
 pub mod addrset;
@@ -13,6 +14,7 @@ pub mod cli;
 pub mod collect;
 pub mod engine;
 pub mod exemptions;
+pub mod explain;
 pub mod finding;
 pub mod gate;
 pub mod limits;

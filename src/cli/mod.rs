@@ -16,6 +16,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::baseline::Baseline;
 use crate::exemptions::Exemptions;
+use crate::explain;
 use crate::gate::{self, Gate};
 use crate::load;
 use crate::model::Snapshot;
@@ -42,7 +43,7 @@ enum Command {
     Scan(ScanArgs),
     /// Convert exported cloud data into one portcullis snapshot file.
     Snapshot(SnapshotArgs),
-    /// List or validate policy rules.
+    /// List, validate or explain policy rules.
     #[command(subcommand)]
     Rules(RulesCommand),
     /// Write a synthetic estate of any size, for benchmarks and tests.
@@ -168,6 +169,14 @@ enum RulesCommand {
         /// The folder to check.
         dir: PathBuf,
     },
+    /// Print a recommendation's documentation: what it flags and why, examples scanned now, and
+    /// the remediation.
+    Explain {
+        /// The recommendation id (`portcullis rules list` shows them).
+        id: String,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -195,7 +204,34 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
             let report = Policy::validate_dir(&dir).map_err(|e| e.to_string())?;
             write_text(None, &report.render()).map(|()| ExitCode::SUCCESS)
         }
+        Command::Rules(RulesCommand::Explain { id, policy }) => run_explain(&id, &policy),
     }
+}
+
+/// `rules explain`: exit 0 when every example holds, 1 when one does not (so CI can run it over
+/// a rules directory), 2 for an unknown id.
+fn run_explain(id: &str, args: &PolicyArgs) -> Result<ExitCode, String> {
+    let policy = args.load()?;
+    let Some(recommendation) = policy.recommendation(id) else {
+        let known: Vec<&str> = policy
+            .recommendations
+            .iter()
+            .map(|r| r.id.as_str())
+            .collect();
+        return Err(format!(
+            "no recommendation `{id}` in the policy; known ids: {} (`portcullis rules list` \
+             describes them)",
+            known.join(", ")
+        ));
+    };
+    let checks = explain::check_examples(&policy, recommendation);
+    write_text(None, &explain::render(&policy, recommendation, &checks))?;
+    let failed = checks.iter().filter(|c| !c.holds()).count();
+    if failed > 0 {
+        eprintln!("error: {failed} of {} examples do not hold", checks.len());
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {

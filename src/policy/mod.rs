@@ -110,19 +110,48 @@ pub struct Recommendation {
     pub ports: Vec<PortSpec>,
     /// Its open thresholds (defaults to the policy's).
     pub thresholds: Thresholds,
-    /// Why it matters, for users reading `rules list` or a report.
+    /// Why it matters, for users reading `rules explain` or a report.
     pub explanation: String,
-    pub example: Example,
+    pub examples: Examples,
 }
 
-/// What a recommendation flags and what it lets pass, in words.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// What a recommendation flags and what it lets pass, each shown by a small estate that
+/// `crate::explain` scans, so the documentation cannot drift from the engine.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Examples {
+    /// Estates where the recommendation is unhealthy for some VM.
+    #[serde(default)]
+    pub flagged: Vec<Example>,
+    /// Estates where it is healthy or not applicable for every VM.
+    #[serde(default)]
+    pub not_flagged: Vec<Example>,
+}
+
+/// One documented example: what it shows, in words, and the estate that shows it.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Example {
-    #[serde(default)]
-    pub flagged: String,
-    #[serde(default)]
-    pub not_flagged: String,
+    pub description: String,
+    /// An input file as portcullis reads it (Azure resources as a JSON array, or AWS CLI
+    /// `describe-*` outputs merged into one JSON object), exactly as written in the rules file.
+    pub estate: String,
+}
+
+/// Which way an example must be judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExampleVerdict {
+    Flagged,
+    NotFlagged,
+}
+
+impl fmt::Display for ExampleVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ExampleVerdict::Flagged => "flagged",
+            ExampleVerdict::NotFlagged => "not flagged",
+        })
+    }
 }
 
 impl fmt::Display for Severity {

@@ -82,7 +82,7 @@ pub(super) fn resolve(merged: Merged, include_builtin: bool) -> Result<Policy, V
                         .open_when_broader_than
                         .map_or(thresholds, |t| t.thresholds()),
                     explanation: r.explanation,
-                    example: r.example,
+                    examples: r.examples,
                 })
                 .collect();
             Ok(Policy {

@@ -11,7 +11,7 @@ use ipnetwork::IpNetwork;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
-use super::{Example, InternetRanges, RecommendationKind, Severity, Thresholds};
+use super::{Examples, InternetRanges, RecommendationKind, Severity, Thresholds};
 use crate::model::PortSpec;
 
 /// One rules file.
@@ -50,7 +50,7 @@ pub(super) struct RecommendationDef {
     #[serde(default)]
     pub explanation: String,
     #[serde(default)]
-    pub example: Example,
+    pub examples: Examples,
     pub remediation: String,
     /// Overrides the policy's `management_ports`.
     pub ports: Option<Spanned<Vec<PortSpec>>>,

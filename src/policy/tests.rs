@@ -89,10 +89,20 @@ fn builtin_policy_has_the_fixed_recommendations() {
             ("description", &r.description),
             ("remediation", &r.remediation),
             ("explanation", &r.explanation),
-            ("example.flagged", &r.example.flagged),
-            ("example.not_flagged", &r.example.not_flagged),
         ] {
             assert!(!text.trim().is_empty(), "{id} has no {what}");
+        }
+        for (what, examples) in [
+            ("flagged", &r.examples.flagged),
+            ("not_flagged", &r.examples.not_flagged),
+        ] {
+            assert!(!examples.is_empty(), "{id} has no {what} example");
+            for e in examples {
+                assert!(
+                    !e.description.trim().is_empty(),
+                    "{id}: {what} example without words"
+                );
+            }
         }
     }
 }

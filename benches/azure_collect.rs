@@ -25,6 +25,7 @@ fn main() {
             token: TOKEN.to_string(),
             page_size: PAGE_SIZE,
             faults: Vec::new(),
+            hostile: Vec::new(),
         },
     );
     let minimum = fake.minimum_subscription_list_calls()

@@ -7,19 +7,62 @@ mod fake_arm;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use fake_arm::{Access, Config, Estate, FakeArm, Fault, LISTS, Target};
+use std::time::{Duration, Instant};
+
+use fake_arm::{Access, Config, Estate, FakeArm, Fault, Hostile, LISTS, Misbehaviour, Target};
 use portcullis::model::Snapshot;
 use serde_json::{Value, json};
 
 const TOKEN: &str = "test-token-7f3a";
 
 /// Four subscriptions of 16 VMs (every pattern twice), listed three to a page: the second is
-/// forbidden, the third is not registered for Microsoft.Security.
+/// forbidden, the third is not registered for Microsoft.Security. Resources have drifted from the
+/// SDK models' schema, as real Resource Manager payloads do.
 fn estate() -> Estate {
     let mut estate = Estate::generate(4, 16);
     estate.subscriptions[1].access = Access::Forbidden;
     estate.subscriptions[2].access = Access::WithoutSecurityProvider;
+    drift(&mut estate);
     estate
+}
+
+/// Fields the generated models require, missing; enum values they do not know; extra fields;
+/// nulls where they expect objects. None of it is anything portcullis reads.
+fn drift(estate: &mut Estate) {
+    for sub in &mut estate.subscriptions {
+        for (list, items) in sub.lists.iter_mut().enumerate() {
+            for (n, item) in items.iter_mut().enumerate() {
+                item["extendedLocation"] = Value::Null;
+                let properties = &mut item["properties"];
+                properties["provisioningState"] = json!("Levitating");
+                properties["futureFeature"] = json!({"enabled": true, "tiers": [1, 2]});
+                if LISTS[list].ends_with("/virtualMachines") {
+                    // The osDisk without createOption, which azure_mgmt_compute demands.
+                    properties["storageProfile"] = json!({
+                        "osDisk": {"osType": "Plan9", "name": format!("disk-{n}")},
+                        "imageReference": null,
+                    });
+                    properties["hardwareProfile"] = json!({"vmSize": "Standard_Quantum_v9"});
+                    properties["priority"] = json!("Whenever");
+                    properties["diagnosticsProfile"] = Value::Null;
+                }
+                if LISTS[list].ends_with("/networkInterfaces") {
+                    properties["dnsSettings"] = Value::Null;
+                    properties["nicType"] = json!("Telepathic");
+                }
+                if LISTS[list].ends_with("/networkSecurityGroups") {
+                    for rule in properties["securityRules"]
+                        .as_array_mut()
+                        .into_iter()
+                        .flatten()
+                    {
+                        rule["properties"]["provisioningState"] = json!("Updating2");
+                        rule["properties"]["sourcePortRanges"] = Value::Null;
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn list(name: &str) -> usize {
@@ -47,12 +90,17 @@ fn faults() -> Vec<Fault> {
 }
 
 fn start(faults: Vec<Fault>) -> FakeArm {
+    start_with(estate(), faults, Vec::new())
+}
+
+fn start_with(estate: Estate, faults: Vec<Fault>, hostile: Vec<Hostile>) -> FakeArm {
     FakeArm::start(
-        estate(),
+        estate,
         Config {
             token: TOKEN.to_string(),
             page_size: 3,
             faults,
+            hostile,
         },
     )
 }
@@ -435,4 +483,229 @@ fn command_line_mistakes_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
     }
+}
+
+/// Two readable subscriptions of 8 VMs.
+fn small_estate() -> Estate {
+    Estate::generate(2, 8)
+}
+
+/// `scan --azure --format json` of every subscription with extra flags: the exit status, the
+/// report (when written), standard error and how long it took.
+fn scan(fake: &FakeArm, extra: &[&str]) -> (Option<i32>, Option<Value>, String, Duration) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("report.json");
+    let mut args = vec![
+        "scan",
+        "--azure",
+        "--arm-endpoint",
+        &fake.url,
+        "--quiet",
+        "--format",
+        "json",
+        "-o",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let started = Instant::now();
+    let out = portcullis(&args, TOKEN);
+    let elapsed = started.elapsed();
+    let report = path.exists().then(|| read_json(&path));
+    (out.status.code(), report, stderr(&out), elapsed)
+}
+
+/// The error of each subscription in a report, by index ("" when read).
+fn scope_errors(report: &Value) -> Vec<String> {
+    report["collection"][0]["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["error"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[test]
+fn a_resource_that_cannot_be_read_is_named_and_the_rest_is_judged() {
+    let mut estate = small_estate();
+    let nsgs = list("/networkSecurityGroups");
+    let bad_id = format!(
+        "/subscriptions/{}/resourceGroups/network/providers/Microsoft.Network/\
+         networkSecurityGroups/unattached",
+        estate.subscriptions[0].id
+    );
+    let mut bad = estate.subscriptions[0].lists[nsgs][0].clone();
+    bad["id"] = json!(bad_id);
+    bad["name"] = json!("unattached");
+    bad["properties"]["securityRules"] = json!([{
+        "name": "odd",
+        "properties": {"priority": 100, "direction": "Inbound", "access": "Allow",
+                       "protocol": "Teleport", "sourceAddressPrefix": "*",
+                       "destinationAddressPrefix": "*", "destinationPortRange": "22"},
+    }]);
+    estate.subscriptions[0].lists[nsgs].push(bad);
+    let fake = start_with(estate, Vec::new(), Vec::new());
+    let (code, report, stderr, _) = scan(&fake, &[]);
+    assert_eq!(code, Some(3), "{stderr}");
+    let report = report.unwrap();
+    let errors = scope_errors(&report);
+    assert!(errors[0].contains(&bad_id), "{errors:?}");
+    assert!(errors[0].contains("Teleport"), "{errors:?}");
+    assert_eq!(errors[1], "");
+    assert!(stderr.contains(&bad_id), "{stderr}");
+    // Every VM of both subscriptions is still judged, three recommendations each.
+    assert_eq!(report["findings"].as_array().unwrap().len(), 16 * 3);
+}
+
+/// Runs a scan against a fake whose first page of network interfaces in the first subscription
+/// misbehaves, and checks that it fails that subscription, with `says` in its error, in bounded
+/// time, while the second subscription is read.
+fn hostile_case(misbehaviour: Misbehaviour, flags: &[&str], says: &str) -> FakeArm {
+    let fake = start_with(
+        small_estate(),
+        Vec::new(),
+        vec![Hostile {
+            target: Target::List {
+                subscription: 0,
+                list: list("/networkInterfaces"),
+            },
+            page: 1,
+            misbehaviour,
+        }],
+    );
+    let (code, report, stderr, elapsed) = scan(&fake, flags);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(elapsed < Duration::from_secs(40), "took {elapsed:?}");
+    let errors = scope_errors(&report.unwrap());
+    assert!(errors[0].contains(says), "{errors:?}");
+    assert_eq!(errors[1], "", "the other subscription is read");
+    fake
+}
+
+#[test]
+fn a_silent_endpoint_fails_the_subscription_within_its_deadline() {
+    hostile_case(
+        Misbehaviour::Silent,
+        &["--read-timeout", "300ms", "--scope-deadline", "2s"],
+        "timed out: not read within 2s (--scope-deadline); the last attempt: timed out: no \
+         answer within 300ms (--read-timeout)",
+    );
+}
+
+#[test]
+fn a_body_that_trickles_is_a_timeout() {
+    hostile_case(
+        Misbehaviour::Trickle,
+        &["--read-timeout", "500ms", "--scope-deadline", "3s"],
+        "its body stalled for 500ms (--read-timeout)",
+    );
+}
+
+#[test]
+fn a_body_that_never_ends_stops_at_the_size_limit() {
+    hostile_case(
+        Misbehaviour::Endless,
+        &["--max-response-size", "1MiB"],
+        "the response is larger than 1MiB (--max-response-size)",
+    );
+}
+
+#[test]
+fn a_next_link_back_to_the_same_page_fails_the_subscription() {
+    let fake = hostile_case(
+        Misbehaviour::SelfLoop,
+        &[],
+        "leads back to a page already read",
+    );
+    assert!(fake.stats().requests < 100, "{:?}", fake.stats());
+}
+
+#[test]
+fn a_next_link_to_another_origin_is_not_followed() {
+    let elsewhere = start_with(small_estate(), Vec::new(), Vec::new());
+    hostile_case(
+        Misbehaviour::NextLinkTo(elsewhere.url.clone()),
+        &[],
+        "not followed, so that the access token goes nowhere else",
+    );
+    assert_eq!(elsewhere.stats().requests, 0, "the token went elsewhere");
+}
+
+#[test]
+fn a_subscription_list_that_loops_fails_the_scan() {
+    let fake = start_with(
+        small_estate(),
+        Vec::new(),
+        vec![Hostile {
+            target: Target::SubscriptionList,
+            page: 1,
+            misbehaviour: Misbehaviour::SelfLoop,
+        }],
+    );
+    let (code, _, stderr, _) = scan(&fake, &[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("cannot list the subscriptions"), "{stderr}");
+    assert!(
+        stderr.contains("leads back to a page already read"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_long_retry_after_is_cut_to_the_limit() {
+    let nics = list("/networkInterfaces");
+    let fake = start_with(
+        small_estate(),
+        vec![Fault {
+            target: Target::List {
+                subscription: 0,
+                list: nics,
+            },
+            page: 1,
+            status: 429,
+            retry_after: Some(99_999_999),
+        }],
+        Vec::new(),
+    );
+    let (code, report, stderr, elapsed) = scan(&fake, &["--max-retry-after", "100ms"]);
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(elapsed < Duration::from_secs(30), "took {elapsed:?}");
+    let errors = scope_errors(&report.unwrap());
+    assert!(
+        errors[0].contains("HTTP 429 TooManyRequests") && errors[0].contains("after 6 retries"),
+        "{errors:?}"
+    );
+    assert_eq!(
+        fake.stats().premature_retries,
+        6,
+        "each retry came after 100ms"
+    );
+}
+
+#[test]
+fn a_token_every_subscription_refuses_is_a_credential_error() {
+    let fake = start_with(small_estate(), Vec::new(), Vec::new());
+    let ids: Vec<String> = fake
+        .estate()
+        .subscriptions
+        .iter()
+        .map(|s| s.id.clone())
+        .collect();
+    let out = portcullis(
+        &[
+            "scan",
+            "--azure",
+            "--subscriptions",
+            &ids.join(","),
+            "--arm-endpoint",
+            &fake.url,
+        ],
+        "stale-token",
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("every subscription refused the credential"),
+        "{message}"
+    );
+    assert!(message.contains("AZURE_ACCESS_TOKEN"), "{message}");
 }

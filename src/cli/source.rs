@@ -163,6 +163,7 @@ impl SourceArgs {
                 arm_endpoint: self.azure.arm_endpoint.clone(),
                 credential: azure::Credential::from_env(),
                 progress: !self.quiet,
+                limits: self.limits(),
             })?;
             loaded.snapshot.merge(collected.snapshot);
             collection.push(collected.report);

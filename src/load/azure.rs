@@ -58,59 +58,114 @@ pub(super) fn load_resources<'a>(
     loaded: &mut Loaded,
 ) -> Result<(), LoadError> {
     for &element in elements {
-        let resource: Resource = file.parse_raw(element)?;
-        let properties = resource.properties.unwrap_or(element);
-        let snapshot = &mut loaded.snapshot;
-        match resource.resource_type.to_ascii_lowercase().as_str() {
-            "" => loaded.skip(WITHOUT_TYPE),
-            "microsoft.compute/virtualmachines" => {
-                snapshot.vms.push(vm(file, element, properties, resource)?);
-            }
-            "microsoft.network/networkinterfaces" => {
-                snapshot
-                    .nics
-                    .push(nic(file, element, properties, resource)?);
-            }
-            "microsoft.network/networksecuritygroups" => {
-                snapshot
-                    .nsgs
-                    .push(nsg(file, element, properties, resource)?);
-            }
-            "microsoft.network/publicipaddresses" => {
-                snapshot
-                    .public_ips
-                    .push(public_ip(file, properties, resource)?);
-            }
-            "microsoft.network/virtualnetworks" => {
-                let network: VirtualNetworkProperties = file.parse_raw(properties)?;
-                for subnet_element in network.subnets.unwrap_or_default() {
-                    let sub: Resource = file.parse_raw(subnet_element)?;
-                    let sub_properties = sub.properties.unwrap_or(subnet_element);
-                    let network_id = Some(resource.id.clone());
-                    snapshot
-                        .subnets
-                        .push(subnet(file, sub_properties, sub, network_id)?);
-                }
-            }
-            "microsoft.network/virtualnetworks/subnets" => {
-                let network_id = parent_network(&resource.id);
+        load_resource(file, element, loaded)?;
+    }
+    Ok(())
+}
+
+/// A resource of a live page that could not be read.
+#[derive(Debug)]
+pub struct Unreadable {
+    /// Its resource id, or `""` when even that could not be read.
+    pub id: String,
+    pub error: LoadError,
+}
+
+/// Loads one page of a Resource Manager list (`{"value": [...]}`) read live, resource by
+/// resource: a resource that cannot be read is returned apart, and the others are loaded.
+/// A page that is not such a list at all is an error.
+pub fn load_arm_page(label: &str, bytes: &[u8]) -> Result<(Loaded, Vec<Unreadable>), LoadError> {
+    #[derive(Deserialize)]
+    struct Page<'a> {
+        #[serde(borrow)]
+        value: Vec<&'a RawValue>,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: Option<String>,
+    }
+    let file = JsonFile::new(label, bytes)?;
+    let page: Page = file.parse(file.text())?;
+    // Resources are loaded one at a time, so that one that fails half-read leaves nothing
+    // behind; the page's label is added last, as the one source their origins name.
+    let mut loaded = Loaded::default();
+    let mut unreadable = Vec::new();
+    for element in page.value {
+        let mut one = Loaded::default();
+        match load_resource(&file, element, &mut one) {
+            Ok(()) => loaded.merge(one),
+            Err(error) => unreadable.push(Unreadable {
+                id: serde_json::from_str::<Id>(element.get())
+                    .ok()
+                    .and_then(|id| id.id)
+                    .unwrap_or_default(),
+                error,
+            }),
+        }
+    }
+    loaded.snapshot.sources.push(label.to_string());
+    loaded.files = 1;
+    Ok((loaded, unreadable))
+}
+
+/// Loads one Azure resource, dispatching on its type; an unknown type is counted as skipped.
+fn load_resource<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    loaded: &mut Loaded,
+) -> Result<(), LoadError> {
+    let resource: Resource = file.parse_raw(element)?;
+    let properties = resource.properties.unwrap_or(element);
+    let snapshot = &mut loaded.snapshot;
+    match resource.resource_type.to_ascii_lowercase().as_str() {
+        "" => loaded.skip(WITHOUT_TYPE),
+        "microsoft.compute/virtualmachines" => {
+            snapshot.vms.push(vm(file, element, properties, resource)?);
+        }
+        "microsoft.network/networkinterfaces" => {
+            snapshot
+                .nics
+                .push(nic(file, element, properties, resource)?);
+        }
+        "microsoft.network/networksecuritygroups" => {
+            snapshot
+                .nsgs
+                .push(nsg(file, element, properties, resource)?);
+        }
+        "microsoft.network/publicipaddresses" => {
+            snapshot
+                .public_ips
+                .push(public_ip(file, properties, resource)?);
+        }
+        "microsoft.network/virtualnetworks" => {
+            let network: VirtualNetworkProperties = file.parse_raw(properties)?;
+            for subnet_element in network.subnets.unwrap_or_default() {
+                let sub: Resource = file.parse_raw(subnet_element)?;
+                let sub_properties = sub.properties.unwrap_or(subnet_element);
+                let network_id = Some(resource.id.clone());
                 snapshot
                     .subnets
-                    .push(subnet(file, properties, resource, network_id)?);
+                    .push(subnet(file, sub_properties, sub, network_id)?);
             }
-            "microsoft.network/applicationsecuritygroups" => {
-                snapshot.app_security_groups.push(AppSecurityGroup {
-                    id: resource.id,
-                    name: resource.name,
-                });
-            }
-            "microsoft.security/locations/jitnetworkaccesspolicies" => {
-                snapshot
-                    .jit_policies
-                    .push(jit_policy(file, properties, resource)?);
-            }
-            _ => loaded.skip(&resource.resource_type),
         }
+        "microsoft.network/virtualnetworks/subnets" => {
+            let network_id = parent_network(&resource.id);
+            snapshot
+                .subnets
+                .push(subnet(file, properties, resource, network_id)?);
+        }
+        "microsoft.network/applicationsecuritygroups" => {
+            snapshot.app_security_groups.push(AppSecurityGroup {
+                id: resource.id,
+                name: resource.name,
+            });
+        }
+        "microsoft.security/locations/jitnetworkaccesspolicies" => {
+            snapshot
+                .jit_policies
+                .push(jit_policy(file, properties, resource)?);
+        }
+        _ => loaded.skip(&resource.resource_type),
     }
     Ok(())
 }

@@ -23,6 +23,7 @@ use serde_json::value::RawValue;
 use crate::model::{PrefixList, Snapshot};
 use json::JsonFile;
 
+pub use azure::{Unreadable, load_arm_page};
 pub use snapshot::write_snapshot;
 
 /// What loading produced.

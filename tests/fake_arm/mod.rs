@@ -5,7 +5,9 @@
 //! planned [`Fault`]s once each (429 with `Retry-After`, 5xx), 403 for forbidden subscriptions and
 //! 409 `MissingSubscriptionRegistration` for subscriptions without the Security provider, and
 //! counts every request. A retry that comes before the `Retry-After` it was given is throttled
-//! again and counted as premature.
+//! again and counted as premature. A [`Hostile`] page misbehaves on every request, as a broken or
+//! malicious endpoint would: silent, trickling, endless, or with a `nextLink` that loops or leads
+//! elsewhere.
 
 #![allow(dead_code)] // The tests and the benchmark example each use their own part.
 
@@ -45,11 +47,35 @@ pub struct Fault {
     pub retry_after: Option<u64>,
 }
 
+/// How a hostile page answers.
+#[derive(Clone, Debug)]
+pub enum Misbehaviour {
+    /// Accepts the request and never answers.
+    Silent,
+    /// Sends HTTP 200 headers, then one byte every 2 seconds.
+    Trickle,
+    /// Sends a body that never ends.
+    Endless,
+    /// An empty page whose `nextLink` is the page itself.
+    SelfLoop,
+    /// An empty page whose `nextLink` is this URL prefix, with the page's path and query.
+    NextLinkTo(String),
+}
+
+/// A page (1-based) of a target that misbehaves on every request.
+#[derive(Clone, Debug)]
+pub struct Hostile {
+    pub target: Target,
+    pub page: usize,
+    pub misbehaviour: Misbehaviour,
+}
+
 pub struct Config {
     /// The bearer token every request must carry.
     pub token: String,
     pub page_size: usize,
     pub faults: Vec<Fault>,
+    pub hostile: Vec<Hostile>,
 }
 
 /// What the fake saw.
@@ -69,6 +95,8 @@ pub struct Stats {
 
 struct Shared {
     url: String,
+    /// Set when the fake stops, to end the answers that would otherwise never end.
+    stop: tokio::sync::watch::Sender<bool>,
     estate: Estate,
     /// The subscription list, as Resource Manager lists subscriptions.
     subscription_list: Vec<Value>,
@@ -101,6 +129,7 @@ impl FakeArm {
         let url = format!("http://{}", listener.local_addr().expect("local address"));
         let shared = Arc::new(Shared {
             url: url.clone(),
+            stop: tokio::sync::watch::Sender::new(false),
             subscription_list: subscription_list(&estate),
             estate,
             state: Mutex::new(MutableState {
@@ -171,6 +200,7 @@ impl FakeArm {
 
 impl Drop for FakeArm {
     fn drop(&mut self) {
+        self.shared.stop.send_replace(true);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -220,7 +250,10 @@ async fn handle(
         .headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok());
-    let (status, headers, body) = shared.answer(request.uri().path(), &query, authorization);
+    let (status, headers, body) = match shared.answer(request.uri().path(), &query, authorization) {
+        Ok(answer) => answer,
+        Err(misbehaviour) => return shared.misbehave(misbehaviour, request.uri()).await,
+    };
     let mut response = Response::builder()
         .status(status)
         .header("content-type", "application/json; charset=utf-8");
@@ -234,6 +267,37 @@ async fn handle(
 
 type Answer = (u16, Vec<(&'static str, String)>, Value);
 
+impl Shared {
+    async fn misbehave(&self, misbehaviour: Misbehaviour, uri: &axum::http::Uri) -> Response {
+        let mut stop = self.stop.subscribe();
+        let ok = Response::builder()
+            .status(200)
+            .header("content-type", "application/json; charset=utf-8");
+        let page = |next: String| Body::from(json!({"value": [], "nextLink": next}).to_string());
+        let body = match misbehaviour {
+            Misbehaviour::Silent => {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+                Body::empty()
+            }
+            Misbehaviour::Trickle => {
+                Body::from_stream(futures::stream::unfold(stop, |mut stop| async move {
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                        _ = stop.wait_for(|stopped| *stopped) => return None,
+                    }
+                    Some((Ok::<_, std::io::Error>(b" ".to_vec()), stop))
+                }))
+            }
+            Misbehaviour::Endless => Body::from_stream(futures::stream::repeat_with(|| {
+                Ok::<_, std::io::Error>(vec![b' '; 64 << 10])
+            })),
+            Misbehaviour::SelfLoop => page(format!("{}{uri}", self.url)),
+            Misbehaviour::NextLinkTo(prefix) => page(format!("{prefix}{uri}")),
+        };
+        ok.body(body).expect("response")
+    }
+}
+
 fn error(status: u16, code: &str, message: &str) -> Answer {
     (
         status,
@@ -244,6 +308,60 @@ fn error(status: u16, code: &str, message: &str) -> Answer {
 
 impl Shared {
     fn answer(
+        &self,
+        path: &str,
+        query: &HashMap<String, String>,
+        authorization: Option<&str>,
+    ) -> Result<Answer, Misbehaviour> {
+        let target = self.target_of(path);
+        let page = self.page_of(query);
+        let hostile = self
+            .config
+            .hostile
+            .iter()
+            .find(|h| Some(h.target) == target && h.page == page);
+        match hostile {
+            Some(hostile) => {
+                self.state.lock().unwrap().stats.requests += 1;
+                Err(hostile.misbehaviour.clone())
+            }
+            None => Ok(self.answer_page(path, query, authorization)),
+        }
+    }
+
+    /// The list a path names.
+    fn target_of(&self, path: &str) -> Option<Target> {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        match segments.as_slice() {
+            ["subscriptions"] => Some(Target::SubscriptionList),
+            ["subscriptions", id, "providers", namespace, kind] => {
+                let wanted = format!("{namespace}/{kind}");
+                Some(Target::List {
+                    subscription: self
+                        .estate
+                        .subscriptions
+                        .iter()
+                        .position(|s| s.id.eq_ignore_ascii_case(id))?,
+                    list: LISTS.iter().position(|l| l.eq_ignore_ascii_case(&wanted))?,
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// The page (1-based) a query asks for, and the index of its first item.
+    fn page_of(&self, query: &HashMap<String, String>) -> usize {
+        self.skip_of(query) / self.config.page_size + 1
+    }
+
+    fn skip_of(&self, query: &HashMap<String, String>) -> usize {
+        query
+            .get("$skiptoken")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn answer_page(
         &self,
         path: &str,
         query: &HashMap<String, String>,
@@ -335,11 +453,8 @@ impl Shared {
         };
 
         let page_size = self.config.page_size;
-        let skip: usize = query
-            .get("$skiptoken")
-            .and_then(|t| t.parse().ok())
-            .unwrap_or(0);
-        let page = skip / page_size + 1;
+        let skip = self.skip_of(query);
+        let page = self.page_of(query);
         let now = Instant::now();
         if let Some(&until) = state.throttled.get(&(target, page)) {
             if now < until {

@@ -1,39 +1,41 @@
-//! Resource Manager through the Azure SDK: the only code that touches azure_mgmt_network,
-//! azure_mgmt_compute and azure_core, so that replacing those crates touches nothing else.
+//! Resource Manager over HTTPS: the only code that sends requests to it.
 //!
-//! Everything above this module sees pages of ARM JSON (`{"value": [...]}`, resources exactly in
-//! the shape the REST API returns them) and [`ArmError`]s. The generated clients make the network
-//! and compute calls and follow `nextLink`; the calls they lack (the subscription list, Defender
-//! JIT policies) go through an azure_core pipeline built the same way, with the same credential,
-//! retry policy and transport. Every pipeline retries 429 after `Retry-After` and 5xx with
-//! exponential backoff, and counts every HTTP request it sends, retries included.
+//! Everything above this module sees pages of ARM JSON (`{"value": [...]}`, the bytes exactly as
+//! Resource Manager sent them, for the file loader to read) and [`ArmError`]s. Every request is
+//! bounded by the [`Limits`]: a connect timeout, a read timeout (no headers, or a body that
+//! stalls), a largest body; 429 is retried after its `Retry-After` (capped) and 5xx, timeouts and
+//! connection errors with exponential backoff. Lists follow `nextLink` only on the endpoint's own
+//! origin (the bearer token goes nowhere else), never to a page already read, and for at most
+//! [`MAX_PAGES`] pages. Every HTTP request sent is counted, retries included.
 
-use std::sync::Arc;
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use azure_core::auth::TokenCredential;
-use azure_core::{
-    ClientOptions, Context, ExponentialRetryOptions, HttpClient, Method, Pageable, Pipeline,
-    Request, Response, RetryOptions, TransportOptions, Url,
-};
-use azure_mgmt_compute::package_2024_07_01 as compute;
-use azure_mgmt_network::package_2024_03 as network;
-use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use serde::{Deserialize, Serialize};
+use futures::stream::{self, BoxStream, StreamExt};
+use reqwest::{StatusCode, Url};
+use serde::Deserialize;
 
 use super::credential::Credential;
+use crate::limits::Limits;
 
 /// Resource Manager of the public Azure cloud.
 pub const PUBLIC_CLOUD: &str = "https://management.azure.com";
 
 const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
+const COMPUTE_API_VERSION: &str = "2024-07-01";
+const NETWORK_API_VERSION: &str = "2024-03-01";
 const SECURITY_API_VERSION: &str = "2020-01-01";
 
-/// A connection that stalls this long is given up (and retried by the retry policy).
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Large list pages take a while to produce; a response slower than this is given up.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(180);
+/// Retries of one request before its error is the list's.
+const MAX_RETRIES: u32 = 6;
+/// The first backoff of a retry without `Retry-After`; each next one doubles.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// Pages of one list at most: Resource Manager pages hold up to 1,000 resources, so this is
+/// far past any real list, and stops a `nextLink` chain that never ends.
+pub const MAX_PAGES: usize = 10_000;
 
 /// A subscription-wide list the collector reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +71,55 @@ impl Listing {
             Listing::JitPolicies => "JIT network access policies",
         }
     }
+
+    /// The provider path under `/subscriptions/{id}/providers/`, its API version, and any other
+    /// query parameter.
+    fn request(
+        self,
+    ) -> (
+        &'static str,
+        &'static str,
+        Option<(&'static str, &'static str)>,
+    ) {
+        match self {
+            // Without statusOnly, the list has no power states.
+            Listing::VirtualMachines => (
+                "Microsoft.Compute/virtualMachines",
+                COMPUTE_API_VERSION,
+                Some(("statusOnly", "true")),
+            ),
+            Listing::NetworkInterfaces => (
+                "Microsoft.Network/networkInterfaces",
+                NETWORK_API_VERSION,
+                None,
+            ),
+            Listing::PublicIpAddresses => (
+                "Microsoft.Network/publicIPAddresses",
+                NETWORK_API_VERSION,
+                None,
+            ),
+            Listing::VirtualNetworks => (
+                "Microsoft.Network/virtualNetworks",
+                NETWORK_API_VERSION,
+                None,
+            ),
+            Listing::NetworkSecurityGroups => (
+                "Microsoft.Network/networkSecurityGroups",
+                NETWORK_API_VERSION,
+                None,
+            ),
+            Listing::ApplicationSecurityGroups => (
+                "Microsoft.Network/applicationSecurityGroups",
+                NETWORK_API_VERSION,
+                None,
+            ),
+            Listing::JitPolicies => (
+                "Microsoft.Security/jitNetworkAccessPolicies",
+                SECURITY_API_VERSION,
+                None,
+            ),
+        }
+    }
 }
 
 /// A call that failed, after retries.
@@ -88,6 +139,11 @@ impl ArmError {
         self.code
             .as_deref()
             .is_some_and(|code| code.eq_ignore_ascii_case("MissingSubscriptionRegistration"))
+    }
+
+    /// Whether the credential itself was refused: no other scope can fare better.
+    pub fn unauthenticated(&self) -> bool {
+        self.status == Some(401)
     }
 
     fn other(message: String) -> Self {
@@ -114,35 +170,19 @@ impl std::fmt::Display for ArmError {
     }
 }
 
-impl From<azure_core::Error> for ArmError {
-    fn from(error: azure_core::Error) -> Self {
-        if let Some(http) = error.as_http_error() {
-            return ArmError {
-                status: Some(http.status() as u16),
-                code: http.error_code().map(str::to_string),
-                message: http.error_message().unwrap_or_default().to_string(),
-            };
+/// The error, with the causes the top message alone leaves out ("error sending request").
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
         }
-        if let azure_core::error::ErrorKind::HttpResponse { status, error_code } = error.kind() {
-            return ArmError {
-                status: Some(*status as u16),
-                code: error_code.clone(),
-                message: String::new(),
-            };
-        }
-        // The top message alone is often just "failed to execute `reqwest` request".
-        let mut message = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            let text = cause.to_string();
-            if !message.contains(&text) {
-                message.push_str(": ");
-                message.push_str(&text);
-            }
-            source = cause.source();
-        }
-        ArmError::other(message)
+        source = cause.source();
     }
+    message
 }
 
 /// Resource Manager at one endpoint, as one identity.
@@ -151,12 +191,13 @@ pub struct Arm {
     /// The OAuth scope of the endpoint's tokens (`https://management.azure.com/.default`).
     scope: String,
     credential: Arc<dyn TokenCredential>,
-    http: Arc<dyn HttpClient>,
+    http: reqwest::Client,
+    limits: Limits,
 }
 
 impl Arm {
     /// Checks the endpoint and sets up the credential; makes no call yet.
-    pub fn new(endpoint: &str, credential: &Credential) -> Result<Self, String> {
+    pub fn new(endpoint: &str, credential: &Credential, limits: Limits) -> Result<Self, String> {
         let endpoint = Url::parse(endpoint)
             .ok()
             .filter(|url| matches!(url.scheme(), "https" | "http") && url.has_host())
@@ -183,100 +224,56 @@ impl Arm {
             .join(azure_core::auth::DEFAULT_SCOPE_SUFFIX)
             .map_err(|e| format!("{endpoint}: {e}"))?
             .to_string();
-        // azure_core's default client opens a connection per request; a pooled one saves a TLS
-        // handshake on every page, and timeouts keep a stalled endpoint from hanging the scan.
+        // Redirects are not followed: they could lead the token elsewhere.
         let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(limits.connect_timeout)
+            .read_timeout(limits.read_timeout)
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| format!("cannot set up HTTPS: {e}"))?;
         Ok(Arm {
             endpoint,
             scope,
             credential: credential.token_credential()?,
-            http: Arc::new(http),
+            http,
+            limits,
         })
     }
 
-    /// Clients whose API calls are counted apart from other sessions'.
-    pub fn session(&self) -> Session {
-        let calls = Arc::new(AtomicU64::new(0));
-        let transport = TransportOptions::new(Arc::new(CountingTransport {
-            http: self.http.clone(),
-            calls: calls.clone(),
-        }));
-        let options = ClientOptions::new(transport).retry(retry_options());
-        let scopes = vec![self.scope.clone()];
+    /// Gets a token once, so that a credential that cannot give one stops the run before any
+    /// subscription is tried.
+    pub async fn check_credential(&self) -> Result<(), String> {
+        self.credential
+            .get_token(&[self.scope.as_str()])
+            .await
+            .map(drop)
+            .map_err(|e| {
+                format!(
+                    "cannot get an Azure access token ({}); run `az login`, set AZURE_TENANT_ID, \
+                     AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, or set {}",
+                    with_causes(&e),
+                    super::ACCESS_TOKEN_VARIABLE
+                )
+            })
+    }
+
+    /// A client whose API calls are counted apart from other sessions'.
+    pub fn session(self: &Arc<Self>) -> Session {
         Session {
-            network: network::Client::new(
-                self.endpoint.clone(),
-                self.credential.clone(),
-                scopes.clone(),
-                options.clone(),
-            ),
-            compute: compute::Client::new(
-                self.endpoint.clone(),
-                self.credential.clone(),
-                scopes,
-                options.clone(),
-            ),
-            pipeline: Pipeline::new(
-                Some(env!("CARGO_PKG_NAME")),
-                Some(env!("CARGO_PKG_VERSION")),
-                options,
-                Vec::new(),
-                Vec::new(),
-            ),
-            endpoint: self.endpoint.clone(),
-            scope: self.scope.clone(),
-            credential: self.credential.clone(),
-            calls,
+            arm: self.clone(),
+            calls: Arc::new(AtomicU64::new(0)),
+            last_problem: Arc::new(Mutex::new(None)),
         }
     }
 }
 
-fn retry_options() -> RetryOptions {
-    // Throttled Resource Manager asks for waits of tens of seconds; give it room.
-    RetryOptions::exponential(
-        ExponentialRetryOptions::default()
-            .max_retries(6u32)
-            .max_total_elapsed(Duration::from_secs(300))
-            .max_delay(Duration::from_secs(60)),
-    )
-}
-
-/// The HTTP client, counting every request it sends.
-#[derive(Debug)]
-struct CountingTransport {
-    http: Arc<dyn HttpClient>,
-    calls: Arc<AtomicU64>,
-}
-
-#[async_trait::async_trait]
-impl HttpClient for CountingTransport {
-    async fn execute_request(&self, request: &Request) -> azure_core::Result<Response> {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        self.http.execute_request(request).await
-    }
-}
-
-/// Clients of one endpoint, sharing one call counter.
+/// Requests to one endpoint, sharing one call counter.
 #[derive(Clone)]
 pub struct Session {
-    network: network::Client,
-    compute: compute::Client,
-    /// For the calls the generated clients lack.
-    pipeline: Pipeline,
-    endpoint: Url,
-    scope: String,
-    credential: Arc<dyn TokenCredential>,
+    arm: Arc<Arm>,
     calls: Arc<AtomicU64>,
-}
-
-/// One page of a list, as the SDK models serialise back to ARM JSON.
-#[derive(Serialize)]
-struct Page<'a, T> {
-    value: &'a [T],
+    /// The last failed attempt, for the message of a scope that runs out of time.
+    last_problem: Arc<Mutex<Option<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -297,28 +294,66 @@ struct SubscriptionEntry {
     subscription_id: String,
 }
 
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: Option<ErrorDetail>,
+}
+
+#[derive(Deserialize)]
+struct ErrorDetail {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+/// One attempt that failed, and whether (and after how long) to try again.
+struct Failure {
+    error: ArmError,
+    retry_after: Option<Duration>,
+}
+
+impl Failure {
+    fn fatal(error: ArmError) -> Self {
+        Failure {
+            error,
+            retry_after: None,
+        }
+    }
+
+    /// Worth another try, after the usual backoff.
+    fn transient(message: String) -> Self {
+        Failure {
+            error: ArmError::other(message),
+            retry_after: Some(Duration::ZERO),
+        }
+    }
+}
+
 impl Session {
     /// HTTP requests sent so far, retries included.
     pub fn calls(&self) -> u64 {
         self.calls.load(Ordering::Relaxed)
     }
 
+    pub fn limits(&self) -> Limits {
+        self.arm.limits
+    }
+
+    /// What the last failed attempt met, if any did.
+    pub fn last_problem(&self) -> Option<String> {
+        self.last_problem.lock().ok().and_then(|last| last.clone())
+    }
+
     /// The ids of every subscription the identity can read.
     pub async fn subscriptions(&self) -> Result<Vec<String>, ArmError> {
-        let url = self.url("/subscriptions", SUBSCRIPTIONS_API_VERSION);
-        self.rest_pages(url)
-            .and_then(|page| async move {
-                serde_json::from_str::<SubscriptionPage>(&page)
-                    .map(|page| page.value.into_iter().map(|s| s.subscription_id))
-                    .map_err(|e| {
-                        ArmError::other(format!("the subscription list is not what ARM sends: {e}"))
-                    })
-            })
-            .try_fold(Vec::new(), |mut ids, page| async move {
-                ids.extend(page);
-                Ok(ids)
-            })
-            .await
+        let mut pages = self.pages_from(self.url("/subscriptions", SUBSCRIPTIONS_API_VERSION));
+        let mut ids = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page: SubscriptionPage = serde_json::from_slice(&page?).map_err(|e| {
+                ArmError::other(format!("the subscription list is not what ARM sends: {e}"))
+            })?;
+            ids.extend(page.value.into_iter().map(|s| s.subscription_id));
+        }
+        Ok(ids)
     }
 
     /// Every page of one list in a subscription, following `nextLink` to the end.
@@ -326,124 +361,249 @@ impl Session {
         &self,
         subscription: &str,
         listing: Listing,
-    ) -> BoxStream<'static, Result<String, ArmError>> {
-        let (network, compute) = (&self.network, &self.compute);
-        match listing {
-            Listing::VirtualMachines => sdk_pages(
-                compute
-                    .virtual_machines_client()
-                    .list_all(subscription)
-                    .status_only("true")
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::NetworkInterfaces => sdk_pages(
-                network
-                    .network_interfaces_client()
-                    .list_all(subscription)
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::PublicIpAddresses => sdk_pages(
-                network
-                    .public_ip_addresses_client()
-                    .list_all(subscription)
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::VirtualNetworks => sdk_pages(
-                network
-                    .virtual_networks_client()
-                    .list_all(subscription)
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::NetworkSecurityGroups => sdk_pages(
-                network
-                    .network_security_groups_client()
-                    .list_all(subscription)
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::ApplicationSecurityGroups => sdk_pages(
-                network
-                    .application_security_groups_client()
-                    .list_all(subscription)
-                    .into_stream(),
-                |page| &page.value,
-            ),
-            Listing::JitPolicies => self.rest_pages(self.url(
-                &format!(
-                    "/subscriptions/{subscription}/providers/Microsoft.Security/\
-                     jitNetworkAccessPolicies"
-                ),
-                SECURITY_API_VERSION,
-            )),
+    ) -> BoxStream<'static, Result<Vec<u8>, ArmError>> {
+        let (provider_path, api_version, extra) = listing.request();
+        let mut url = self.url(
+            &format!("/subscriptions/{subscription}/providers/{provider_path}"),
+            api_version,
+        );
+        if let Some((name, value)) = extra {
+            url.query_pairs_mut().append_pair(name, value);
         }
+        self.pages_from(url)
     }
 
-    /// `path` on the endpoint, with an API version, as the generated clients build their URLs.
+    /// `path` on the endpoint, with an API version.
     fn url(&self, path: &str, api_version: &str) -> Url {
-        let mut url = self.endpoint.clone();
+        let mut url = self.arm.endpoint.clone();
         url.set_path(path);
         url.query_pairs_mut()
-            .append_pair(azure_core::query_param::API_VERSION, api_version);
+            .append_pair("api-version", api_version);
         url
     }
 
-    /// The pages of a list the SDK has no call for, read as JSON text through the pipeline.
-    fn rest_pages(&self, first: Url) -> BoxStream<'static, Result<String, ArmError>> {
+    /// The pages from `first` on, following `nextLink`.
+    fn pages_from(&self, first: Url) -> BoxStream<'static, Result<Vec<u8>, ArmError>> {
         let session = self.clone();
-        stream::try_unfold(Some(first), move |next| {
+        let seen = HashSet::from([first.to_string()]);
+        stream::try_unfold((Some(first), seen), move |(next, mut seen)| {
             let session = session.clone();
             async move {
                 let Some(url) = next else {
                     return Ok(None);
                 };
-                let page = session.get(url).await?;
-                let link: NextLink = serde_json::from_str(&page).map_err(|e| {
+                let page = session.get(&url).await?;
+                let link: NextLink = serde_json::from_slice(&page).map_err(|e| {
                     ArmError::other(format!("a list page is not JSON as ARM sends it: {e}"))
                 })?;
                 let next = match link.next_link.filter(|link| !link.is_empty()) {
-                    Some(link) => Some(session.endpoint.join(&link).map_err(|e| {
-                        ArmError::other(format!("nextLink {link:?} is not a URL: {e}"))
-                    })?),
+                    Some(link) => Some(session.follow(&link, &mut seen)?),
                     None => None,
                 };
-                Ok(Some((page, next)))
+                Ok(Some((page, (next, seen))))
             }
         })
         .boxed()
     }
 
-    async fn get(&self, url: Url) -> Result<String, ArmError> {
-        let token = self.credential.get_token(&[self.scope.as_str()]).await?;
-        let mut request = Request::new(url, Method::Get);
-        request.insert_header(
-            azure_core::headers::AUTHORIZATION,
-            format!("Bearer {}", token.token.secret()),
-        );
-        let response = self.pipeline.send(&Context::new(), &mut request).await?;
-        Ok(response.into_body().collect_string().await?)
+    /// The URL of a `nextLink`, if it is safe and new to follow.
+    fn follow(&self, link: &str, seen: &mut HashSet<String>) -> Result<Url, ArmError> {
+        let url = self
+            .arm
+            .endpoint
+            .join(link)
+            .map_err(|e| ArmError::other(format!("nextLink {link:?} is not a URL: {e}")))?;
+        if url.origin() != self.arm.endpoint.origin() {
+            return Err(ArmError::other(format!(
+                "nextLink {url} leads away from {}; not followed, so that the access token \
+                 goes nowhere else",
+                self.arm.endpoint.origin().ascii_serialization()
+            )));
+        }
+        if seen.len() >= MAX_PAGES {
+            return Err(ArmError::other(format!(
+                "the list goes on past {MAX_PAGES} pages; stopped, as no real list is that long"
+            )));
+        }
+        if !seen.insert(url.to_string()) {
+            return Err(ArmError::other(format!(
+                "nextLink {url} leads back to a page already read; stopped, as the list would \
+                 never end"
+            )));
+        }
+        Ok(url)
+    }
+
+    /// One page, retried while the failure is transient.
+    async fn get(&self, url: &Url) -> Result<Vec<u8>, ArmError> {
+        let limits = self.arm.limits;
+        let mut backoff = FIRST_BACKOFF;
+        let mut retries = 0;
+        loop {
+            let failure = match self.attempt(url).await {
+                Ok(body) => return Ok(body),
+                Err(failure) => failure,
+            };
+            if let Ok(mut last) = self.last_problem.lock() {
+                *last = Some(failure.error.to_string());
+            }
+            let Some(asked) = failure.retry_after.filter(|_| retries < MAX_RETRIES) else {
+                let mut error = failure.error;
+                if retries > 0 {
+                    error
+                        .message
+                        .push_str(&format!(" (after {retries} retries)"));
+                }
+                return Err(error);
+            };
+            let wait = if asked.is_zero() { backoff } else { asked };
+            tokio::time::sleep(wait.min(limits.max_retry_after)).await;
+            backoff = backoff.saturating_mul(2);
+            retries += 1;
+        }
+    }
+
+    /// One request: its body, or why not.
+    async fn attempt(&self, url: &Url) -> Result<Vec<u8>, Failure> {
+        let limits = self.arm.limits;
+        let token = self
+            .arm
+            .credential
+            .get_token(&[self.arm.scope.as_str()])
+            .await
+            .map_err(|e| Failure::fatal(ArmError::other(with_causes(&e))))?;
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let request = self
+            .arm
+            .http
+            .get(url.clone())
+            .bearer_auth(token.token.secret())
+            .send();
+        let no_answer = || {
+            Failure::transient(format!(
+                "timed out: no answer within {} (--read-timeout)",
+                show(limits.read_timeout)
+            ))
+        };
+        // The client times out connecting and each read; this bounds the two together.
+        let mut response =
+            match tokio::time::timeout(limits.connect_timeout + limits.read_timeout, request).await
+            {
+                Err(_) => return Err(no_answer()),
+                Ok(Err(e)) if e.is_connect() && e.is_timeout() => {
+                    return Err(Failure::transient(format!(
+                        "timed out: no connection within {} (--connect-timeout)",
+                        show(limits.connect_timeout)
+                    )));
+                }
+                Ok(Err(e)) if e.is_timeout() => return Err(no_answer()),
+                Ok(Err(e)) => return Err(Failure::transient(with_causes(&e))),
+                Ok(Ok(response)) => response,
+            };
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let too_large = || {
+            Failure::fatal(ArmError::other(format!(
+                "HTTP {}: the response is larger than {} (--max-response-size); not read",
+                status.as_u16(),
+                show_size(limits.max_response_bytes)
+            )))
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > limits.max_response_bytes)
+        {
+            return Err(too_large());
+        }
+        let stalled = || {
+            Failure::transient(format!(
+                "timed out: HTTP {} answered, then its body stalled for {} (--read-timeout)",
+                status.as_u16(),
+                show(limits.read_timeout)
+            ))
+        };
+        let mut body = Vec::new();
+        loop {
+            match tokio::time::timeout(limits.read_timeout, response.chunk()).await {
+                Err(_) => return Err(stalled()),
+                Ok(Err(e)) if e.is_timeout() => return Err(stalled()),
+                Ok(Err(e)) => return Err(Failure::transient(with_causes(&e))),
+                Ok(Ok(None)) => break,
+                Ok(Ok(Some(chunk))) => {
+                    if (body.len() + chunk.len()) as u64 > limits.max_response_bytes {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+            }
+        }
+        if status.is_success() {
+            return Ok(body);
+        }
+        let detail = serde_json::from_slice::<ErrorBody>(&body)
+            .ok()
+            .and_then(|b| b.error);
+        let error = ArmError {
+            status: Some(status.as_u16()),
+            code: detail.as_ref().and_then(|d| d.code.clone()),
+            message: detail.and_then(|d| d.message).unwrap_or_default(),
+        };
+        let transient = status == StatusCode::TOO_MANY_REQUESTS
+            || matches!(status.as_u16(), 408 | 500 | 502 | 503 | 504);
+        Err(Failure {
+            error,
+            retry_after: transient.then(|| retry_after.unwrap_or(Duration::ZERO)),
+        })
     }
 }
 
-/// The pages of a generated client's list, serialised back to the ARM JSON they were read from.
-fn sdk_pages<P, T>(
-    pages: Pageable<P, azure_core::Error>,
-    items: fn(&P) -> &Vec<T>,
-) -> BoxStream<'static, Result<String, ArmError>>
-where
-    P: Send + 'static,
-    T: Serialize + 'static,
-{
-    pages
-        .map(move |page| {
-            let page = page?;
-            serde_json::to_string(&Page {
-                value: items(&page),
-            })
-            .map_err(|e| ArmError::other(format!("cannot re-encode a page: {e}")))
-        })
-        .boxed()
+/// The `Retry-After` of a response, in seconds (the form Resource Manager sends).
+fn retry_after(response: &reqwest::Response) -> Option<Duration> {
+    let seconds: u64 = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(seconds)).filter(|wait| !wait.is_zero())
+}
+
+/// A duration as the flags take it: `500ms`, `30s`.
+pub fn show(duration: Duration) -> String {
+    if duration.subsec_millis() == 0 {
+        format!("{}s", duration.as_secs())
+    } else {
+        format!("{}ms", duration.as_millis())
+    }
+}
+
+/// A size as the flags take it: `256MiB`, `1000B`.
+fn show_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    format!("{bytes}B")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_are_shown_as_the_flags_take_them() {
+        for (duration, want) in [
+            (Duration::from_millis(500), "500ms"),
+            (Duration::from_secs(30), "30s"),
+            (Duration::from_millis(1500), "1500ms"),
+        ] {
+            assert_eq!(show(duration), want);
+        }
+        for (bytes, want) in [(256 << 20, "256MiB"), (64 << 10, "64KiB"), (1000, "1000B")] {
+            assert_eq!(show_size(bytes), want);
+        }
+    }
 }

@@ -3,9 +3,10 @@
 //! and Defender JIT policies of every subscription asked for, straight from Resource Manager.
 //!
 //! Subscriptions are read in parallel, a bounded number at a time, each list of a subscription at
-//! once. [`arm`] is the only code that knows the Azure SDK; it hands up pages of ARM JSON, which
-//! the file loader's Azure reader turns into the snapshot, as it does for exported files.
-//! Resources read live have no file or line, so the snapshot has no origins.
+//! once, each within the scope deadline. [`arm`] is the only code that sends requests; it hands
+//! up pages of ARM JSON, which the file loader's Azure reader turns into the snapshot, resource by
+//! resource, as it does for exported files. Resources read live have no file or line, so the
+//! snapshot has no origins.
 
 mod arm;
 mod credential;
@@ -19,6 +20,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Collected, CollectionReport};
+use crate::limits::Limits;
 use crate::model::{Provider, Snapshot};
 use arm::Arm;
 use progress::Progress;
@@ -81,11 +83,13 @@ pub struct AzureOptions {
     pub credential: Credential,
     /// Draw progress bars on standard error (when it is a terminal).
     pub progress: bool,
+    pub limits: Limits,
 }
 
 /// Reads the estate. Subscriptions that fail are listed in the report with their error, and the
 /// others are still read; an error here means nothing could be read at all (no credential, an
-/// unusable endpoint, a subscription list that cannot be read).
+/// unusable endpoint, a subscription list that cannot be read, a token every subscription
+/// refused).
 pub fn collect(options: &AzureOptions) -> Result<Collected, String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -96,17 +100,26 @@ pub fn collect(options: &AzureOptions) -> Result<Collected, String> {
 
 async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
     let started = Instant::now();
-    let arm = Arm::new(&options.arm_endpoint, &options.credential)?;
+    let arm = Arc::new(Arm::new(
+        &options.arm_endpoint,
+        &options.credential,
+        options.limits,
+    )?);
+    arm.check_credential().await?;
     let listing = arm.session();
+    let deadline = options.limits.scope_deadline;
     let mut ids = match &options.subscriptions {
         Subscriptions::Only(ids) => ids.clone(),
-        Subscriptions::All => listing.subscriptions().await.map_err(|e| {
-            format!(
-                "cannot list the subscriptions at {}: {}",
-                options.arm_endpoint,
-                subscription::explain(&e)
-            )
-        })?,
+        Subscriptions::All => tokio::time::timeout(deadline, listing.subscriptions())
+            .await
+            .map_err(|_| subscription::out_of_time(&listing))
+            .and_then(|listed| listed.map_err(|e| subscription::explain(&e)))
+            .map_err(|e| {
+                format!(
+                    "cannot list the subscriptions at {}: {e}",
+                    options.arm_endpoint
+                )
+            })?,
     };
     if ids.is_empty() {
         return Err(format!(
@@ -138,6 +151,19 @@ async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
     }
     progress.finish();
     reads.sort_by_key(|(index, _)| *index);
+    // A token that every subscription refused is no partial read: nothing can be read with it.
+    if let Some(refused) = reads
+        .iter()
+        .map(|(_, read)| read.refused.as_ref())
+        .collect::<Option<Vec<_>>>()
+        .and_then(|refused| refused.first().copied())
+    {
+        return Err(format!(
+            "every subscription refused the credential at {}: {}",
+            options.arm_endpoint,
+            subscription::explain(refused)
+        ));
+    }
 
     let mut snapshot = Snapshot::new();
     let mut scopes = Vec::with_capacity(reads.len());

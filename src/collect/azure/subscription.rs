@@ -1,10 +1,11 @@
-//! Reading one subscription: every list at once, each page parsed by the file loader's Azure
-//! reader, so that a live scan and a scan of the same resources exported as files agree exactly.
+//! Reading one subscription: every list at once, within the scope deadline, each page parsed by
+//! the file loader's Azure reader resource by resource, so that a live scan and a scan of the
+//! same resources exported as files agree exactly.
 
 use futures::StreamExt;
 use futures::future::try_join_all;
 
-use super::arm::{ArmError, Listing, Session};
+use super::arm::{self, ArmError, Listing, Session};
 use super::progress::SubscriptionProgress;
 use crate::collect::ScopeStatus;
 use crate::load;
@@ -14,24 +15,45 @@ use crate::model::Snapshot;
 pub struct SubscriptionRead {
     pub snapshot: Option<Snapshot>,
     pub status: ScopeStatus,
+    /// The error when Resource Manager refused the credential itself (HTTP 401).
+    pub refused: Option<ArmError>,
+}
+
+/// Why a list failed.
+enum ListError {
+    Arm(Listing, ArmError),
+    Page(String),
 }
 
 /// Reads every list of `id`. A subscription with one failed list is reported failed and yields
 /// no resources: a partial subscription would be judged wrongly (a missing NSG list makes every
-/// VM look unprotected).
+/// VM look unprotected). Resources that cannot be read are left out and named in the error, and
+/// the rest is judged: the subscription then counts as read only in part.
 pub async fn read(
     session: Session,
     id: String,
     progress: SubscriptionProgress,
 ) -> SubscriptionRead {
     let lists = Listing::ALL.map(|listing| read_list(&session, &id, listing, &progress));
-    let (snapshot, error) = match try_join_all(lists).await {
-        Ok(parts) => {
+    let deadline = session.limits().scope_deadline;
+    let (snapshot, error, refused) = match tokio::time::timeout(deadline, try_join_all(lists)).await
+    {
+        Err(_) => (None, Some(out_of_time(&session)), None),
+        Ok(Err(ListError::Arm(listing, error))) => (
+            None,
+            Some(format!("listing {}: {}", listing.label(), explain(&error))),
+            Some(error).filter(ArmError::unauthenticated),
+        ),
+        Ok(Err(ListError::Page(error))) => (None, Some(error), None),
+        Ok(Ok(parts)) => {
             let mut snapshot = Snapshot::new();
-            parts.into_iter().for_each(|part| snapshot.merge(part));
-            (Some(snapshot), None)
+            let mut unreadable = Vec::new();
+            for (part, skipped) in parts {
+                snapshot.merge(part);
+                unreadable.extend(skipped);
+            }
+            (Some(snapshot), unread(&unreadable), None)
         }
-        Err(error) => (None, Some(error)),
     };
     progress.done();
     SubscriptionRead {
@@ -43,7 +65,42 @@ pub async fn read(
             resources: snapshot.as_ref().map_or(0, Snapshot::resource_count),
         },
         snapshot,
+        refused,
     }
+}
+
+/// The error of a scope not read within the deadline, with the last problem met.
+pub fn out_of_time(session: &Session) -> String {
+    let mut message = format!(
+        "timed out: not read within {} (--scope-deadline)",
+        arm::show(session.limits().scope_deadline)
+    );
+    if let Some(problem) = session.last_problem() {
+        message.push_str(&format!("; the last attempt: {problem}"));
+    }
+    message
+}
+
+/// The error naming the resources left out, if any were.
+fn unread(unreadable: &[load::Unreadable]) -> Option<String> {
+    let first = unreadable.first()?;
+    let name = |u: &load::Unreadable| {
+        if u.id.is_empty() {
+            "a resource without an id".to_string()
+        } else {
+            u.id.clone()
+        }
+    };
+    let mut message = format!(
+        "{} resource(s) could not be read and were left out, the rest was judged: {} ({})",
+        unreadable.len(),
+        name(first),
+        first.error
+    );
+    for other in &unreadable[1..] {
+        message.push_str(&format!("; {} ({})", name(other), other.error));
+    }
+    Some(message)
 }
 
 async fn read_list(
@@ -51,9 +108,10 @@ async fn read_list(
     id: &str,
     listing: Listing,
     progress: &SubscriptionProgress,
-) -> Result<Snapshot, String> {
+) -> Result<(Snapshot, Vec<load::Unreadable>), ListError> {
     let mut pages = session.pages(id, listing);
     let mut snapshot = Snapshot::new();
+    let mut unreadable = Vec::new();
     let mut number = 0;
     while let Some(page) = pages.next().await {
         number += 1;
@@ -61,14 +119,16 @@ async fn read_list(
             Ok(page) => page,
             // Resources of a provider the subscription is not registered for cannot exist.
             Err(error) if number == 1 && error.provider_not_registered() => break,
-            Err(error) => return Err(format!("listing {}: {}", listing.label(), explain(&error))),
+            Err(error) => return Err(ListError::Arm(listing, error)),
         };
         let label = format!("subscription {id}: {} page {number}", listing.label());
-        let loaded = load::load_file_bytes(&label, page.as_bytes()).map_err(|e| e.to_string())?;
+        let (loaded, skipped) =
+            load::load_arm_page(&label, &page).map_err(|e| ListError::Page(e.to_string()))?;
         progress.page(loaded.snapshot.resource_count());
         snapshot.merge(loaded.snapshot);
+        unreadable.extend(skipped);
     }
-    Ok(snapshot)
+    Ok((snapshot, unreadable))
 }
 
 /// The error, with what to do about it when that is clear.

@@ -15,6 +15,7 @@ pub mod engine;
 pub mod exemptions;
 pub mod finding;
 pub mod gate;
+pub mod input_file;
 pub mod limits;
 pub mod load;
 pub mod model;

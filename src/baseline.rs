@@ -6,13 +6,13 @@
 //! the baseline's unhealthy findings that are no longer unhealthy are listed as fixed.
 
 use std::collections::HashSet;
-use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 use serde_sarif::sarif::Sarif;
 
 use crate::finding::{BaselineState, Finding, Status};
+use crate::input_file;
 
 /// The unhealthy findings of an earlier run.
 #[derive(Debug)]
@@ -76,9 +76,10 @@ struct JsonFinding {
 pub const SARIF_RESOURCE_NAME: &str = "resourceName";
 
 impl Baseline {
-    pub fn load(path: &Path) -> Result<Self, String> {
+    /// Reads the baseline at `path`, a regular file of at most `max_bytes`.
+    pub fn load(path: &Path, max_bytes: u64) -> Result<Self, String> {
         let name = path.display().to_string();
-        let text = fs::read_to_string(path)
+        let text = input_file::read_text(path, max_bytes)
             .map_err(|e| format!("{name}: cannot read the baseline: {e}"))?;
         Self::parse(&name, &text)
     }
@@ -320,6 +321,31 @@ mod tests {
         ] {
             let err = Baseline::parse("x.json", text).unwrap_err();
             assert!(err.contains(want), "want {want:?} in {err}");
+        }
+    }
+
+    #[test]
+    fn only_regular_files_within_the_size_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("baseline.json");
+        std::fs::write(&path, "{}").unwrap();
+        for (path, limit, want) in [
+            (
+                Path::new("/dev/zero"),
+                1 << 20,
+                "not a regular file (a character device)",
+            ),
+            (dir.path(), 1 << 20, "not a regular file (a folder)"),
+            (
+                path.as_path(),
+                1,
+                "larger than the input size limit of 1 bytes",
+            ),
+            (path.as_path(), 2, "not a portcullis report"),
+        ] {
+            let err = Baseline::load(path, limit).err().unwrap();
+            assert!(err.starts_with(&*path.to_string_lossy()), "{err}");
+            assert!(err.contains(want), "{want} / {err}");
         }
     }
 }

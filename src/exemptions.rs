@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
-use std::fs;
 use std::path::Path;
 
 use glob::{MatchOptions, Pattern};
@@ -19,6 +18,7 @@ use time::Date;
 use time::macros::format_description;
 
 use crate::finding::{AppliedExemption, Finding, Status};
+use crate::input_file;
 use crate::model::Snapshot;
 use crate::policy::{Place, Policy, Problem};
 
@@ -93,9 +93,10 @@ impl std::error::Error for ExemptionsError {}
 
 impl Exemptions {
     /// Reads and checks an exemptions file; recommendation ids must exist in `policy`.
-    pub fn load(path: &Path, policy: &Policy) -> Result<Self, ExemptionsError> {
+    /// The file must be a regular file of at most `max_bytes`.
+    pub fn load(path: &Path, policy: &Policy, max_bytes: u64) -> Result<Self, ExemptionsError> {
         let name = path.display().to_string();
-        let text = fs::read_to_string(path).map_err(|e| ExemptionsError {
+        let text = input_file::read_text(path, max_bytes).map_err(|e| ExemptionsError {
             problems: vec![Problem::in_file(
                 &name,
                 format!("cannot read the exemptions file: {e}"),
@@ -627,6 +628,34 @@ mod tests {
             let err = Exemptions::parse("x.yaml", text, &policy).unwrap_err();
             let shown = err.to_string();
             assert!(shown.contains(want), "want {want:?} in:\n{shown}");
+        }
+    }
+
+    #[test]
+    fn only_regular_files_within_the_size_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("exemptions.yaml");
+        std::fs::write(&path, "exemptions: []\n").unwrap();
+        let policy = Policy::builtin();
+        for (path, limit, want) in [
+            (
+                Path::new("/dev/zero"),
+                1 << 20,
+                Some("not a regular file (a character device)"),
+            ),
+            (
+                path.as_path(),
+                5,
+                Some("larger than the input size limit of 5 bytes"),
+            ),
+            (path.as_path(), 1 << 20, None),
+        ] {
+            match (Exemptions::load(path, &policy, limit), want) {
+                (Err(err), Some(want)) => assert!(err.to_string().contains(want), "{want} / {err}"),
+                (Ok(_), None) => {}
+                (Err(err), None) => panic!("{err}"),
+                (Ok(_), Some(want)) => panic!("read, expected {want}"),
+            }
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod exemptions;
 pub mod explain;
 pub mod finding;
 pub mod gate;
+pub mod input_file;
 pub mod limits;
 pub mod load;
 pub mod model;

@@ -236,12 +236,17 @@ fn run_explain(id: &str, args: &PolicyArgs) -> Result<ExitCode, String> {
 
 fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     let policy = args.policy.load()?;
+    let max_input = args.source.limits().max_input_bytes;
     let exemptions = args
         .exemptions
         .as_deref()
-        .map(|path| Exemptions::load(path, &policy).map_err(|e| e.to_string()))
+        .map(|path| Exemptions::load(path, &policy, max_input).map_err(|e| e.to_string()))
         .transpose()?;
-    let baseline = args.baseline.as_deref().map(Baseline::load).transpose()?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|path| Baseline::load(path, max_input))
+        .transpose()?;
     let started = Instant::now();
     let (loaded, collection) = args.source.gather(args.timings)?;
     let load_time = started.elapsed();

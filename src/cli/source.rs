@@ -134,7 +134,7 @@ impl SourceArgs {
                 ..Loaded::default()
             }
         } else {
-            load::load_inputs(&self.inputs).map_err(|e| e.to_string())?
+            load::load_inputs_within(&self.inputs, &self.limits()).map_err(|e| e.to_string())?
         };
         let mut collection = Vec::new();
         if self.aws.aws {

@@ -6,6 +6,8 @@
 //! offset is a pointer difference, which gives resources their line and turns an error inside a
 //! nested slice into an absolute `file:line:column`.
 
+use std::cell::Cell;
+
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -17,6 +19,10 @@ pub struct JsonFile<'a> {
     text: &'a str,
     /// Byte offset where each line starts; `line_starts[0] == 0`.
     line_starts: Vec<usize>,
+    /// The last position whose column was counted, `(byte offset, 0-based column)`, so that
+    /// columns of increasing offsets on one long line are counted from there, not from the
+    /// line's start: a one-line file of many resources stays linear.
+    cursor: Cell<(usize, usize)>,
 }
 
 impl<'a> JsonFile<'a> {
@@ -55,6 +61,7 @@ impl<'a> JsonFile<'a> {
             label,
             text,
             line_starts,
+            cursor: Cell::new((0, 0)),
         }
     }
 
@@ -104,7 +111,7 @@ impl<'a> JsonFile<'a> {
 
     /// The 1-based line where `slice` starts.
     pub fn line_of(&self, slice: &str) -> u32 {
-        self.line_col(self.offset_of(slice)).0
+        to_u32(self.line_index(self.offset_of(slice)) + 1)
     }
 
     /// An error positioned at the start of `slice`.
@@ -132,17 +139,26 @@ impl<'a> JsonFile<'a> {
         }
     }
 
+    /// 0-based index of the line holding a byte offset.
+    fn line_index(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|&start| start <= offset)
+            .saturating_sub(1)
+    }
+
     /// 1-based line and column (in characters) of a byte offset.
     fn line_col(&self, offset: usize) -> (u32, u32) {
-        let line_index = self
-            .line_starts
-            .partition_point(|&start| start <= offset)
-            .saturating_sub(1);
+        let offset = offset.min(self.text.len());
+        let line_index = self.line_index(offset);
         let line_start = self.line_starts.get(line_index).copied().unwrap_or(0);
-        let column = self
-            .text
-            .get(line_start..offset.min(self.text.len()))
-            .map_or(0, |s| s.chars().count());
+        let (cursor, cursor_column) = self.cursor.get();
+        let (from, column_before) = if (line_start..=offset).contains(&cursor) {
+            (cursor, cursor_column)
+        } else {
+            (line_start, 0)
+        };
+        let column = column_before + self.text.get(from..offset).map_or(0, |s| s.chars().count());
+        self.cursor.set((offset, column));
         (to_u32(line_index + 1), to_u32(column + 1))
     }
 }
@@ -256,6 +272,57 @@ mod tests {
 
         let err = JsonFile::new("x.json", b" \n ").err().unwrap();
         assert!(position(err).2.contains("empty"));
+    }
+
+    /// Lines of each item, and line and column of the last item and of the error inside it
+    /// (`300` is no `u8`), in files laid out on one line or indented, with and without
+    /// multi-byte text before the items. Columns count characters, not bytes.
+    #[test]
+    fn positions_in_one_line_and_indented_files() {
+        for (text, lines, last_item, error) in [
+            (
+                r#"{"items": [{"n": 1}, {"n": 2}, {"n": 300}]}"#,
+                [1, 1, 1],
+                (1, 32),
+                (1, 40),
+            ),
+            (
+                r#"{"é": "ünï", "items": [{"n": 1}, {"n": 2}, {"n": 300}]}"#,
+                [1, 1, 1],
+                (1, 44),
+                (1, 52),
+            ),
+            (
+                "{\"items\": [\n  {\"n\": 1}, {\"n\": 2},\n  {\"n\": 300}\n]}",
+                [2, 2, 3],
+                (3, 3),
+                (3, 11),
+            ),
+            (
+                "{\"ü\": 1,\n\"items\": [{\"n\": 1}, {\"n\": 2}, {\"ü\": 0, \"n\": 300}]}",
+                [2, 2, 2],
+                (2, 31),
+                (2, 47),
+            ),
+        ] {
+            let file = JsonFile::new("x.json", text.as_bytes()).unwrap();
+            let outer: Outer = file.parse(file.text()).unwrap();
+            let got: Vec<u32> = outer.items.iter().map(|r| file.line_of(r.get())).collect();
+            assert_eq!(got, lines, "{text}");
+            let at = |raw: &RawValue| {
+                let (line, column, _) = position(file.error_at(raw.get(), String::new()));
+                (line, column)
+            };
+            // Earlier items first, later ones after, then earlier again: the cursor that
+            // counts columns incrementally must give the same answers in any order.
+            let first = at(outer.items[0]);
+            assert_eq!(at(outer.items[2]), last_item, "{text}");
+            let err = file.parse_raw::<Item>(outer.items[2]).unwrap_err();
+            let (line, column, message) = position(err);
+            assert_eq!((line, column), error, "{text}: {message}");
+            assert_eq!(at(outer.items[0]), first, "{text}");
+            assert_eq!(at(outer.items[2]), last_item, "{text}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod azure;
 mod json;
 mod snapshot;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use crate::input_file;
+use crate::limits::Limits;
 use crate::model::{PrefixList, Snapshot};
 use json::JsonFile;
 
@@ -45,6 +47,11 @@ pub const UNRECOGNISED_FILE: &str = "unrecognised file";
 pub enum LoadError {
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: input_file::InputFileError,
+    },
     #[error("{file}:{line}:{column}: {message}")]
     Invalid {
         file: String,
@@ -79,21 +86,30 @@ impl Loaded {
     }
 }
 
-/// Loads every file under `paths` and merges them into one snapshot.
+/// Loads every file under `paths` and merges them into one snapshot, under the default
+/// [`Limits`].
 pub fn load_inputs(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
+    load_inputs_within(paths, &Limits::default())
+}
+
+/// Loads every file under `paths` and merges them into one snapshot, reading no file larger
+/// than `limits.max_input_bytes`.
+pub fn load_inputs_within(paths: &[PathBuf], limits: &Limits) -> Result<Loaded, LoadError> {
     let mut loaded = Loaded {
         snapshot: Snapshot::new(),
         ..Loaded::default()
     };
     for path in paths {
-        let files = input_files(path)?;
-        if files.is_empty() {
+        let mut walk = Walk::default();
+        walk.visit(path, true)?;
+        if walk.files.is_empty() && walk.warnings.is_empty() {
             loaded
                 .warnings
                 .push(format!("{}: no .json files in this folder", path.display()));
         }
-        for file in files {
-            loaded.merge(load_file(&file)?);
+        loaded.warnings.append(&mut walk.warnings);
+        for file in walk.files {
+            loaded.merge(load_file(&file, limits.max_input_bytes)?);
         }
     }
     merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
@@ -101,62 +117,97 @@ pub fn load_inputs(paths: &[PathBuf]) -> Result<Loaded, LoadError> {
 }
 
 /// Loads one file. A snapshot is parsed as it is read; any other file is read whole first.
-fn load_file(path: &Path) -> Result<Loaded, LoadError> {
+fn load_file(path: &Path, max_bytes: u64) -> Result<Loaded, LoadError> {
     let label = path.to_string_lossy();
-    let io_error = |source| LoadError::Io {
+    let read_error = |source| LoadError::Read {
         path: label.to_string(),
         source,
     };
-    let mut file = fs::File::open(path).map_err(io_error)?;
+    let mut file = input_file::open(path, max_bytes).map_err(read_error)?;
     let mut bytes = Vec::with_capacity(snapshot::HEAD);
     (&mut file)
         .take(snapshot::HEAD as u64)
         .read_to_end(&mut bytes)
-        .map_err(io_error)?;
+        .map_err(|e| read_error(input_file::into_input_error(e)))?;
     let head = String::from_utf8_lossy(bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(&bytes));
     if snapshot::starts_with_version_key(&head) {
         return snapshot::load(&label, &bytes, file);
     }
-    let size = file.metadata().map_or(0, |m| m.len());
     bytes.reserve_exact(
-        usize::try_from(size)
+        usize::try_from(fs::metadata(path).map_or(0, |m| m.len()))
             .unwrap_or(0)
             .saturating_sub(bytes.len()),
     );
-    file.read_to_end(&mut bytes).map_err(io_error)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|e| read_error(input_file::into_input_error(e)))?;
     load_file_bytes(&label, &bytes)
 }
 
-/// `path` itself when it is a file (whatever its extension, since the user named it), else the
-/// `*.json` files below it, sorted. Symbolic links to folders are not followed, so a link cycle
-/// cannot loop.
-fn input_files(path: &Path) -> Result<Vec<PathBuf>, LoadError> {
-    let io_error = |source| LoadError::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    if !fs::metadata(path).map_err(io_error)?.is_dir() {
-        return Ok(vec![path.to_path_buf()]);
-    }
-    let mut files = Vec::new();
-    let mut entries: Vec<_> = fs::read_dir(path)
-        .map_err(io_error)?
-        .collect::<Result<_, _>>()
-        .map_err(io_error)?;
-    entries.sort_by_key(|entry| entry.file_name());
-    for entry in entries {
-        let child = entry.path();
-        if entry.file_type().map_err(io_error)?.is_dir() {
-            files.extend(input_files(&child)?);
-        } else if child.is_file()
-            && child
-                .extension()
-                .is_some_and(|ext| ext.eq_ignore_ascii_case("json"))
-        {
-            files.push(child);
+/// The files found under the paths given, in order, and what was skipped on the way.
+#[derive(Default)]
+struct Walk {
+    files: Vec<PathBuf>,
+    warnings: Vec<String>,
+    /// Canonical paths of the folders entered, so that a symbolic link back up cannot loop.
+    folders: HashSet<PathBuf>,
+}
+
+impl Walk {
+    /// Adds `path` itself when it is a regular file and `named` (the user gave it, so whatever
+    /// its extension), else the `*.json` regular files below it, sorted. Symbolic links are
+    /// followed; a folder reached twice (a link cycle, or two links to one folder) is read once.
+    /// FIFOs, devices and sockets are skipped with a warning, without being opened.
+    fn visit(&mut self, path: &Path, named: bool) -> Result<(), LoadError> {
+        let io_error = |source| LoadError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let metadata = match fs::metadata(path) {
+            Err(err) if !named && err.kind() == io::ErrorKind::NotFound => {
+                self.warnings.push(format!(
+                    "{}: skipped, a symbolic link to nothing",
+                    path.display()
+                ));
+                return Ok(());
+            }
+            other => other.map_err(io_error)?,
+        };
+        if let Some(kind) = input_file::special_kind(metadata.file_type()) {
+            self.warnings.push(format!(
+                "{}: skipped, not a regular file ({kind})",
+                path.display()
+            ));
+            return Ok(());
         }
+        if !metadata.is_dir() {
+            let is_json = path
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("json"));
+            if named || is_json {
+                self.files.push(path.to_path_buf());
+            }
+            return Ok(());
+        }
+        if !self
+            .folders
+            .insert(fs::canonicalize(path).map_err(io_error)?)
+        {
+            self.warnings.push(format!(
+                "{}: skipped, this folder was read already (a symbolic link leads to it)",
+                path.display()
+            ));
+            return Ok(());
+        }
+        let mut entries: Vec<_> = fs::read_dir(path)
+            .map_err(io_error)?
+            .collect::<Result<_, _>>()
+            .map_err(io_error)?;
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            self.visit(&entry.path(), false)?;
+        }
+        Ok(())
     }
-    Ok(files)
 }
 
 /// The top-level keys that identify a file's format. Other keys are ignored.

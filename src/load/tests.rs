@@ -229,3 +229,101 @@ fn snapshot_problems_are_errors() {
     let no_sources = load_file_bytes("snap.json", br#"{"portcullis_snapshot": 1}"#).unwrap();
     assert_eq!(no_sources.snapshot.sources, ["snap.json"]);
 }
+
+/// One resource per line or all on one line, with multi-byte text before it or not: resources
+/// and rules know their line, and a bad value is reported at its line and column (in
+/// characters).
+#[test]
+fn positions_are_right_in_one_line_and_indented_exports() {
+    let one_line = |prefix: &str, port: &str| {
+        format!(
+            r#"{{{prefix}"value": [{{"id": "/subscriptions/s/nsg", "name": "nsg", "type": "Microsoft.Network/networkSecurityGroups", "properties": {{"securityRules": [{{"name": "r", "properties": {{"protocol": "Tcp", "priority": 100, "direction": "Inbound", "access": "Allow", "sourceAddressPrefix": "*", "destinationPortRange": {port}}}}}]}}}}]}}"#
+        )
+    };
+    let indented = format!("{{\"note\": \"ü\",\n\"value\": [\n{NSG}\n]}}");
+    for (text, nsg_line, rule_line) in [
+        (one_line("", "\"22\""), 1, 1),
+        (one_line(r#""note": "ünïcødé ☃", "#, "\"22\""), 1, 1),
+        (indented, 3, 6),
+    ] {
+        let loaded = load_file_bytes("in/x.json", text.as_bytes()).unwrap();
+        let nsg = &loaded.snapshot.nsgs[0];
+        assert_eq!(nsg.origin.map(|o| o.line), Some(nsg_line), "{text}");
+        assert_eq!(
+            nsg.rules[0].origin.map(|o| o.line),
+            Some(rule_line),
+            "{text}"
+        );
+    }
+    // The port value's column, counted in characters: 6 of the prefix's are two-byte or more.
+    let plain = one_line("", "\"99999\"");
+    let column = plain.find("\"99999\"").unwrap() + 1;
+    for (text, want) in [
+        (plain.clone(), format!("in/x.json:1:{column}: ")),
+        (
+            one_line(r#""note": "ünïcødé ☃", "#, "\"99999\""),
+            format!("in/x.json:1:{}: ", column + 21),
+        ),
+    ] {
+        let err = error(text.as_bytes());
+        assert!(err.starts_with(&want), "{want} / {err}");
+        assert!(err.contains("99999"), "{err}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn symbolic_links_are_followed_once_and_special_files_skipped() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().unwrap();
+    let real = tempfile::tempdir().unwrap();
+    write(real.path(), "nsg.json", NSG);
+    symlink(real.path(), dir.path().join("linked")).unwrap();
+    // A cycle: a link inside the folder back to the folder itself.
+    symlink(dir.path(), dir.path().join("loop")).unwrap();
+    symlink(dir.path().join("gone"), dir.path().join("dangling.json")).unwrap();
+    let fifo = dir.path().join("pipe.json");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let loaded = load_inputs(&[
+        dir.path().to_path_buf(),
+        PathBuf::from("/dev/zero"),
+        fifo.clone(),
+    ])
+    .unwrap();
+    assert_eq!(loaded.files, 1, "{:?}", loaded.snapshot.sources);
+    assert!(loaded.snapshot.sources[0].ends_with("linked/nsg.json"));
+    assert_eq!(loaded.snapshot.nsgs.len(), 1);
+    let warnings = loaded.warnings.join("\n");
+    for want in [
+        "dangling.json: skipped, a symbolic link to nothing",
+        "loop: skipped, this folder was read already",
+        "pipe.json: skipped, not a regular file (a FIFO)",
+        "/dev/zero: skipped, not a regular file (a character device)",
+    ] {
+        assert!(warnings.contains(want), "{want}\n{warnings}");
+    }
+    assert_eq!(loaded.warnings.len(), 5, "{warnings}");
+}
+
+#[test]
+fn files_over_the_size_limit_are_refused_naming_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "nsg.json", NSG);
+    let limits = |max_input_bytes| Limits {
+        max_input_bytes,
+        ..Limits::default()
+    };
+    let size = NSG.len() as u64;
+    assert!(load_inputs_within(std::slice::from_ref(&path), &limits(size)).is_ok());
+    let err = load_inputs_within(std::slice::from_ref(&path), &limits(size - 1)).unwrap_err();
+    let err = err.to_string();
+    assert!(err.starts_with(&*path.to_string_lossy()), "{err}");
+    assert!(err.contains("--max-input-size"), "{err}");
+}

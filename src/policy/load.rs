@@ -13,6 +13,8 @@ use serde_saphyr::Spanned;
 use super::error::{Place, Problem};
 use super::schema::{ControlDef, OpenWhenBroaderThan, RecommendationDef, RulesFile};
 use super::{InternetRanges, Override, Policy, PolicyError, resolve};
+use crate::input_file;
+use crate::limits::Limits;
 use crate::model::PortSpec;
 
 /// The built-in rules, embedded so the binary works from any folder.
@@ -80,7 +82,7 @@ pub(super) fn load(user_dirs: &[PathBuf], include_builtin: bool) -> Result<Loade
             Ok(paths) => {
                 for path in paths {
                     let name = path.display().to_string();
-                    match fs::read_to_string(&path) {
+                    match input_file::read_text(&path, Limits::DEFAULT_MAX_INPUT_BYTES) {
                         Ok(text) => files.push((name.clone(), Cow::Owned(text))),
                         Err(e) => problems.push(Problem::in_file(
                             &name,

@@ -709,3 +709,25 @@ fn a_token_every_subscription_refuses_is_a_credential_error() {
     );
     assert!(message.contains("AZURE_ACCESS_TOKEN"), "{message}");
 }
+
+#[test]
+fn no_credential_is_a_credential_error() {
+    let fake = start_with(small_estate(), Vec::new(), Vec::new());
+    // The Azure CLI credential alone, with no az to run: no token can be had.
+    let out = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(["scan", "--azure", "--arm-endpoint", &fake.url])
+        .env_remove("AZURE_ACCESS_TOKEN")
+        .env_remove("PORTCULLIS_ARM_ENDPOINT")
+        .env("AZURE_CREDENTIAL_KIND", "azurecli")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let message = stderr(&out);
+    assert!(
+        message.contains("cannot get an Azure access token"),
+        "{message}"
+    );
+    assert!(message.contains("az login"), "{message}");
+    assert_eq!(fake.stats().requests, 0, "nothing is asked without a token");
+}

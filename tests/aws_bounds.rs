@@ -129,7 +129,10 @@ fn scan(url: &str, limits: &[String]) -> (Output, Duration) {
         .env("AWS_REGION", "us-east-1")
         .env("AWS_MAX_ATTEMPTS", "1")
         .env("AWS_CONFIG_FILE", dir.path().join("no-config"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", dir.path().join("no-credentials"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.path().join("no-credentials"),
+        )
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["scan", "--aws", "--quiet", "--endpoint-url", url])
         .args(limits)

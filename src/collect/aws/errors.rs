@@ -37,9 +37,11 @@ fn without_code<E: Error + 'static>(error: &SdkError<E, HttpResponse>) -> String
         SdkError::DispatchFailure(failure) if failure.is_timeout() => format!(
             "timed out: the EC2 endpoint did not connect within --connect-timeout or sent no \
              answer within --read-timeout: {}",
-            chain(failure
-                .as_connector_error()
-                .map_or(error as &(dyn Error + 'static), |e| e as _))
+            chain(
+                failure
+                    .as_connector_error()
+                    .map_or(error as &(dyn Error + 'static), |e| e as _)
+            )
         ),
         SdkError::DispatchFailure(failure) => format!(
             "could not reach the EC2 endpoint: {}",
@@ -47,7 +49,9 @@ fn without_code<E: Error + 'static>(error: &SdkError<E, HttpResponse>) -> String
                 .as_connector_error()
                 .map_or_else(|| "unknown cause".to_string(), |e| chain(e))
         ),
-        SdkError::TimeoutError(_) => "timed out: the EC2 endpoint did not answer in time".to_string(),
+        SdkError::TimeoutError(_) => {
+            "timed out: the EC2 endpoint did not answer in time".to_string()
+        }
         SdkError::ServiceError(failure) => not_ec2(failure.raw()),
         SdkError::ResponseError(failure) => not_ec2(failure.raw()),
         other => chain(other),

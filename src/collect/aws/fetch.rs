@@ -117,9 +117,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
         all_pages!(
             bar,
             "DescribeInstances",
-            client
-                .describe_instances()
-                .max_results(INSTANCES_PAGE),
+            client.describe_instances().max_results(INSTANCES_PAGE),
             reservations
         )
     };
@@ -159,9 +157,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
         all_pages!(
             bar,
             "DescribeSubnets",
-            client
-                .describe_subnets()
-                .max_results(SUBNETS_PAGE),
+            client.describe_subnets().max_results(SUBNETS_PAGE),
             subnets
         )
     };

@@ -567,9 +567,11 @@ fn a_listing_that_loops_or_never_ends_fails() {
     let looped = ended(&[Some("a"), Some("b"), Some("a")]);
     assert_eq!(
         looped[2],
-        Err("DescribeSubnets: page 3 repeats a NextToken of an earlier page; the listing would \
+        Err(
+            "DescribeSubnets: page 3 repeats a NextToken of an earlier page; the listing would \
              loop, so the region is not read"
-            .into())
+                .into()
+        )
     );
 
     let mut guard = PageGuard::new("DescribeSubnets");

@@ -144,6 +144,7 @@ impl SourceArgs {
                 endpoint_url: self.aws.endpoint_url.clone(),
                 concurrency: usize::from(self.aws.concurrency),
                 progress: !self.quiet,
+                limits: self.limits(),
             })
             .map_err(|e| e.to_string())?;
             if timings {

@@ -1,11 +1,13 @@
 //! The SDK configuration every region's client is made from: the default credential chain
-//! (optionally a named profile), the endpoint, retries and the HTTP client.
+//! (optionally a named profile), the endpoint, retries, timeouts and the HTTP client.
 
 use aws_config::BehaviorVersion;
 use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::config::retry::RetryConfig;
+use aws_sdk_ec2::config::timeout::TimeoutConfig;
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
+use super::bounds::BodyBounds;
 use super::{AwsError, AwsOptions, errors};
 
 /// What the regions' clients share.
@@ -23,7 +25,17 @@ pub(super) async fn load(options: &AwsOptions) -> Result<Setup, AwsError> {
     let http_client = aws_smithy_http_client::Builder::new()
         .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
         .build_https();
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http_client);
+    let limits = &options.limits;
+    // The connect timeout bounds the TCP and TLS handshake; the read timeout the wait for the
+    // headers (the body's silences are bounded by `BodyBounds`). The same bounds apply to the
+    // credential chain's own calls (SSO, STS, IMDS).
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(limits.connect_timeout)
+        .read_timeout(limits.read_timeout)
+        .build();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(http_client)
+        .timeout_config(timeouts.clone());
     if let Some(profile) = &options.profile {
         loader = loader.profile_name(profile);
     }
@@ -57,8 +69,18 @@ pub(super) async fn load(options: &AwsOptions) -> Result<Setup, AwsError> {
     // Adaptive retries add client-side rate limiting when EC2 throttles; the number of attempts
     // stays what the user's configuration says (AWS_MAX_ATTEMPTS, max_attempts; default 3).
     let attempts = sdk.retry_config().map_or(3, |r| r.max_attempts());
+    // The backoff between attempts, and a throttling answer's retry-after, are cut to
+    // --max-retry-after.
+    let retries = RetryConfig::adaptive()
+        .with_max_attempts(attempts)
+        .with_max_backoff(limits.max_retry_after);
     let base = aws_sdk_ec2::config::Builder::from(&sdk)
-        .retry_config(RetryConfig::adaptive().with_max_attempts(attempts))
+        .retry_config(retries)
+        .timeout_config(timeouts)
+        .interceptor(BodyBounds {
+            read_timeout: limits.read_timeout,
+            max_bytes: limits.max_response_bytes,
+        })
         .build();
     Ok(Setup {
         base,

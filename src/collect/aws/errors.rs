@@ -7,6 +7,8 @@ use std::error::Error;
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 
+use super::bounds::BodyError;
+
 /// `DescribeInstances: UnauthorizedOperation: You are not authorized… (grant ec2:DescribeInstances…)`
 pub(super) fn describe<E>(operation: &str, error: &SdkError<E, HttpResponse>) -> String
 where
@@ -28,18 +30,44 @@ where
 /// An error without an EC2 error code: the endpoint could not be reached, did not answer in
 /// time, or answered with something other than EC2's XML (a proxy's or emulator's error page).
 fn without_code<E: Error + 'static>(error: &SdkError<E, HttpResponse>) -> String {
+    if let Some(bound) = body_error(error) {
+        return bound.to_string();
+    }
     match error {
+        SdkError::DispatchFailure(failure) if failure.is_timeout() => format!(
+            "timed out: the EC2 endpoint did not connect within --connect-timeout or sent no \
+             answer within --read-timeout: {}",
+            chain(
+                failure
+                    .as_connector_error()
+                    .map_or(error as &(dyn Error + 'static), |e| e as _)
+            )
+        ),
         SdkError::DispatchFailure(failure) => format!(
             "could not reach the EC2 endpoint: {}",
             failure
                 .as_connector_error()
                 .map_or_else(|| "unknown cause".to_string(), |e| chain(e))
         ),
-        SdkError::TimeoutError(_) => "the EC2 endpoint did not answer in time".to_string(),
+        SdkError::TimeoutError(_) => {
+            "timed out: the EC2 endpoint did not answer in time".to_string()
+        }
         SdkError::ServiceError(failure) => not_ec2(failure.raw()),
         SdkError::ResponseError(failure) => not_ec2(failure.raw()),
         other => chain(other),
     }
+}
+
+/// The body bound a response broke, if that is why the call failed.
+fn body_error<'a>(error: &'a (dyn Error + 'static)) -> Option<&'a BodyError> {
+    let mut next = Some(error);
+    while let Some(cause) = next {
+        if let Some(bound) = cause.downcast_ref::<BodyError>() {
+            return Some(bound);
+        }
+        next = cause.source();
+    }
+    None
 }
 
 /// An error and its sources, each once: `io error: connection refused`.

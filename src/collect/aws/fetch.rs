@@ -1,8 +1,8 @@
-//! One region's data as the EC2 API returns it: the list calls, run in parallel, each through
-//! its paginator at the largest page size the call allows (the bounds of the EC2 API model), so
-//! a region costs the fewest calls its size permits.
+//! One region's data as the EC2 API returns it: the list calls, run in parallel, each paged to
+//! its end at the largest page size the call allows (the bounds of the EC2 API model), so a
+//! region costs the fewest calls its size permits; a listing that loops or never ends fails.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
@@ -39,19 +39,76 @@ pub(super) struct RegionData {
 }
 
 /// Every page of a paginated call, its items concatenated; counts pages on the region's bar.
+/// Pages by hand rather than through the SDK's paginator, which ends the list silently on a
+/// repeated token: here a repeated or endless token fails the region ([`PageGuard`]).
 macro_rules! all_pages {
-    ($bar:expr, $operation:literal, $paginator:expr, $items:ident) => {{
-        let mut pages = $paginator.send();
+    ($bar:expr, $operation:literal, $request:expr, $items:ident) => {{
+        let mut guard = PageGuard::new($operation);
         let mut all = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| errors::describe($operation, &e))?;
+        let mut token: Option<String> = None;
+        loop {
+            let page = $request
+                .set_next_token(token.take())
+                .send()
+                .await
+                .map_err(|e| errors::describe($operation, &e))?;
             let items = page.$items.unwrap_or_default();
             $bar.page(items.len());
             all.extend(items);
+            match guard.next(page.next_token)? {
+                Some(next) => token = Some(next),
+                None => break,
+            }
         }
         $bar.list_done();
         Ok::<_, String>(all)
     }};
+}
+
+/// Most pages one listing may take: 100 million items at the largest page size, far beyond any
+/// region's, yet an endless listing is stopped within minutes.
+pub(super) const MAX_PAGES: u64 = 100_000;
+
+/// Watches one listing's `NextToken`s: a token seen before would loop, and a listing of more
+/// than [`MAX_PAGES`] pages does not end; either fails the region.
+pub(super) struct PageGuard {
+    operation: &'static str,
+    seen: HashSet<String>,
+    pages: u64,
+}
+
+impl PageGuard {
+    pub(super) fn new(operation: &'static str) -> Self {
+        Self {
+            operation,
+            seen: HashSet::new(),
+            pages: 0,
+        }
+    }
+
+    /// The token to ask the next page with, none when the list is complete, or why the list
+    /// cannot be trusted.
+    pub(super) fn next(&mut self, token: Option<String>) -> Result<Option<String>, String> {
+        self.pages += 1;
+        let Some(token) = token.filter(|t| !t.is_empty()) else {
+            return Ok(None);
+        };
+        let operation = self.operation;
+        if self.pages >= MAX_PAGES {
+            return Err(format!(
+                "{operation}: the listing did not end after {MAX_PAGES} pages; the endpoint keeps \
+                 sending a NextToken, so the region is not read"
+            ));
+        }
+        if !self.seen.insert(token.clone()) {
+            return Err(format!(
+                "{operation}: page {} repeats a NextToken of an earlier page; the listing would \
+                 loop, so the region is not read",
+                self.pages
+            ));
+        }
+        Ok(Some(token))
+    }
 }
 
 /// Reads a region. The first error stops it: a region is read whole or not at all.
@@ -60,10 +117,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
         all_pages!(
             bar,
             "DescribeInstances",
-            client
-                .describe_instances()
-                .max_results(INSTANCES_PAGE)
-                .into_paginator(),
+            client.describe_instances().max_results(INSTANCES_PAGE),
             reservations
         )
     };
@@ -73,8 +127,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
             "DescribeSecurityGroups",
             client
                 .describe_security_groups()
-                .max_results(SECURITY_GROUPS_PAGE)
-                .into_paginator(),
+                .max_results(SECURITY_GROUPS_PAGE),
             security_groups
         )?;
         let entries = referenced_prefix_lists(client, bar, &groups).await?;
@@ -86,8 +139,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
             "DescribeNetworkAcls",
             client
                 .describe_network_acls()
-                .max_results(NETWORK_ACLS_PAGE)
-                .into_paginator(),
+                .max_results(NETWORK_ACLS_PAGE),
             network_acls
         )
     };
@@ -97,8 +149,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
             "DescribeRouteTables",
             client
                 .describe_route_tables()
-                .max_results(ROUTE_TABLES_PAGE)
-                .into_paginator(),
+                .max_results(ROUTE_TABLES_PAGE),
             route_tables
         )
     };
@@ -106,10 +157,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
         all_pages!(
             bar,
             "DescribeSubnets",
-            client
-                .describe_subnets()
-                .max_results(SUBNETS_PAGE)
-                .into_paginator(),
+            client.describe_subnets().max_results(SUBNETS_PAGE),
             subnets
         )
     };
@@ -119,8 +167,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
             "DescribeManagedPrefixLists",
             client
                 .describe_managed_prefix_lists()
-                .max_results(PREFIX_LISTS_PAGE)
-                .into_paginator(),
+                .max_results(PREFIX_LISTS_PAGE),
             prefix_lists
         )
     };
@@ -176,8 +223,7 @@ async fn referenced_prefix_lists(
                 client
                     .get_managed_prefix_list_entries()
                     .prefix_list_id(&id)
-                    .max_results(PREFIX_LIST_ENTRIES_PAGE)
-                    .into_paginator(),
+                    .max_results(PREFIX_LIST_ENTRIES_PAGE),
                 entries
             );
             entries.map(|entries| (id, entries))

@@ -3,11 +3,14 @@
 //!
 //! Credentials and the default region come from the SDK's default chain (environment, profiles,
 //! SSO, IMDS, assume-role through a profile). Regions are read in parallel, at most
-//! `concurrency` at a time; within a region the list calls run in parallel, each through the
-//! SDK's paginator at the largest page size the call allows. A region that fails is reported in
+//! `concurrency` at a time; within a region the list calls run in parallel, each paged to its
+//! end at the largest page size the call allows. A region that fails is reported in
 //! the [`CollectionReport`] and contributes nothing (never half a region), and the others are
-//! still read. This module is the only code that uses the AWS SDK.
+//! still read. Every call is bounded (docs/limits.md): a connect and a read timeout, a size limit
+//! on each response, a cap on retry backoff, and a deadline per region past which that region
+//! fails and the others go on. This module is the only code that uses the AWS SDK.
 
+mod bounds;
 mod calls;
 mod config;
 mod convert;
@@ -18,13 +21,14 @@ mod progress;
 mod tests;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use aws_sdk_ec2::Client;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::{Collected, CollectionReport, ScopeStatus};
+use crate::limits::Limits;
 use crate::model::{Provider, Snapshot};
 use calls::CallCounter;
 use progress::{Progress, RegionBar};
@@ -80,6 +84,8 @@ pub struct AwsOptions {
     pub concurrency: usize,
     /// Progress bars on standard error (drawn only on a terminal).
     pub progress: bool,
+    /// Timeouts, the deadline of each region, retry and response size bounds.
+    pub limits: Limits,
 }
 
 /// Why nothing could be collected at all (as opposed to one region failing), and what to do.
@@ -126,7 +132,11 @@ pub fn collect(options: &AwsOptions) -> Result<AwsCollected, AwsError> {
                 // Any region answers DescribeRegions; us-east-1 when none is configured.
                 let region = setup.default_region.as_deref().unwrap_or("us-east-1");
                 let client = counter.client(&setup.base, region);
-                fetch::enabled_regions(&client).await.map_err(|e| {
+                let deadline = options.limits.scope_deadline;
+                let listed = tokio::time::timeout(deadline, fetch::enabled_regions(&client))
+                    .await
+                    .unwrap_or_else(|_| Err(timed_out("DescribeRegions", deadline)));
+                listed.map_err(|e| {
                     AwsError(format!(
                         "cannot list the account's regions: {e}; pass the regions with \
                          --regions us-east-1,… instead"
@@ -139,8 +149,14 @@ pub fn collect(options: &AwsOptions) -> Result<AwsCollected, AwsError> {
             .into_iter()
             .map(|region| (region, setup.base.clone()))
             .collect();
-        let mut collection =
-            collect_regions(&regions, options.concurrency, progress, started).await;
+        let mut collection = collect_regions(
+            &regions,
+            options.concurrency,
+            options.limits.scope_deadline,
+            progress,
+            started,
+        )
+        .await;
         collection.collected.report.api_calls += counter.calls();
         collection.collected.report.seconds = started.elapsed().as_secs_f64();
         Ok(collection)
@@ -155,10 +171,12 @@ struct RegionOutcome {
 }
 
 /// Reads each region with a client made from its configuration, at most `concurrency` regions
-/// at a time, and assembles the snapshot and report in the order given.
+/// at a time, each within `deadline` from its start, and assembles the snapshot and report in
+/// the order given.
 async fn collect_regions(
     regions: &[(String, aws_sdk_ec2::Config)],
     concurrency: usize,
+    deadline: Duration,
     progress: Progress,
     started: Instant,
 ) -> AwsCollected {
@@ -175,7 +193,9 @@ async fn collect_regions(
             let _permit = permits.acquire_owned().await;
             let from = started.elapsed();
             bar.start();
-            let result = read_region(&client, &bar).await;
+            let result = tokio::time::timeout(deadline, read_region(&client, &bar))
+                .await
+                .unwrap_or_else(|_| Err(timed_out("the region", deadline)));
             let span = RegionSpan {
                 region,
                 started: from.as_secs_f64(),
@@ -244,6 +264,14 @@ async fn collect_regions(
 async fn read_region(client: &Client, bar: &RegionBar) -> Result<Snapshot, String> {
     let data = fetch::region(client, bar).await?;
     convert::snapshot(data)
+}
+
+/// Why a read given up at its deadline failed.
+fn timed_out(what: &str, deadline: Duration) -> String {
+    format!(
+        "timed out: {what} was not read within {deadline:?} (--scope-deadline); the endpoint is \
+         slow or silent"
+    )
 }
 
 fn scope(region: &str, result: Result<usize, String>, api_calls: u64) -> ScopeStatus {

@@ -63,6 +63,7 @@ fn collect(regions: Vec<(&str, Vec<Rule>)>) -> AwsCollected {
     runtime.block_on(collect_regions(
         &regions,
         2,
+        Duration::from_secs(60),
         Progress::new(false, &names),
         Instant::now(),
     ))
@@ -545,4 +546,41 @@ fn data_the_model_cannot_hold_fails_the_region_naming_it() {
             .unwrap_or_default();
         assert!(error.contains(want), "{error}");
     }
+}
+
+#[test]
+fn a_listing_that_loops_or_never_ends_fails() {
+    use super::fetch::{MAX_PAGES, PageGuard};
+    // Tokens as an endpoint returns them, and what the listing makes of each.
+    let ended = |tokens: &[Option<&str>]| {
+        let mut guard = PageGuard::new("DescribeSubnets");
+        tokens
+            .iter()
+            .map(|token| guard.next(token.map(str::to_string)))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        ended(&[Some("a"), Some("b"), None]),
+        [Ok(Some("a".into())), Ok(Some("b".into())), Ok(None)]
+    );
+    assert_eq!(ended(&[Some("")]), [Ok(None)]);
+    let looped = ended(&[Some("a"), Some("b"), Some("a")]);
+    assert_eq!(
+        looped[2],
+        Err(
+            "DescribeSubnets: page 3 repeats a NextToken of an earlier page; the listing would \
+             loop, so the region is not read"
+                .into()
+        )
+    );
+
+    let mut guard = PageGuard::new("DescribeSubnets");
+    for page in 1..MAX_PAGES {
+        assert!(guard.next(Some(page.to_string())).is_ok(), "page {page}");
+    }
+    let endless = guard.next(Some("one more".into())).unwrap_err();
+    assert!(
+        endless.contains("did not end after 100000 pages"),
+        "{endless}"
+    );
 }

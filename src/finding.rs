@@ -55,6 +55,10 @@ pub struct Finding {
     /// Commands that fix an unhealthy finding, with the estate's own names filled in.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub commands: Vec<String>,
+    /// Why a fix command was not printed: a name or id in it holds characters that are not safe
+    /// to paste into a shell (control or bidi characters).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub commands_withheld: Vec<String>,
     /// With `--baseline`: whether an unhealthy finding is new or was already in the baseline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline: Option<BaselineState>,
@@ -208,6 +212,7 @@ impl Finding {
             evidence: Evidence::default(),
             location: None,
             commands: Vec::new(),
+            commands_withheld: Vec::new(),
             baseline: None,
             exemption: None,
         }

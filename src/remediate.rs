@@ -20,6 +20,7 @@ use crate::model::{
     Nic, Nsg, NsgRule, Origin, PortRange, PortSpec, Protocol, Provider, SecurityGroup,
     SgPermission, SgSourceKind, Snapshot, Vm,
 };
+use crate::output::escape::{is_hostile, visible};
 use crate::policy::{Policy, RecommendationKind};
 
 /// Fills [`Finding::commands`] of every unhealthy finding, in parallel.
@@ -30,7 +31,9 @@ pub fn fill(snapshot: &Snapshot, policy: &Policy, findings: &mut [Finding]) {
         .filter(|f| f.status == Status::Unhealthy)
         .for_each(|finding| {
             if let Some(rec) = policy.recommendation(&finding.rule) {
-                finding.commands = index.commands(finding, rec.kind);
+                let commands = index.commands(finding, rec.kind);
+                finding.commands = commands.lines;
+                finding.commands_withheld = commands.withheld;
             }
         });
 }
@@ -98,11 +101,11 @@ impl<'a> Index<'a> {
         }
     }
 
-    fn commands(&self, finding: &Finding, kind: RecommendationKind) -> Vec<String> {
-        let Some(vm) = self.vms.get(finding.resource.as_str()).copied() else {
-            return Vec::new();
-        };
+    fn commands(&self, finding: &Finding, kind: RecommendationKind) -> Commands {
         let mut commands = Commands::default();
+        let Some(vm) = self.vms.get(finding.resource.as_str()).copied() else {
+            return commands;
+        };
         match (finding.provider, kind) {
             (Provider::Azure, RecommendationKind::InternetFacingFiltered) => {
                 self.add_nsgs(vm, &mut commands);
@@ -132,7 +135,7 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        commands.0
+        commands
     }
 
     fn links(&self) -> &Links<'a> {
@@ -579,6 +582,29 @@ fn remaining(ranges: &[PortRange], ports: &[PortSpec]) -> Vec<PortRange> {
 }
 
 /// The resource group segment of an Azure resource id.
+/// The command line for `words`, when pasting it into an interactive shell runs exactly those
+/// words: quoting holds against the shell, but readline acts on control characters before the
+/// shell sees them (`\x01` moves the cursor to the line start), and bidi controls make the line
+/// read differently from what runs. The cloud's ids hold the same names, so no other form of
+/// the command avoids them.
+fn paste_safe_line(words: &[&str]) -> Result<String, String> {
+    if let Some(word) = words.iter().find(|w| w.chars().any(is_hostile)) {
+        let verb: Vec<&str> = words
+            .iter()
+            .copied()
+            .take_while(|w| !w.starts_with("--"))
+            .collect();
+        return Err(format!(
+            "no `{}` command: {} holds control or bidi characters, which are not safe to paste \
+             into a shell; fix it in the cloud's console or rename it first",
+            verb.join(" "),
+            visible(word)
+        ));
+    }
+    // Only a NUL byte makes quoting fail, and `is_hostile` has refused it.
+    Ok(shlex::try_join(words.iter().copied()).expect("no NUL byte in the words"))
+}
+
 fn resource_group(id: &str) -> Option<&str> {
     let mut segments = id.split('/');
     segments.find(|s| s.eq_ignore_ascii_case("resourceGroups"))?;
@@ -589,18 +615,20 @@ fn last_segment(id: &str) -> &str {
     id.rsplit('/').next().unwrap_or(id)
 }
 
-/// Shell command lines, each once, in the order added.
+/// Shell command lines, each once, in the order added, and why any others were withheld.
 #[derive(Default)]
-struct Commands(Vec<String>);
+struct Commands {
+    lines: Vec<String>,
+    withheld: Vec<String>,
+}
 
 impl Commands {
     fn push(&mut self, words: &[&str]) {
-        // Only a NUL byte makes quoting fail, and no shell could take that argument anyway.
-        let Ok(line) = shlex::try_join(words.iter().copied()) else {
-            return;
-        };
-        if !self.0.contains(&line) {
-            self.0.push(line);
+        match paste_safe_line(words) {
+            Ok(line) if !self.lines.contains(&line) => self.lines.push(line),
+            Ok(_) => {}
+            Err(why) if !self.withheld.contains(&why) => self.withheld.push(why),
+            Err(_) => {}
         }
     }
 

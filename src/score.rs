@@ -200,6 +200,7 @@ mod tests {
                     evidence: Evidence::default(),
                     location: None,
                     commands: Vec::new(),
+                    commands_withheld: Vec::new(),
                     baseline: None,
                     exemption: None,
                 }

@@ -137,6 +137,7 @@ fn finding(
         },
         location: vm_location(snapshot, vm),
         commands: Vec::new(),
+        commands_withheld: Vec::new(),
         baseline: None,
         exemption: None,
     }

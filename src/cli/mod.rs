@@ -3,6 +3,8 @@
 //! Exit codes: 0 when the command ran (whatever the findings), 1 when a scan failed a gate
 //! (`--fail-on`, `--min-score`; [`crate::gate::EXIT_GATE_FAILED`]), 2 on bad input or usage, 3
 //! when live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
+//! Every line on standard error shows control and bidi characters of file and cloud names as
+//! escapes ([`crate::output::escape`]).
 
 use std::fs;
 use std::io::{self, Write};
@@ -20,6 +22,7 @@ use crate::explain;
 use crate::gate::{self, Gate};
 use crate::load;
 use crate::model::Snapshot;
+use crate::output::escape::visible;
 use crate::output::{self, Report};
 use crate::policy::{self, Policy, Severity};
 use crate::scan;
@@ -185,7 +188,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", visible(&message));
             ExitCode::from(2)
         }
     }
@@ -289,7 +292,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     write(args.output.as_deref(), args.format)?;
     if args.output_sarif.is_some() || matches!(args.format, Format::Sarif) {
         for notice in output::sarif_notices(&report) {
-            eprintln!("warning: SARIF {notice}");
+            eprintln!("warning: SARIF {}", visible(&notice));
         }
     }
     if args.timings {
@@ -314,7 +317,7 @@ fn gate_exit(report: &Report) -> ExitCode {
     match &report.gate {
         Some(outcome) if !outcome.passed => {
             for failure in &outcome.failures {
-                eprintln!("gate failed: {failure}");
+                eprintln!("gate failed: {}", visible(failure));
             }
             ExitCode::from(gate::EXIT_GATE_FAILED)
         }
@@ -326,11 +329,11 @@ fn run_snapshot(args: SnapshotArgs) -> Result<ExitCode, String> {
     let (loaded, collection) = args.source.gather(args.timings)?;
     write_snapshot_file(&loaded.snapshot, &args.output)?;
     for warning in &loaded.warnings {
-        eprintln!("warning: {warning}");
+        eprintln!("warning: {}", visible(warning));
     }
     eprintln!(
         "wrote {} ({} VMs, {} resources from {} files{})",
-        args.output.display(),
+        visible(&args.output.display().to_string()),
         loaded.snapshot.vms.len(),
         loaded.snapshot.resource_count(),
         loaded.files,
@@ -366,7 +369,7 @@ fn run_generate(args: GenerateArgs) -> Result<(), String> {
     }
     eprintln!(
         "wrote {} ({} VMs, {} resources)",
-        args.output.display(),
+        visible(&args.output.display().to_string()),
         snapshot.vms.len(),
         snapshot.resource_count()
     );

@@ -12,6 +12,7 @@ use crate::collect::{self, CollectionReport, azure};
 use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
 use crate::model::Snapshot;
+use crate::output::escape::visible;
 
 /// Where the estate comes from: exported files, live clouds, or both. At least one is needed.
 #[derive(Debug, Args)]
@@ -171,11 +172,16 @@ impl SourceArgs {
         }
         for report in &collection {
             if !self.quiet {
-                eprintln!("{}", report.one_line());
+                eprintln!("{}", visible(&report.one_line()));
             }
             for failed in report.failures() {
                 let error = failed.error.as_deref().unwrap_or_default();
-                eprintln!("error: {} {}: {error}", failed.kind, failed.name);
+                eprintln!(
+                    "error: {} {}: {}",
+                    failed.kind,
+                    visible(&failed.name),
+                    visible(error)
+                );
             }
         }
         Ok((loaded, collection))

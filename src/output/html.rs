@@ -7,6 +7,7 @@
 
 use askama::Template;
 
+use super::escape::visible_layout;
 use super::{Report, address_counts, rule_label};
 use crate::baseline::BaselineSummary;
 use crate::finding::{BaselineState, Finding, Status};
@@ -106,6 +107,7 @@ struct FindingView<'a> {
     new: bool,
     ports: Vec<PortView>,
     commands: &'a [String],
+    commands_withheld: &'a [String],
     guidance: String,
     exemption: Option<String>,
     notes: &'a [String],
@@ -217,8 +219,12 @@ pub fn render(report: &Report, policy: &Policy) -> String {
         gate: report.gate.as_ref(),
         warnings: &report.warnings,
     };
-    page.render()
-        .expect("the report template renders any report")
+    let html = page
+        .render()
+        .expect("the report template renders any report");
+    // The template escapes markup; control and bidi characters in cloud names are shown as
+    // escapes too (a newline or tab in a name is only white space to a browser).
+    visible_layout(&html).into_owned()
 }
 
 fn controls(report: &Report, policy: &Policy) -> Vec<ControlView> {
@@ -358,6 +364,7 @@ fn finding<'a>(f: &'a Finding, policy: &Policy, detailed: bool) -> FindingView<'
         new: f.baseline == Some(BaselineState::New),
         ports: if unhealthy { ports(f) } else { Vec::new() },
         commands: if unhealthy { &f.commands } else { &[] },
+        commands_withheld: if unhealthy { &f.commands_withheld } else { &[] },
         guidance: match rec {
             Some(r) if unhealthy => r.remediation.trim_end().to_owned(),
             _ => String::new(),

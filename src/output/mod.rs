@@ -1,5 +1,6 @@
 //! Outputs of a scan: the report every format renders, and the formats.
 
+pub mod escape;
 mod html;
 mod json;
 mod sarif;

@@ -20,6 +20,7 @@ use serde_sarif::sarif::{
 };
 use sha2::{Digest, Sha256};
 
+use super::escape::visible;
 use super::{Report, address_counts, rule_label};
 use crate::baseline::SARIF_RESOURCE_NAME;
 use crate::finding::{BaselineState, Finding, SourceLocation, Status};
@@ -162,7 +163,7 @@ pub fn notices(report: &Report) -> Vec<String> {
 
 fn notification(text: &str, level: &str) -> Notification {
     Notification::builder()
-        .message(Message::from(sentence(text).as_str()))
+        .message(Message::from(visible(&sentence(text)).as_ref()))
         .level(json!(level))
         .build()
 }
@@ -260,7 +261,7 @@ fn result(finding: &Finding, policy: &Policy, base: &Path) -> SarifResult {
         .rule_id(&finding.rule)
         .kind(ResultKind::Fail)
         .level(level(finding.severity))
-        .message(Message::from(message(finding).as_str()))
+        .message(Message::from(visible(&message(finding)).as_ref()))
         .locations(vec![location])
         .partial_fingerprints(fingerprints)
         .properties(
@@ -281,10 +282,13 @@ fn result(finding: &Finding, policy: &Policy, base: &Path) -> SarifResult {
             Suppression::builder()
                 .kind(json!("external"))
                 .status(json!("accepted"))
-                .justification(format!(
-                    "{} (owner {}, expires {}, {})",
-                    e.justification, e.owner, e.expires, e.source
-                ))
+                .justification(
+                    visible(&format!(
+                        "{} (owner {}, expires {}, {})",
+                        e.justification, e.owner, e.expires, e.source
+                    ))
+                    .into_owned(),
+                )
                 .build(),
         ]
     });

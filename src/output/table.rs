@@ -3,10 +3,12 @@
 //! VMs with an unhealthy finding come first. Each VM shows its findings (status, recommendation,
 //! why, marked new against a baseline or exempt), then, once, the ports the internet reaches with
 //! the number of addresses and the rules that let them in (ports with the same evidence share a
-//! line), then the commands that fix it. Baseline and gate results follow the score.
+//! line), then the commands that fix it. Baseline and gate results follow the score. Names from
+//! cloud data are shown with control and bidi characters escaped ([`super::escape`]).
 
 use std::fmt::Write;
 
+use super::escape::{visible, visible_layout};
 use super::{Report, address_counts};
 use crate::finding::{BaselineState, Finding, PortEvidence, RuleEvidence, Status};
 
@@ -26,10 +28,12 @@ pub fn render(report: &Report) -> String {
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "\nWarnings ({}):", report.warnings.len());
         for w in &report.warnings {
-            let _ = writeln!(out, "  - {w}");
+            let _ = writeln!(out, "  - {}", visible(w));
         }
     }
-    out
+    // Each value above that can hold a line break is escaped where it is written; this pass
+    // catches any other control character that reached the text.
+    visible_layout(&out).into_owned()
 }
 
 fn write_vm(out: &mut String, findings: &[Finding]) {
@@ -37,11 +41,14 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
     let region = first.region.as_deref().unwrap_or("-");
     let _ = writeln!(
         out,
-        "{}  ({}, {}, {region})",
-        first.resource_name, first.provider, first.scope
+        "{}  ({}, {}, {})",
+        visible(&first.resource_name),
+        first.provider,
+        visible(&first.scope),
+        visible(region)
     );
     if first.resource_name != first.resource {
-        let _ = writeln!(out, "  {}", first.resource);
+        let _ = writeln!(out, "  {}", visible(&first.resource));
     }
     for f in findings {
         let _ = writeln!(
@@ -49,8 +56,8 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
             "  {:<14} {:<26} {}{}",
             label(f),
             f.rule,
-            f.evidence.summary,
-            marks(f)
+            visible(&f.evidence.summary),
+            visible(&marks(f))
         );
     }
     // Each port once, from the first unhealthy finding that shows it.
@@ -82,7 +89,7 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
             address_counts(evidence.ipv4_addresses, &evidence.ipv6_addresses)
         );
         for rule in &evidence.rules {
-            let _ = writeln!(out, "      via {}", describe_rule(rule));
+            let _ = writeln!(out, "      via {}", visible(&describe_rule(rule)));
         }
     }
     // Each command once: the recommendations of a VM often share a fix.
@@ -95,7 +102,18 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
         }
     }
     for command in commands {
-        let _ = writeln!(out, "    fix: {command}");
+        let _ = writeln!(out, "    fix: {}", visible(command));
+    }
+    let mut withheld: Vec<&str> = Vec::new();
+    for f in findings.iter().filter(|f| f.status == Status::Unhealthy) {
+        for why in &f.commands_withheld {
+            if !withheld.contains(&why.as_str()) {
+                withheld.push(why);
+            }
+        }
+    }
+    for why in withheld {
+        let _ = writeln!(out, "    {}", visible(why));
     }
     out.push('\n');
 }
@@ -237,7 +255,12 @@ fn write_score(out: &mut String, report: &Report) {
             baseline.fixed.len()
         );
         for fixed in &baseline.fixed {
-            let _ = writeln!(out, "  fixed: {} on {}", fixed.rule, fixed.resource_name);
+            let _ = writeln!(
+                out,
+                "  fixed: {} on {}",
+                fixed.rule,
+                visible(&fixed.resource_name)
+            );
         }
     }
     if let Some(gate) = &report.gate {
@@ -255,8 +278,8 @@ fn write_score(out: &mut String, report: &Report) {
                 out,
                 "  NOT READ {} {}: {}",
                 failed.kind,
-                failed.name,
-                failed.error.as_deref().unwrap_or_default()
+                visible(&failed.name),
+                visible(failed.error.as_deref().unwrap_or_default())
             );
         }
     }

@@ -1,0 +1,80 @@
+//! Hostile names (control and bidi characters, shell syntax) in cloud data: no text output
+//! carries a raw control character, and no fix command is printed that pasting could subvert.
+
+mod support;
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::{AzureVm, allow};
+
+const HOSTILE: &[&str] = &[
+    "red\x1b[31mrule",
+    "cr\rrule",
+    "bell\x07rule",
+    "rlo\u{202e}elur",
+    "home\x01rule",
+    "sub$(touch /tmp/x)",
+    "tick`id`",
+    "quote'\"rule",
+    "new\nline",
+];
+
+fn raw_controls(text: &str, keep_layout: bool) -> Vec<char> {
+    text.chars()
+        .filter(|&c| portcullis::output::escape::is_hostile(c))
+        .filter(|c| !(keep_layout && matches!(c, '\n' | '\t')))
+        .collect()
+}
+
+#[test]
+fn hostile_rule_names_reach_no_output_raw() {
+    for name in HOSTILE {
+        let vm = AzureVm::new().nic(vec![allow(300, "Tcp", "*", "22").named(name)]);
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("estate.json");
+        std::fs::write(&input, json!({ "value": vm.resources(false) }).to_string()).unwrap();
+        let sarif = dir.path().join("out.sarif");
+        let html = dir.path().join("out.html");
+        let json_out = dir.path().join("out.json");
+        let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("scan")
+            .arg("-i")
+            .arg(&input)
+            .arg("--output-sarif")
+            .arg(&sarif)
+            .arg("--output-html")
+            .arg(&html)
+            .arg("--output-json")
+            .arg(&json_out)
+            .output()
+            .unwrap();
+        let table = String::from_utf8(o.stdout).unwrap();
+        let stderr = String::from_utf8(o.stderr).unwrap();
+        assert_eq!(o.status.code(), Some(0), "{name:?}: {stderr}");
+        assert!(table.contains("UNHEALTHY"), "{name:?}: {table}");
+        assert_eq!(raw_controls(&table, true), vec![], "{name:?} table: {table}");
+        assert_eq!(raw_controls(&stderr, true), vec![], "{name:?} stderr");
+        let html = std::fs::read_to_string(&html).unwrap();
+        assert_eq!(raw_controls(&html, true), vec![], "{name:?} html");
+        let sarif: Value = serde_json::from_slice(&std::fs::read(&sarif).unwrap()).unwrap();
+        for result in sarif["runs"][0]["results"].as_array().unwrap() {
+            let text = result["message"]["text"].as_str().unwrap();
+            assert_eq!(raw_controls(text, false), vec![], "{name:?} sarif: {text}");
+        }
+        // JSON keeps the exact data.
+        let json: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+        let quoted = serde_json::to_string(name).unwrap();
+        assert!(
+            json.to_string().contains(quoted.trim_matches('"')),
+            "{name:?} json"
+        );
+        let unsafe_name = name.chars().any(portcullis::output::escape::is_hostile);
+        assert_eq!(
+            table.contains("not safe to paste"),
+            unsafe_name,
+            "{name:?}: {table}"
+        );
+        assert_eq!(!table.contains("fix: "), unsafe_name, "{name:?}: {table}");
+    }
+}

@@ -9,6 +9,7 @@
 
 mod aws;
 mod azure;
+mod dedup;
 mod json;
 mod snapshot;
 
@@ -58,6 +59,16 @@ pub enum LoadError {
         line: u32,
         column: u32,
         message: String,
+    },
+    #[error(
+        "{kind} {id} is read twice with different content, at {first} and at {second}; give only \
+         one copy (the newer export) as input"
+    )]
+    Conflict {
+        kind: &'static str,
+        id: String,
+        first: String,
+        second: String,
     },
 }
 
@@ -113,6 +124,7 @@ pub fn load_inputs_within(paths: &[PathBuf], limits: &Limits) -> Result<Loaded, 
         }
     }
     merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
+    dedup::fold_duplicates(&mut loaded.snapshot, &mut loaded.warnings)?;
     Ok(loaded)
 }
 

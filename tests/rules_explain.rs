@@ -79,7 +79,7 @@ fn flagged_port_examples_report_the_ports_they_describe() {
             other => panic!("{}: {other:?}", c.label),
         })
         .collect();
-    assert_eq!(ports, [vec!["3389/tcp"], vec!["22/tcp"]]);
+    assert_eq!(ports, [["3389/tcp"], ["22/tcp"]]);
 }
 
 #[test]

@@ -108,8 +108,10 @@ fn folders_are_walked_recursively_in_sorted_order() {
     );
     assert_eq!(loaded.files, 5);
     assert_eq!(loaded.skipped.get(UNRECOGNISED_FILE), Some(&1));
-    assert_eq!(loaded.warnings.len(), 2, "{:?}", loaded.warnings);
+    assert_eq!(loaded.warnings.len(), 3, "{:?}", loaded.warnings);
     assert!(loaded.warnings[1].ends_with("empty: no .json files in this folder"));
+    // b/nsg.json, given again after its folder, is read twice and judged once.
+    assert!(loaded.warnings[2].contains("read twice"), "{}", loaded.warnings[2]);
 
     // Origins point at the file each resource came from.
     let origins: Vec<Option<Origin>> = loaded.snapshot.nsgs.iter().map(|n| n.origin).collect();

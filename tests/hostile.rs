@@ -91,6 +91,82 @@ fn hostile_rule_names_reach_no_output_raw() {
             unsafe_name,
             "{name:?}: {table}"
         );
-        assert_eq!(!table.contains("fix: "), unsafe_name, "{name:?}: {table}");
+        // The rule's own command is withheld; a command that does not name it still prints.
+        let rule_fix = table
+            .lines()
+            .any(|l| l.contains("fix: az network nsg rule delete"));
+        assert_eq!(rule_fix, !unsafe_name, "{name:?}: {table}");
+        assert!(
+            table.contains("fix: az rest --method put"),
+            "{name:?}: {table}"
+        );
+    }
+}
+
+/// The printed `fix:` lines, typed into an interactive bash in a pty (`tests/paste/paste.py`)
+/// with `az` a stub that records its argv: each runs with exactly the intended arguments and
+/// nothing the names hold runs as a command.
+#[test]
+fn printed_commands_paste_into_bash_as_written() {
+    for name in [
+        "sub$(touch MARK)",
+        "tick`touch MARK`",
+        "quote'\"rule",
+        "bang!!rule^x",
+    ] {
+        let vm = AzureVm::new().nic(vec![allow(300, "Tcp", "*", "22").named(name)]);
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("estate.json");
+        std::fs::write(&input, json!({ "value": vm.resources(false) }).to_string()).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("scan")
+            .arg("-i")
+            .arg(&input)
+            .output()
+            .unwrap();
+        let table = String::from_utf8(o.stdout).unwrap();
+        let fixes: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("fix: "))
+            .collect();
+        let delete = fixes
+            .iter()
+            .find(|l| l.starts_with("az network nsg rule delete"))
+            .unwrap_or_else(|| panic!("{name:?}: {table}"));
+        let stubs = dir.path().join("bin");
+        std::fs::create_dir(&stubs).unwrap();
+        let stub = stubs.join("az");
+        std::fs::write(
+            &stub,
+            "#!/usr/bin/env python3\nimport json, os, sys\n\
+             open(os.environ['ARGV_LOG'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n",
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&stub).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&stub, perms).unwrap();
+        let lines = dir.path().join("lines");
+        std::fs::write(&lines, format!("{delete}\n")).unwrap();
+        let log = dir.path().join("argv.log");
+        let status = Command::new("python3")
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paste/paste.py"))
+            .arg(&lines)
+            .current_dir(dir.path())
+            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+            .env("ARGV_LOG", &log)
+            .status()
+            .unwrap();
+        assert!(status.success(), "{name:?}");
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let rule_id = support::rg_id("Microsoft.Network/networkSecurityGroups", "nic-nsg")
+            + "/securityRules/"
+            + name;
+        let expected = json!(["network", "nsg", "rule", "delete", "--ids", rule_id]);
+        let argv: Vec<Value> = logged
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(argv, vec![expected], "{name:?}: pasted {delete}");
+        assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
     }
 }

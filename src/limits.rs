@@ -54,13 +54,8 @@ impl Default for Limits {
 /// Parses a duration flag: `30` (seconds), `500ms`, `30s`, `5m` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration; give e.g. 30s, 500ms, 5m or 1h"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a duration; give e.g. 30s, 500ms, 5m or 1h"))?;
     let duration = match unit {
         "" | "s" => Duration::from_secs(number),
         "ms" => Duration::from_millis(number),
@@ -81,13 +76,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parses a size flag: `1048576` (bytes), `64KiB`, `256MiB` or `2GiB`.
 pub fn parse_size(text: &str) -> Result<u64, String> {
     let text = text.trim();
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size; give e.g. 64KiB, 256MiB or 2GiB"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a size; give e.g. 64KiB, 256MiB or 2GiB"))?;
     let shift = match unit {
         "" | "B" => 0,
         "KiB" => 10,
@@ -103,6 +93,15 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         .checked_mul(1 << shift)
         .filter(|&bytes| bytes > 0)
         .ok_or_else(|| format!("{text:?}: a size must be more than zero and under 16 EiB"))
+}
+
+/// `"30ms"` as `(30, "ms")`: the leading digits as a number and the rest as its unit.
+fn number_and_unit(text: &str) -> Option<(u64, &str)> {
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    Some((number.parse().ok()?, unit))
 }
 
 #[cfg(test)]

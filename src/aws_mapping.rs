@@ -189,6 +189,7 @@ pub fn group_source(
     group_id.or(group_name).map(|group| SgSource {
         kind: SgSourceKind::Group(group),
         description,
+        rule_id: None,
     })
 }
 

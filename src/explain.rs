@@ -7,8 +7,10 @@ use std::fmt::{self, Write};
 
 use crate::finding::Status;
 use crate::load;
+use crate::model::PortSpec;
 use crate::policy::{Example, ExampleVerdict, Policy, Recommendation};
 use crate::scan;
+use crate::verdict::port_list;
 
 /// One example of a recommendation and what the engine made of it.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ pub struct VmVerdict {
     pub vm: String,
     pub status: Status,
     /// The ports the finding lists (open, or reached outside JIT).
-    pub ports: Vec<String>,
+    pub ports: Vec<PortSpec>,
 }
 
 impl ExampleCheck<'_> {
@@ -225,7 +227,7 @@ impl fmt::Display for Verdicts<'_> {
             }
             write!(f, "{} {}", vm.vm, vm.status)?;
             if !vm.ports.is_empty() {
-                write!(f, " ({})", vm.ports.join(", "))?;
+                write!(f, " ({})", port_list(&vm.ports))?;
             }
         }
         Ok(())

@@ -4,8 +4,9 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::Provider;
+use crate::model::{PortSpec, Provider};
 use crate::policy::Severity;
+use crate::rule_ref::{RuleKind, RuleRef};
 
 /// A recommendation's verdict on one resource.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -43,10 +44,10 @@ pub struct Finding {
     pub region: Option<String>,
     pub status: Status,
     pub severity: Severity,
-    /// Open ports as `22/tcp`, for `management-ports-closed`-like rules; the ports reached
-    /// outside JIT for `management-ports-jit`-like rules.
+    /// Open ports (`22/tcp` in JSON), for `management-ports-closed`-like rules; the ports
+    /// reached outside JIT for `management-ports-jit`-like rules.
     #[serde(default)]
-    pub ports: Vec<String>,
+    pub ports: Vec<PortSpec>,
     pub evidence: Evidence,
     /// Where the VM itself was read from; outputs that need a place for every finding (SARIF)
     /// use it when no rule decided the verdict (a NIC with no NSG).
@@ -97,7 +98,7 @@ impl Finding {
         let rule = rules
             .clone()
             .filter(placed)
-            .find(|r| r.kind != "network_acl")
+            .find(|r| r.kind != RuleKind::NetworkAcl)
             .or_else(|| rules.clone().find(placed));
         match rule {
             Some(RuleEvidence {
@@ -160,8 +161,8 @@ pub struct Evidence {
 /// The internet addresses that reach one port, and the rules that let them in.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PortEvidence {
-    /// `22/tcp`.
-    pub port: String,
+    /// `22/tcp` in JSON.
+    pub port: PortSpec,
     /// Whether the set is broader than the recommendation's threshold.
     pub open: bool,
     pub ipv4_addresses: u64,
@@ -173,8 +174,8 @@ pub struct PortEvidence {
 /// A rule that decided some of a port's exposure.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RuleEvidence {
-    /// `nsg_rule`, `security_group`, `network_acl` or `none` (a layer with nothing to filter).
-    pub kind: String,
+    /// `nsg_rule`, `security_group` or `network_acl` in JSON.
+    pub kind: RuleKind,
     /// NSG id, security group id or network ACL id.
     pub container: String,
     /// NSG rule name, or a description of the permission or entry.
@@ -191,6 +192,10 @@ pub struct RuleEvidence {
     pub file: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line: Option<u32>,
+    /// The rule itself, by id and content, for remediation. Not written to JSON (reports keep
+    /// the fields above), so `None` only in evidence read back from a report.
+    #[serde(skip)]
+    pub target: Option<RuleRef>,
 }
 
 #[cfg(test)]

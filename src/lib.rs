@@ -1,7 +1,8 @@
 //! portcullis: finds management ports open to the internet on cloud VMs, exactly.
 //!
 //! Data flows one way: loaders ([`load`]) → [`model::Snapshot`] → exposure [`engine`] →
-//! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s → [`score`] → [`output`].
+//! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s (their evidence naming rules
+//! by typed [`rule_ref`]s) → [`score`] → [`output`].
 //! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`remediate`] writes the
 //! commands that fix a finding; [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
 //! [`explain`] documents a recommendation, scanning its example estates.
@@ -24,6 +25,7 @@ pub mod model;
 pub mod output;
 pub mod policy;
 pub mod remediate;
+pub mod rule_ref;
 pub mod scan;
 pub mod score;
 pub mod synthetic;

@@ -431,7 +431,7 @@ impl fmt::Display for Access {
 }
 
 /// One NSG security rule, with singular and plural fields already merged.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NsgRule {
     pub name: String,
@@ -516,6 +516,11 @@ pub struct SgSource {
     pub kind: SgSourceKind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The security group rule id (`sgr-…`) of this source, when the data names it (live
+    /// collection reads it with `DescribeSecurityGroupRules`; `describe-security-groups` output
+    /// has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rule_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -546,7 +551,7 @@ pub struct NetworkAcl {
     pub origin: Option<Origin>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NaclEntry {
     pub rule_number: u32,

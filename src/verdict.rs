@@ -163,7 +163,7 @@ fn vm_location(snapshot: &Snapshot, vm: &Vm) -> Option<SourceLocation> {
 struct Verdict {
     status: Status,
     summary: String,
-    ports: Vec<String>,
+    ports: Vec<PortSpec>,
     exposures: Arc<[PortEvidence]>,
 }
 
@@ -236,11 +236,11 @@ fn ports_closed(
         }
         let is_open = is_open(&reach.reachable, &rec.thresholds);
         if is_open {
-            open.push(port.clone());
+            open.push(port);
         }
         evidence.push(port_evidence(
             snapshot,
-            &port,
+            port,
             is_open,
             &reach.reachable,
             &reach.rules,
@@ -253,7 +253,7 @@ fn ports_closed(
             "watched ports are reachable only from narrow ranges".to_string()
         }
     } else {
-        format!("open to the internet: {}", open.join(", "))
+        format!("open to the internet: {}", port_list(&open))
     };
     Verdict {
         status: if open.is_empty() {
@@ -292,10 +292,10 @@ fn ports_jit(
             .filter(|c| !c.addresses.is_empty())
             .collect();
         let is_open = is_open(&reach.standing, &rec.thresholds);
-        standing_ports.push(port.clone());
+        standing_ports.push(port);
         evidence.push(port_evidence(
             snapshot,
-            &port,
+            port,
             is_open,
             &reach.standing,
             &rules,
@@ -313,43 +313,52 @@ fn ports_jit(
         status: Status::Unhealthy,
         summary: format!(
             "standing access (not a JIT grant) from the internet to {}",
-            standing_ports.join(", ")
+            port_list(&standing_ports)
         ),
         ports: standing_ports,
         exposures: evidence.into(),
     }
 }
 
-/// The recommendation's ports with their exposure, as `22/tcp` strings, in port order.
+/// The recommendation's ports with their exposure, in port order.
 fn watched<'a>(
     reach: &'a VmPorts,
     ports: &'a [PortSpec],
     rec: &'a Recommendation,
-) -> impl Iterator<Item = (String, &'a PortExposure)> + 'a {
+) -> impl Iterator<Item = (PortSpec, &'a PortExposure)> + 'a {
     ports
         .iter()
         .zip(&reach.ports)
         .filter(|(port, _)| rec.ports.contains(port))
-        .map(|(port, reach)| (port.to_string(), reach))
+        .map(|(port, reach)| (*port, reach))
+}
+
+/// `22/tcp, 3389/tcp`.
+pub fn port_list(ports: &[PortSpec]) -> String {
+    ports
+        .iter()
+        .map(PortSpec::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn port_evidence(
     snapshot: &Snapshot,
-    port: &str,
+    port: PortSpec,
     open: bool,
     set: &AddressSet,
     rules: &[Contribution],
 ) -> PortEvidence {
     PortEvidence {
-        port: port.to_string(),
+        port,
         open,
         ipv4_addresses: set.ipv4_count(),
         ipv6_addresses: set.ipv6_count().to_string(),
         rules: rules
             .iter()
             .map(|c| RuleEvidence {
-                kind: c.rule.kind.as_str().to_string(),
-                container: c.rule.container.to_string(),
+                kind: c.rule.kind(),
+                container: c.rule.container().to_string(),
                 name: c.rule.name.clone(),
                 priority: c.rule.priority,
                 jit: c.rule.jit,
@@ -360,6 +369,7 @@ fn port_evidence(
                     .origin
                     .and_then(|o| snapshot.sources.get(o.file as usize).cloned()),
                 line: c.rule.origin.map(|o| o.line),
+                target: Some(c.rule.target.clone()),
             })
             .collect(),
     }

@@ -248,7 +248,7 @@ fn a_live_scan_judges_like_a_scan_of_the_aws_cli_export() {
     ]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("aws: 2 regions, 13 API calls, "),
+        stderr(&output).contains("aws: 2 regions, 15 API calls, "),
         "{}",
         stderr(&output)
     );
@@ -286,10 +286,10 @@ fn a_live_scan_judges_like_a_scan_of_the_aws_cli_export() {
         assert_eq!(closed(name), (status.to_string(), want), "{name}");
     }
 
-    // Six lists per region, and the entries of the one prefix list a group names.
+    // Seven lists per region, and the entries of the one prefix list a group names.
     let collection = &live["collection"][0];
     assert_eq!(collection["complete"], true);
-    assert_eq!(collection["api_calls"], 13);
+    assert_eq!(collection["api_calls"], 15);
     let scopes: Vec<(&str, u64)> = collection["scopes"]
         .as_array()
         .unwrap()
@@ -301,7 +301,113 @@ fn a_live_scan_judges_like_a_scan_of_the_aws_cli_export() {
             )
         })
         .collect();
-    assert_eq!(scopes, [("eu-west-1", 7), ("us-east-1", 6)]);
+    assert_eq!(scopes, [("eu-west-1", 8), ("us-east-1", 7)]);
+}
+
+/// Every unhealthy finding of a JSON report: (VM name, recommendation) → its fix commands.
+fn commands(report: &Value) -> BTreeMap<(String, String), Vec<String>> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "unhealthy")
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap().to_string();
+            let commands = f["commands"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c.as_str().unwrap().to_string())
+                .collect();
+            ((text("resource_name"), text("rule")), commands)
+        })
+        .collect()
+}
+
+#[test]
+fn a_live_scan_prints_the_fix_commands_of_a_scan_of_the_export() {
+    let account = Account::seed(5, &["commands"]);
+    let live = account.path("live.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        "eu-west-1",
+        "--endpoint-url",
+        &account.moto.url,
+        "--format",
+        "json",
+        "-o",
+        &live,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let live = commands(&read_json(&live));
+    let export = account.export(&["eu-west-1"]);
+    let files = account.path("files.json");
+    let output = account.portcullis(&[
+        "scan",
+        "--input",
+        &export.to_string_lossy(),
+        "--format",
+        "json",
+        "-o",
+        &files,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(live, commands(&read_json(&files)));
+
+    let of = |name: &str, rule: &str| -> Vec<String> {
+        live.get(&(name.to_string(), rule.to_string()))
+            .cloned()
+            .unwrap_or_else(|| panic!("no unhealthy {rule} finding of {name}: {live:?}"))
+    };
+    // The SSH range loses its internet source and gets back 20-21 and 23-25; the narrow
+    // private source keeps all of it; RDP loses the prefix list.
+    let ranged = of("ranged", "management-ports-closed");
+    let shapes: Vec<String> = ranged
+        .iter()
+        .map(|c| {
+            let words = shlex::split(c).unwrap();
+            let group = words.iter().position(|w| w == "--group-id").unwrap();
+            assert!(words[group + 1].starts_with("sg-"), "{c}");
+            let mut shape = words[..group].to_vec();
+            shape.extend(words[group + 2..].iter().cloned());
+            shape.join(" ")
+        })
+        .collect();
+    let list = "\"PrefixListIds\":[{\"PrefixListId\":\"pl-";
+    assert_eq!(shapes.len(), 3, "{ranged:?}");
+    assert_eq!(
+        shapes[0],
+        "aws ec2 revoke-security-group-ingress --region eu-west-1 --ip-permissions \
+         [{\"FromPort\":20,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"0.0.0.0/0\"}],\
+         \"ToPort\":25}]"
+    );
+    assert_eq!(
+        shapes[1],
+        "aws ec2 authorize-security-group-ingress --region eu-west-1 --ip-permissions \
+         [{\"FromPort\":20,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"0.0.0.0/0\"}],\
+         \"ToPort\":21},{\"FromPort\":23,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\
+         \"0.0.0.0/0\"}],\"ToPort\":25}]"
+    );
+    assert!(
+        shapes[2].starts_with(&format!(
+            "aws ec2 revoke-security-group-ingress --region eu-west-1 --ip-permissions \
+             [{{\"FromPort\":3389,\"IpProtocol\":\"tcp\",{list}"
+        )),
+        "{}",
+        shapes[2]
+    );
+    // All traffic from anywhere: one revoke closes every port, for both recommendations.
+    let everything = of("everything", "management-ports-closed");
+    assert_eq!(everything.len(), 1, "{everything:?}");
+    assert!(
+        everything[0].ends_with(
+            "--ip-permissions '[{\"IpProtocol\":\"-1\",\"IpRanges\":[{\"CidrIp\":\"0.0.0.0/0\"}]}]'"
+        ),
+        "{everything:?}"
+    );
+    assert_eq!(of("everything", "internet-facing-vm-nsg"), everything);
 }
 
 #[test]
@@ -458,8 +564,8 @@ fn all_regions_are_the_regions_the_account_has_enabled() {
         .output()
         .unwrap();
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
-    // DescribeRegions, then six lists in each region.
-    let summary = format!("aws: {enabled} regions, {} API calls, ", 1 + 6 * enabled);
+    // DescribeRegions, then seven lists in each region.
+    let summary = format!("aws: {enabled} regions, {} API calls, ", 1 + 7 * enabled);
     assert!(
         stderr(&output).contains(&summary),
         "{summary}\n{}",

@@ -552,7 +552,7 @@ fn evidence_names_the_deciding_rules_of_both_layers() {
         .find(|f| f.rule == "management-ports-closed")
         .unwrap();
     let ssh = &closed.evidence.exposures[0];
-    assert_eq!(ssh.port, "22/tcp");
+    assert_eq!(ssh.port.to_string(), "22/tcp");
     assert_eq!(ssh.ipv4_addresses, 3_702_258_432);
     let mut names: Vec<(&str, u64)> = ssh
         .rules

@@ -119,10 +119,11 @@ fn check_estate(estate: &str, vms: usize) {
                     want.vm, f.status, f.evidence.summary
                 ));
             }
-            if *rule == "management-ports-closed" && f.ports != want.open {
+            let open: Vec<String> = f.ports.iter().map(ToString::to_string).collect();
+            if *rule == "management-ports-closed" && open != want.open {
                 failures.push(format!(
-                    "{} open ports: got {:?}, want {:?}",
-                    want.vm, f.ports, want.open
+                    "{} open ports: got {open:?}, want {:?}",
+                    want.vm, want.open
                 ));
             }
         }

@@ -14,6 +14,7 @@ use portcullis::addrset::{AddressSet, Family};
 use portcullis::engine::{self, EngineConfig};
 use portcullis::model::*;
 use portcullis::policy::Policy;
+use portcullis::rule_ref::RuleKind;
 use proptest::prelude::*;
 
 const SOURCES: &[&str] = &[
@@ -442,6 +443,7 @@ fn sg_permission() -> impl Strategy<Value = SgPermission> {
                         SourceSpec::Group => SgSourceKind::Group("sg-other".into()),
                     },
                     description: jit.then(|| "portcullis-jit-grant".to_string()),
+                    rule_id: None,
                 })
                 .collect(),
             origin: None,
@@ -681,7 +683,7 @@ fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
                 .rules
                 .iter()
                 .filter(|c| {
-                    c.rule.kind == engine::RuleKind::SecurityGroup && c.addresses.contains(&point)
+                    c.rule.kind() == RuleKind::SecurityGroup && c.addresses.contains(&point)
                 })
                 .count();
             prop_assert_eq!(
@@ -695,7 +697,7 @@ fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
                 .rules
                 .iter()
                 .filter(|c| {
-                    c.rule.kind == engine::RuleKind::NetworkAcl && c.addresses.contains(&point)
+                    c.rule.kind() == RuleKind::NetworkAcl && c.addresses.contains(&point)
                 })
                 .count();
             prop_assert_eq!(acl_rules, usize::from(case.acl.is_some()));

@@ -206,7 +206,7 @@ fn one_placed_result_per_unhealthy_finding() {
         let near: String = text.lines().skip(line - 1).take(4).collect();
         let message = result["message"]["text"].as_str().unwrap();
         for port in &finding.ports {
-            assert!(message.contains(port.as_str()), "{message}");
+            assert!(message.contains(&port.to_string()), "{message}");
         }
         // An NSG rule's place is the rule in the export: its name is there.
         if let Some(rule) = finding
@@ -214,7 +214,7 @@ fn one_placed_result_per_unhealthy_finding() {
             .exposures
             .iter()
             .flat_map(|p| &p.rules)
-            .find(|r| r.kind == "nsg_rule")
+            .find(|r| r.kind == portcullis::rule_ref::RuleKind::NsgRule)
         {
             assert!(near.contains(&format!("\"{}\"", rule.name)), "{uri}:{line}");
             assert!(

@@ -8,13 +8,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::layer::{Contribution, FirstMatchRule, PortLayer, RuleInfo, RuleKind, first_match};
+use super::layer::{Contribution, FirstMatchRule, PortLayer, RuleInfo, first_match};
 use super::{EngineConfig, LayerEval, starts_with_any};
 use crate::addrset::AddressSet;
 use crate::model::{
     Access, NaclEntry, NetworkAcl, PortRange, PortSpec, PrefixList, Protocol, SecurityGroup,
     SgPermission, SgSourceKind,
 };
+use crate::rule_ref::{RuleRef, SgRuleId, SgRuleRef};
 
 /// A security group's inbound permissions with their sources as sets.
 pub struct PreparedSecurityGroup {
@@ -69,8 +70,7 @@ impl PreparedSecurityGroup {
     /// missing data never hides exposure.
     pub fn missing(id: &str) -> Self {
         let info = Arc::new(RuleInfo {
-            kind: RuleKind::SecurityGroup,
-            container: id.into(),
+            target: RuleRef::AssumedSecurityGroup { group: id.into() },
             name: "all traffic from anywhere (assumed)".to_string(),
             priority: None,
             jit: false,
@@ -175,9 +175,22 @@ fn prepare_permission(
             } else {
                 format!("{what} from {from} ({description})")
             };
+            let target = SgRuleRef {
+                group: Arc::clone(container),
+                rule_id: SgRuleId::new(
+                    source.rule_id.as_deref(),
+                    container,
+                    permission.protocol,
+                    permission.ports,
+                    &source.kind,
+                ),
+                protocol: permission.protocol,
+                ports: permission.ports,
+                source: source.kind.clone(),
+                description: source.description.clone(),
+            };
             let info = Arc::new(RuleInfo {
-                kind: RuleKind::SecurityGroup,
-                container: Arc::clone(container),
+                target: RuleRef::SecurityGroup(Arc::new(target)),
                 name,
                 priority: None,
                 jit: starts_with_any(description, &config.jit_rule_prefixes),
@@ -212,8 +225,10 @@ impl PreparedNetworkAcl {
             .into_iter()
             .map(|e| PreparedEntry {
                 info: Arc::new(RuleInfo {
-                    kind: RuleKind::NetworkAcl,
-                    container: Arc::clone(&container),
+                    target: RuleRef::NetworkAcl {
+                        acl: Arc::clone(&container),
+                        entry: Arc::new(e.clone()),
+                    },
                     name: format!(
                         "rule {} {} {} {} from {}",
                         e.rule_number,

@@ -12,10 +12,11 @@ use std::sync::Arc;
 
 use ipnetwork::IpNetwork;
 
-use super::layer::{FirstMatchRule, PortLayer, RuleInfo, RuleKind, first_match};
+use super::layer::{FirstMatchRule, PortLayer, RuleInfo, first_match};
 use super::{EngineConfig, LayerEval, id_key, starts_with_any};
 use crate::addrset::AddressSet;
 use crate::model::{Access, AddressPrefix, Direction, Nsg, NsgRule, PortRange, PortSpec, Protocol};
+use crate::rule_ref::{NsgRuleRef, RuleRef};
 
 /// An NSG's inbound rules in evaluation order, with sources already turned into sets.
 pub struct PreparedNsg {
@@ -120,8 +121,9 @@ impl PreparedNsg {
         let container: Arc<str> = nsg.id.as_str().into();
         let rules: Vec<PreparedRule> = custom
             .into_iter()
-            .chain(defaults)
-            .filter_map(|r| prepare_rule(&container, r, config))
+            .map(|r| (r, false))
+            .chain(defaults.into_iter().map(|r| (r, true)))
+            .filter_map(|(r, default)| prepare_rule(&container, r, default, config))
             .collect();
         let destination_sensitive = rules
             .iter()
@@ -220,12 +222,13 @@ fn takes_part(
         && (allow || any_source_port)
 }
 
-/// Prepares a rule of the NSG `container`; `None` for a rule that matches no watched port, which
-/// decides nothing here. Dropping those keeps NICs whose destinations differ only in such rules
-/// on one shared evaluation.
+/// Prepares a rule of the NSG `container` (one of its default rules when `default`); `None` for
+/// a rule that matches no watched port, which decides nothing here. Dropping those keeps NICs
+/// whose destinations differ only in such rules on one shared evaluation.
 fn prepare_rule(
     container: &Arc<str>,
     rule: &NsgRule,
+    default: bool,
     config: &EngineConfig,
 ) -> Option<PreparedRule> {
     let allow = rule.access == Access::Allow;
@@ -287,8 +290,11 @@ fn prepare_rule(
     }
     Some(PreparedRule {
         info: Arc::new(RuleInfo {
-            kind: RuleKind::NsgRule,
-            container: Arc::clone(container),
+            target: RuleRef::Nsg(Arc::new(NsgRuleRef {
+                nsg: Arc::clone(container),
+                rule: rule.clone(),
+                default,
+            })),
             name: rule.name.clone(),
             priority: Some(rule.priority),
             jit: allow && starts_with_any(&rule.name, &config.jit_rule_prefixes),

@@ -10,31 +10,13 @@ use std::sync::Arc;
 
 use crate::addrset::AddressSet;
 use crate::model::Origin;
+use crate::rule_ref::{RuleKind, RuleRef};
 
-/// What kind of object a deciding rule lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum RuleKind {
-    NsgRule,
-    SecurityGroup,
-    NetworkAcl,
-}
-
-impl RuleKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RuleKind::NsgRule => "nsg_rule",
-            RuleKind::SecurityGroup => "security_group",
-            RuleKind::NetworkAcl => "network_acl",
-        }
-    }
-}
-
-/// A rule as evidence shows it: where it lives, its name, whether it is a JIT grant.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// A rule as evidence shows it: the rule itself, its name, whether it is a JIT grant.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RuleInfo {
-    pub kind: RuleKind,
-    /// NSG id, security group id or network ACL id, shared by the container's rules.
-    pub container: Arc<str>,
+    /// The rule as read, with the ids of what it lives in.
+    pub target: RuleRef,
     /// NSG rule name, or a readable description of the permission or entry.
     pub name: String,
     /// NSG priority or network ACL rule number.
@@ -44,6 +26,17 @@ pub struct RuleInfo {
     /// An assumption made in judging this rule (a service tag or prefix list whose ranges are
     /// unknown, counted as the whole internet), shown wherever the rule is evidence.
     pub note: Option<String>,
+}
+
+impl RuleInfo {
+    pub fn kind(&self) -> RuleKind {
+        self.target.kind()
+    }
+
+    /// NSG id, security group id or network ACL id, shared by the container's rules.
+    pub fn container(&self) -> &Arc<str> {
+        self.target.container()
+    }
 }
 
 /// The internet addresses one rule lets in on one port.
@@ -174,8 +167,7 @@ mod tests {
 
     fn info(name: &str, jit: bool) -> Arc<RuleInfo> {
         Arc::new(RuleInfo {
-            kind: RuleKind::NsgRule,
-            container: "nsg".into(),
+            target: RuleRef::AssumedSecurityGroup { group: "sg".into() },
             name: name.into(),
             priority: None,
             jit,

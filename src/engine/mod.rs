@@ -22,7 +22,7 @@ use crate::policy::Policy;
 use aws::{PreparedNetworkAcl, PreparedSecurityGroup};
 use azure::PreparedNsg;
 pub(crate) use azure::standard_default_rules;
-pub use layer::{Contribution, PortExposure, PortLayer, RuleInfo, RuleKind};
+pub use layer::{Contribution, PortExposure, PortLayer, RuleInfo};
 use resolve::{Families, Index, LayerKey, PathKey, V4, V6};
 
 /// What the engine needs from the policy.

@@ -406,6 +406,7 @@ fn sg_permission<'a>(
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(cidr),
             description: range.description,
+            rule_id: None,
         });
     }
     for range in permission.ipv6_ranges.unwrap_or_default() {
@@ -413,12 +414,14 @@ fn sg_permission<'a>(
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(cidr),
             description: range.description,
+            rule_id: None,
         });
     }
     for list in permission.prefix_list_ids.unwrap_or_default() {
         sources.push(SgSource {
             kind: SgSourceKind::PrefixList(list.prefix_list_id),
             description: list.description,
+            rule_id: None,
         });
     }
     sources.extend(

@@ -411,10 +411,10 @@ fn ports(f: &Finding) -> Vec<PortView> {
         {
             Some(row) => {
                 row.ports.push_str(", ");
-                row.ports.push_str(&p.port);
+                row.ports.push_str(&p.port.to_string());
             }
             None => rows.push(PortView {
-                ports: p.port.clone(),
+                ports: p.port.to_string(),
                 reach,
                 open: p.open,
                 rules,

@@ -14,6 +14,7 @@ use crate::baseline::BaselineSummary;
 use crate::collect::CollectionReport;
 use crate::finding::{Finding, RuleEvidence, Status};
 use crate::gate::GateOutcome;
+use crate::rule_ref::RuleKind;
 use crate::score::Score;
 use crate::verdict::{ipv6_count_text, thousands};
 
@@ -113,10 +114,11 @@ pub(crate) fn rule_label(rule: &RuleEvidence) -> String {
         .priority
         .map(|p| format!(" (priority {p})"))
         .unwrap_or_default();
-    match rule.kind.as_str() {
-        "nsg_rule" => format!("NSG rule {}{priority} of {container}", rule.name),
-        "security_group" => format!("security group {container} permission {}", rule.name),
-        "network_acl" => format!("network ACL {container} {}", rule.name),
-        _ => format!("{container} {}", rule.name),
+    match rule.kind {
+        RuleKind::NsgRule => format!("NSG rule {}{priority} of {container}", rule.name),
+        RuleKind::SecurityGroup => {
+            format!("security group {container} permission {}", rule.name)
+        }
+        RuleKind::NetworkAcl => format!("network ACL {container} {}", rule.name),
     }
 }

@@ -25,6 +25,7 @@ use super::{Report, address_counts, rule_label};
 use crate::baseline::SARIF_RESOURCE_NAME;
 use crate::finding::{BaselineState, Finding, SourceLocation, Status};
 use crate::policy::{Policy, Recommendation, Severity};
+use crate::rule_ref::RuleKind;
 
 /// GitHub code scanning's limit on results in one run.
 pub const MAX_RESULTS: usize = 25_000;
@@ -308,12 +309,12 @@ fn message(finding: &Finding) -> String {
         .iter()
         .filter(|p| finding.ports.contains(&p.port))
         .collect();
-    let mut by_rule: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut by_rule: Vec<(String, Vec<String>)> = Vec::new();
     for port in &blamed {
         let opening: Vec<_> = port
             .rules
             .iter()
-            .filter(|r| r.kind != "network_acl")
+            .filter(|r| r.kind != RuleKind::NetworkAcl)
             .collect();
         let rules = if opening.is_empty() {
             port.rules.iter().collect()
@@ -323,8 +324,8 @@ fn message(finding: &Finding) -> String {
         for rule in rules {
             let label = rule_label(rule);
             match by_rule.iter_mut().find(|(l, _)| *l == label) {
-                Some((_, ports)) => ports.push(&port.port),
-                None => by_rule.push((label, vec![&port.port])),
+                Some((_, ports)) => ports.push(port.port.to_string()),
+                None => by_rule.push((label, vec![port.port.to_string()])),
             }
         }
     }
@@ -336,12 +337,12 @@ fn message(finding: &Finding) -> String {
         parts.push(sentence(&format!("Opened by {}", opened.join("; "))));
     }
     // Ports reached from the same addresses are named together.
-    let mut by_reach: Vec<(String, Vec<&str>)> = Vec::new();
+    let mut by_reach: Vec<(String, Vec<String>)> = Vec::new();
     for port in blamed {
         let reach = address_counts(port.ipv4_addresses, &port.ipv6_addresses);
         match by_reach.iter_mut().find(|(r, _)| *r == reach) {
-            Some((_, ports)) => ports.push(&port.port),
-            None => by_reach.push((reach, vec![&port.port])),
+            Some((_, ports)) => ports.push(port.port.to_string()),
+            None => by_reach.push((reach, vec![port.port.to_string()])),
         }
     }
     for (reach, ports) in by_reach {

@@ -69,11 +69,11 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
             }
         }
     }
-    let mut groups: Vec<(Vec<&str>, &PortEvidence)> = Vec::new();
+    let mut groups: Vec<(Vec<String>, &PortEvidence)> = Vec::new();
     for port in shown {
         match groups.iter_mut().find(|(_, p)| same_evidence(p, port)) {
-            Some((ports, _)) => ports.push(&port.port),
-            None => groups.push((vec![&port.port], port)),
+            Some((ports, _)) => ports.push(port.port.to_string()),
+            None => groups.push((vec![port.port.to_string()], port)),
         }
     }
     for (ports, evidence) in groups {

@@ -645,6 +645,7 @@ fn cidr_source(cidr: IpNetwork, description: Option<String>) -> SgSource {
     SgSource {
         kind: SgSourceKind::Cidr(cidr),
         description,
+        rule_id: None,
     }
 }
 
@@ -660,6 +661,7 @@ fn sg_permission(
     let group = |id, description: Option<&str>| SgSource {
         kind: SgSourceKind::Group(id),
         description: description.map(str::to_string),
+        rule_id: None,
     };
     // (protocol, ports as `N` or `N-M`, or "" for all, sources)
     let (protocol, ports, sources) = match purpose {
@@ -710,6 +712,7 @@ fn sg_permission(
             let source = SgSource {
                 kind: SgSourceKind::PrefixList(list),
                 description: Some("corporate ranges".to_string()),
+                rule_id: None,
             };
             (
                 Protocol::TCP,

@@ -5,6 +5,7 @@ credentials of an assumed role in that account, so tests running at the same tim
 each other's resources. Prints those credentials as JSON on standard output.
 
     seed.py ENDPOINT ACCOUNT verdicts
+    seed.py ENDPOINT ACCOUNT commands
     seed.py ENDPOINT ACCOUNT one-instance REGION
     seed.py ENDPOINT ACCOUNT bench
     seed.py ENDPOINT ACCOUNT minimum-calls REGION,REGION,…
@@ -184,6 +185,38 @@ def seed_verdicts(endpoint, creds):
     instance(ec2, "east-web", subnet, [web], True)
 
 
+def seed_commands(endpoint, creds):
+    """Rules whose fix commands take each form: a port range that gives back the ports around
+    SSH, IPv4 and IPv6 sources of one permission, a prefix list, and all traffic."""
+    ec2 = ec2_client(endpoint, creds, "eu-west-1")
+    vpc = Vpc(ec2, "eu-west-1")
+    subnet = vpc.subnet("10.0.1.0/24")
+    vpc.routed_table([subnet])
+    office = ec2.create_managed_prefix_list(
+        PrefixListName="office", AddressFamily="IPv4", MaxEntries=5,
+        Entries=[{"Cidr": "34.0.0.0/8"}],
+    )["PrefixList"]["PrefixListId"]
+    ranged = vpc.group(
+        "ranged",
+        [
+            tcp(22, cidrs=["10.0.0.0/8"]),
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 20,
+                "ToPort": 25,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0"}, {"CidrIp": "10.0.0.0/8"}],
+                "Ipv6Ranges": [{"CidrIpv6": "::/0"}],
+            },
+            tcp(3389, prefix_lists=[office]),
+        ],
+    )
+    everything = vpc.group(
+        "everything", [{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    instance(ec2, "ranged", subnet, [ranged], True)
+    instance(ec2, "everything", subnet, [everything], True)
+
+
 def seed_one_instance(endpoint, creds, region):
     """One internet-facing instance with SSH open to the world."""
     ec2 = ec2_client(endpoint, creds, region)
@@ -230,6 +263,7 @@ def seed_bench(endpoint, creds):
 PAGES = {
     "DescribeInstances": 1000,
     "DescribeSecurityGroups": 1000,
+    "DescribeSecurityGroupRules": 1000,
     "DescribeNetworkAcls": 1000,
     "DescribeRouteTables": 100,
     "DescribeSubnets": 1000,
@@ -256,6 +290,9 @@ def minimum_calls(endpoint, creds, regions):
         counts = {
             "DescribeInstances": len(every("describe_instances", "Reservations")),
             "DescribeSecurityGroups": len(groups),
+            "DescribeSecurityGroupRules": len(
+                every("describe_security_group_rules", "SecurityGroupRules")
+            ),
             "DescribeNetworkAcls": len(every("describe_network_acls", "NetworkAcls")),
             "DescribeRouteTables": len(every("describe_route_tables", "RouteTables")),
             "DescribeSubnets": len(every("describe_subnets", "Subnets")),
@@ -289,6 +326,8 @@ def main():
     creds = credentials(endpoint, account)
     if estate == "verdicts":
         seed_verdicts(endpoint, creds)
+    elif estate == "commands":
+        seed_commands(endpoint, creds)
     elif estate == "one-instance":
         seed_one_instance(endpoint, creds, sys.argv[4])
     elif estate == "bench":

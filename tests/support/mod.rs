@@ -388,7 +388,8 @@ pub fn verdicts(report: &Report) -> (String, Vec<String>) {
         "management-ports-jit",
     ];
     let letters = ids.iter().map(|id| letter(find(id))).collect();
-    (letters, find("management-ports-closed").ports.clone())
+    let ports = find("management-ports-closed").ports.iter();
+    (letters, ports.map(ToString::to_string).collect())
 }
 
 /// An `IpPermissions` entry: protocol, optional port range, sources (CIDRs, `pl-…` prefix

@@ -2,21 +2,21 @@
 //! the same fields ([`crate::aws_mapping`]). A value the model cannot hold (a malformed address,
 //! a port out of range) fails the region, naming the resource and field, as it fails a file.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Display;
 use std::str::FromStr;
 
 use aws_sdk_ec2::types::{
     GroupIdentifier, InstanceNetworkInterface, IpPermission, ManagedPrefixList, NetworkAcl,
     PrefixListEntry, Reservation, RouteTable as Ec2RouteTable, SecurityGroup as Ec2SecurityGroup,
-    Subnet as Ec2Subnet, Tag,
+    SecurityGroupRule, Subnet as Ec2Subnet, Tag,
 };
 
 use super::fetch::RegionData;
 use crate::aws_mapping::{self, Instance, RouteTableAssociation};
 use crate::model::{
-    IpConfig, NaclEntry, NetworkAcl as Acl, Nic, PrefixList, Protocol, RouteTable, SecurityGroup,
-    SgPermission, SgSource, SgSourceKind, Snapshot, Subnet, Vm,
+    IpConfig, NaclEntry, NetworkAcl as Acl, Nic, PortRange, PrefixList, Protocol, RouteTable,
+    SecurityGroup, SgPermission, SgSource, SgSourceKind, Snapshot, Subnet, Vm,
 };
 
 /// The region's resources. Prefix lists are every list described, with the entries of those
@@ -26,10 +26,11 @@ pub(super) fn snapshot(data: RegionData) -> Result<Snapshot, String> {
     for reservation in data.reservations {
         reservation_vms(reservation, &mut snapshot.vms, &mut snapshot.nics)?;
     }
+    let rule_ids = rule_ids(data.security_group_rules);
     snapshot.security_groups = data
         .security_groups
         .into_iter()
-        .map(security_group)
+        .map(|group| security_group(group, &rule_ids))
         .collect::<Result<_, _>>()?;
     snapshot.network_acls = data
         .network_acls
@@ -187,15 +188,61 @@ fn network_interface(
     ))
 }
 
-fn security_group(group: Ec2SecurityGroup) -> Result<SecurityGroup, String> {
+/// What identifies an inbound security group rule: its group, protocol, ports and source.
+type RuleKey = (String, Protocol, Option<PortRange>, SgSourceKind);
+
+/// The `sgr-…` id of each inbound rule `DescribeSecurityGroupRules` listed. A rule whose
+/// fields do not parse gets no entry: its source keeps a derived id, and the same values fail
+/// the region where `DescribeSecurityGroups` shows them.
+fn rule_ids(rules: Vec<SecurityGroupRule>) -> HashMap<RuleKey, String> {
+    let key = |rule: SecurityGroupRule| -> Option<(RuleKey, String)> {
+        let protocol: Protocol = rule.ip_protocol.as_deref()?.parse().ok()?;
+        let ports = aws_mapping::port_range(
+            protocol,
+            rule.from_port.map(i64::from),
+            rule.to_port.map(i64::from),
+        )
+        .ok()?;
+        let source = match (rule.cidr_ipv4.or(rule.cidr_ipv6), rule.prefix_list_id) {
+            (Some(cidr), _) => SgSourceKind::Cidr(cidr.trim().parse().ok()?),
+            (None, Some(list)) => SgSourceKind::PrefixList(list),
+            (None, None) => SgSourceKind::Group(rule.referenced_group_info?.group_id?),
+        };
+        Some((
+            (rule.group_id?, protocol, ports, source),
+            rule.security_group_rule_id?,
+        ))
+    };
+    rules
+        .into_iter()
+        .filter(|rule| rule.is_egress != Some(true))
+        .filter_map(key)
+        .collect()
+}
+
+fn security_group(
+    group: Ec2SecurityGroup,
+    rule_ids: &HashMap<RuleKey, String>,
+) -> Result<SecurityGroup, String> {
     let id = required(group.group_id, "GroupId", "a security group")?;
     let owner = format!("security group {id:?}");
-    let inbound = group
+    let mut inbound: Vec<SgPermission> = group
         .ip_permissions
         .unwrap_or_default()
         .into_iter()
         .map(|permission| sg_permission(permission, &owner))
         .collect::<Result<_, _>>()?;
+    for permission in &mut inbound {
+        for source in &mut permission.sources {
+            let key = (
+                id.clone(),
+                permission.protocol,
+                permission.ports,
+                source.kind.clone(),
+            );
+            source.rule_id = rule_ids.get(&key).cloned();
+        }
+    }
     Ok(SecurityGroup {
         id,
         name: group.group_name.unwrap_or_default(),
@@ -223,6 +270,7 @@ fn sg_permission(permission: IpPermission, owner: &str) -> Result<SgPermission, 
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(parse(&cidr, "CidrIp", owner)?),
             description: range.description,
+            rule_id: None,
         });
     }
     for range in permission.ipv6_ranges.unwrap_or_default() {
@@ -230,12 +278,14 @@ fn sg_permission(permission: IpPermission, owner: &str) -> Result<SgPermission, 
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(parse(&cidr, "CidrIpv6", owner)?),
             description: range.description,
+            rule_id: None,
         });
     }
     for list in permission.prefix_list_ids.unwrap_or_default() {
         sources.push(SgSource {
             kind: SgSourceKind::PrefixList(required(list.prefix_list_id, "PrefixListId", owner)?),
             description: list.description,
+            rule_id: None,
         });
     }
     sources.extend(

@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashSet};
 
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::types::{
-    ManagedPrefixList, NetworkAcl, PrefixListEntry, Reservation, RouteTable, SecurityGroup, Subnet,
+    ManagedPrefixList, NetworkAcl, PrefixListEntry, Reservation, RouteTable, SecurityGroup,
+    SecurityGroupRule, Subnet,
 };
 use tokio::task::JoinSet;
 
@@ -16,6 +17,7 @@ use super::progress::RegionBar;
 /// Largest `MaxResults` of each call.
 pub(super) const INSTANCES_PAGE: i32 = 1000;
 pub(super) const SECURITY_GROUPS_PAGE: i32 = 1000;
+pub(super) const SECURITY_GROUP_RULES_PAGE: i32 = 1000;
 pub(super) const NETWORK_ACLS_PAGE: i32 = 1000;
 pub(super) const ROUTE_TABLES_PAGE: i32 = 100;
 pub(super) const SUBNETS_PAGE: i32 = 1000;
@@ -23,13 +25,16 @@ pub(super) const PREFIX_LISTS_PAGE: i32 = 100;
 pub(super) const PREFIX_LIST_ENTRIES_PAGE: i32 = 100;
 
 /// The lists every region reads, before the prefix lists' entries.
-pub(super) const LISTS: u64 = 6;
+pub(super) const LISTS: u64 = 7;
 
 /// Everything read from one region.
 #[derive(Debug, Default)]
 pub(super) struct RegionData {
     pub reservations: Vec<Reservation>,
     pub security_groups: Vec<SecurityGroup>,
+    /// The same groups' rules one by one, for their `sgr-…` ids, which
+    /// `DescribeSecurityGroups` does not show.
+    pub security_group_rules: Vec<SecurityGroupRule>,
     pub network_acls: Vec<NetworkAcl>,
     pub route_tables: Vec<RouteTable>,
     pub subnets: Vec<Subnet>,
@@ -133,6 +138,16 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
         let entries = referenced_prefix_lists(client, bar, &groups).await?;
         Ok((groups, entries))
     };
+    let security_group_rules = async {
+        all_pages!(
+            bar,
+            "DescribeSecurityGroupRules",
+            client
+                .describe_security_group_rules()
+                .max_results(SECURITY_GROUP_RULES_PAGE),
+            security_group_rules
+        )
+    };
     let network_acls = async {
         all_pages!(
             bar,
@@ -174,6 +189,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
     let (
         reservations,
         (security_groups, prefix_list_entries),
+        security_group_rules,
         network_acls,
         route_tables,
         subnets,
@@ -181,6 +197,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
     ) = tokio::try_join!(
         instances,
         groups_and_lists,
+        security_group_rules,
         network_acls,
         route_tables,
         subnets,
@@ -189,6 +206,7 @@ pub(super) async fn region(client: &Client, bar: &RegionBar) -> Result<RegionDat
     Ok(RegionData {
         reservations,
         security_groups,
+        security_group_rules,
         network_acls,
         route_tables,
         subnets,

@@ -10,6 +10,7 @@ use aws_sdk_ec2::operation::describe_instances::DescribeInstancesOutput;
 use aws_sdk_ec2::operation::describe_managed_prefix_lists::DescribeManagedPrefixListsOutput;
 use aws_sdk_ec2::operation::describe_network_acls::DescribeNetworkAclsOutput;
 use aws_sdk_ec2::operation::describe_route_tables::DescribeRouteTablesOutput;
+use aws_sdk_ec2::operation::describe_security_group_rules::DescribeSecurityGroupRulesOutput;
 use aws_sdk_ec2::operation::describe_security_groups::DescribeSecurityGroupsOutput;
 use aws_sdk_ec2::operation::describe_subnets::DescribeSubnetsOutput;
 use aws_sdk_ec2::operation::get_managed_prefix_list_entries::GetManagedPrefixListEntriesOutput;
@@ -17,13 +18,13 @@ use aws_sdk_ec2::types::{
     GroupIdentifier, Instance, InstanceNetworkInterface, InstanceNetworkInterfaceAssociation,
     InstancePrivateIpAddress, IpPermission, IpRange, ManagedPrefixList, NetworkAcl,
     NetworkAclAssociation, NetworkAclEntry, Placement, PrefixListEntry, PrefixListId, Reservation,
-    Route, RouteTable, RouteTableAssociation, RuleAction, SecurityGroup, Subnet,
+    Route, RouteTable, RouteTableAssociation, RuleAction, SecurityGroup, SecurityGroupRule, Subnet,
 };
 use aws_smithy_mocks::{MockResponseInterceptor, Rule, RuleMode, create_mock_http_client, mock};
 
 use super::fetch::{
     INSTANCES_PAGE, NETWORK_ACLS_PAGE, PREFIX_LIST_ENTRIES_PAGE, PREFIX_LISTS_PAGE,
-    ROUTE_TABLES_PAGE, SECURITY_GROUPS_PAGE, SUBNETS_PAGE,
+    ROUTE_TABLES_PAGE, SECURITY_GROUP_RULES_PAGE, SECURITY_GROUPS_PAGE, SUBNETS_PAGE,
 };
 use super::progress::Progress;
 use super::{AwsCollected, collect_regions};
@@ -118,6 +119,30 @@ fn group(n: u8, port: i32, source: &str) -> SecurityGroup {
         .vpc_id("vpc-1")
         .ip_permissions(permission.build())
         .build()
+}
+
+/// The rules of [`group`]`(n, port, source)` as `DescribeSecurityGroupRules` lists them: the
+/// inbound one, `sgr-n`, and an outbound one that must not be taken for it.
+fn group_rules(n: u8, port: i32, source: &str) -> [SecurityGroupRule; 2] {
+    let rule = SecurityGroupRule::builder()
+        .group_id(format!("sg-{n}"))
+        .ip_protocol("tcp")
+        .from_port(port)
+        .to_port(port);
+    let rule = if source.starts_with("pl-") {
+        rule.prefix_list_id(source)
+    } else {
+        rule.cidr_ipv4(source)
+    };
+    [
+        rule.clone()
+            .security_group_rule_id(format!("sgr-egress-{n}"))
+            .is_egress(true)
+            .build(),
+        rule.security_group_rule_id(format!("sgr-{n}"))
+            .is_egress(false)
+            .build(),
+    ]
 }
 
 fn acl(n: u8) -> NetworkAcl {
@@ -221,6 +246,26 @@ fn two_pages_of_everything() -> Vec<Rule> {
             .then_output(|| {
                 DescribeSecurityGroupsOutput::builder()
                     .security_groups(group(2, 3389, "pl-1"))
+                    .build()
+            }),
+        mock!(Client::describe_security_group_rules)
+            .match_requests(|r| {
+                r.max_results() == Some(SECURITY_GROUP_RULES_PAGE) && r.next_token().is_none()
+            })
+            .then_output(|| {
+                DescribeSecurityGroupRulesOutput::builder()
+                    .set_security_group_rules(Some(group_rules(1, 22, "0.0.0.0/0").to_vec()))
+                    .next_token("rules-2")
+                    .build()
+            }),
+        mock!(Client::describe_security_group_rules)
+            .match_requests(|r| {
+                r.max_results() == Some(SECURITY_GROUP_RULES_PAGE)
+                    && r.next_token() == Some("rules-2")
+            })
+            .then_output(|| {
+                DescribeSecurityGroupRulesOutput::builder()
+                    .set_security_group_rules(Some(group_rules(2, 3389, "pl-1").to_vec()))
                     .build()
             }),
         mock!(Client::describe_network_acls)
@@ -330,7 +375,10 @@ fn closed_ports(collected: &AwsCollected) -> Vec<(String, Status, Vec<String>)> 
         .findings
         .into_iter()
         .filter(|f| f.rule == "management-ports-closed")
-        .map(|f| (f.resource, f.status, f.ports))
+        .map(|f| {
+            let ports = f.ports.iter().map(ToString::to_string).collect();
+            (f.resource, f.status, ports)
+        })
         .collect()
 }
 
@@ -351,6 +399,14 @@ fn every_list_is_read_to_its_last_page() {
         .map(|l| (l.id.as_str(), l.entries.as_ref().map(Vec::len)))
         .collect();
     assert_eq!(lists, [("pl-aws", None), ("pl-1", Some(2))]);
+    // Each inbound source has the id DescribeSecurityGroupRules gave its rule.
+    let rule_ids: Vec<(&str, Option<&str>)> = snapshot
+        .security_groups
+        .iter()
+        .flat_map(|g| g.inbound.iter().flat_map(|p| &p.sources).map(move |s| (g, s)))
+        .map(|(g, s)| (g.id.as_str(), s.rule_id.as_deref()))
+        .collect();
+    assert_eq!(rule_ids, [("sg-1", Some("sgr-1")), ("sg-2", Some("sgr-2"))]);
     assert_eq!(
         closed_ports(&collected),
         [
@@ -366,9 +422,9 @@ fn every_list_is_read_to_its_last_page() {
             ),
         ]
     );
-    // Two pages of each of the six lists and of the one referenced prefix list's entries.
-    assert_eq!(report.api_calls, 14);
-    assert_eq!(report.scopes[0].api_calls, 14);
+    // Two pages of each of the seven lists and of the one referenced prefix list's entries.
+    assert_eq!(report.api_calls, 16);
+    assert_eq!(report.scopes[0].api_calls, 16);
     assert_eq!(report.resources, snapshot.resource_count());
 }
 
@@ -388,6 +444,14 @@ fn one_page_region(n: u8, without: &str) -> Vec<Rule> {
             mock!(Client::describe_security_groups).then_output(move || {
                 DescribeSecurityGroupsOutput::builder()
                     .security_groups(group(n, 22, "0.0.0.0/0"))
+                    .build()
+            }),
+        ),
+        (
+            "DescribeSecurityGroupRules",
+            mock!(Client::describe_security_group_rules).then_output(move || {
+                DescribeSecurityGroupRulesOutput::builder()
+                    .set_security_group_rules(Some(group_rules(n, 22, "0.0.0.0/0").to_vec()))
                     .build()
             }),
         ),
@@ -495,7 +559,7 @@ fn throttled_calls_are_retried_and_counted() {
     let report = &collected.collected.report;
     assert!(report.complete, "{report:?}");
     assert_eq!(collected.collected.snapshot.subnets.len(), 1);
-    assert_eq!(report.api_calls, 7);
+    assert_eq!(report.api_calls, 8);
 }
 
 #[test]

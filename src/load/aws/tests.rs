@@ -142,6 +142,7 @@ fn security_groups() {
     let source = |kind, description: Option<&str>| SgSource {
         kind,
         description: description.map(str::to_string),
+        rule_id: None,
     };
     assert_eq!(
         ssh.sources,

@@ -361,8 +361,9 @@ fn a_live_scan_prints_the_fix_commands_of_a_scan_of_the_export() {
             .cloned()
             .unwrap_or_else(|| panic!("no unhealthy {rule} finding of {name}: {live:?}"))
     };
-    // The SSH range loses its internet source and gets back 20-21 and 23-25; the narrow
-    // private source keeps all of it; RDP loses the prefix list.
+    // The range 20-25 holds three management ports (FTP 21, SSH 22, Telnet 23): it loses its
+    // internet source and gets back 20 and 24-25; the private source keeps all of it; RDP loses
+    // the prefix list.
     let ranged = of("ranged", "management-ports-closed");
     let shapes: Vec<String> = ranged
         .iter()
@@ -387,7 +388,7 @@ fn a_live_scan_prints_the_fix_commands_of_a_scan_of_the_export() {
         shapes[1],
         "aws ec2 authorize-security-group-ingress --region eu-west-1 --ip-permissions \
          [{\"FromPort\":20,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\"0.0.0.0/0\"}],\
-         \"ToPort\":21},{\"FromPort\":23,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\
+         \"ToPort\":20},{\"FromPort\":24,\"IpProtocol\":\"tcp\",\"IpRanges\":[{\"CidrIp\":\
          \"0.0.0.0/0\"}],\"ToPort\":25}]"
     );
     assert!(
@@ -434,6 +435,19 @@ fn a_live_snapshot_scans_like_the_live_scan() {
     assert_eq!(written["portcullis_snapshot"], 1);
     assert_eq!(written["vms"].as_array().unwrap().len(), 8);
     assert!(written.get("missing_scopes").is_none());
+    // Every inbound source carries its rule's id, read with DescribeSecurityGroupRules.
+    let sources: Vec<&Value> = written["security_groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|g| g["inbound"].as_array().unwrap())
+        .flat_map(|p| p["sources"].as_array().unwrap())
+        .collect();
+    assert!(!sources.is_empty());
+    for source in sources {
+        let id = source["rule_id"].as_str().unwrap_or_default();
+        assert!(id.starts_with("sgr-"), "{source}");
+    }
 
     let from_snapshot = account.path("from-snapshot.json");
     let output = account.portcullis(&[

@@ -5,6 +5,7 @@ mod support;
 
 use std::process::Command;
 
+use portcullis::finding::Status;
 use serde_json::{Value, json};
 use support::{AzureVm, allow};
 
@@ -168,5 +169,87 @@ fn printed_commands_paste_into_bash_as_written() {
             .collect();
         assert_eq!(argv, vec![expected], "{name:?}: pasted {delete}");
         assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
+    }
+}
+
+/// Where a command has a form that names things by id only, that form is printed when a name is
+/// not safe to paste; with no such form the command is withheld, saying why.
+#[test]
+fn a_name_unsafe_to_paste_gives_way_to_ids() {
+    // Azure: a VM whose name (not its id) holds a control character gets its JIT policy named
+    // after its id.
+    let mut resources = AzureVm::new()
+        .nic(vec![allow(300, "Tcp", "*", "22")])
+        .resources(false);
+    let vm = resources
+        .iter_mut()
+        .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
+        .unwrap();
+    vm["name"] = json!("web\x01");
+    let report = support::scan_files(&[("estate.json", Value::Array(resources))]);
+    let jit = report
+        .findings
+        .iter()
+        .find(|f| f.rule == "management-ports-jit")
+        .unwrap();
+    assert!(jit.commands_withheld.is_empty(), "{:?}", jit.commands_withheld);
+    let policy = jit
+        .commands
+        .iter()
+        .find(|c| c.starts_with("az rest --method put"))
+        .unwrap_or_else(|| panic!("{:?}", jit.commands));
+    assert!(policy.contains("/jitNetworkAccessPolicies/vm-jit?"), "{policy}");
+
+    // AWS: a prefix list id unsafe to paste (a bidi control: JSON escapes control characters
+    // itself); the revoke names its rule by id when the id was read, and is withheld when it
+    // was not.
+    for (rule_id, want) in [
+        (
+            Some("sgr-0123456789abcdef0"),
+            Ok("aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-1 \
+                --security-group-rule-ids sgr-0123456789abcdef0"),
+        ),
+        (None, Err("pl-\\u{202e}x")),
+    ] {
+        let mut source = json!({"prefix_list": "pl-\u{202e}x"});
+        if let Some(id) = rule_id {
+            source["rule_id"] = json!(id);
+        }
+        let snapshot = json!({
+            "portcullis_snapshot": 1,
+            "vms": [{"id": "i-1", "name": "web", "provider": "aws", "scope": "111122223333",
+                "region": "eu-west-1", "nic_ids": ["eni-1"]}],
+            "nics": [{"id": "eni-1", "provider": "aws", "subnet_id": "subnet-1",
+                "security_group_ids": ["sg-1"],
+                "ip_configs": [{"private_ip": "10.0.1.5", "public_ip": "54.0.0.1"}]}],
+            "subnets": [{"id": "subnet-1", "provider": "aws", "network_id": "vpc-1",
+                "cidrs": ["10.0.1.0/24"]}],
+            "security_groups": [{"id": "sg-1", "vpc_id": "vpc-1",
+                "inbound": [{"protocol": "tcp", "ports": "22", "sources": [source]}]}],
+            "route_tables": [{"id": "rtb-1", "vpc_id": "vpc-1", "main": true,
+                "routes": [{"destination": "0.0.0.0/0", "target": "igw-1"}]}],
+        });
+        let report = support::scan_files(&[("snapshot.json", snapshot)]);
+        let closed = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "management-ports-closed")
+            .unwrap();
+        assert_eq!(closed.status, Status::Unhealthy, "{rule_id:?}");
+        match want {
+            Ok(line) => {
+                assert_eq!(closed.commands, [line], "{rule_id:?}");
+                assert!(closed.commands_withheld.is_empty(), "{rule_id:?}");
+            }
+            Err(named) => {
+                assert!(closed.commands.is_empty(), "{:?}", closed.commands);
+                assert_eq!(closed.commands_withheld.len(), 1, "{rule_id:?}");
+                assert!(
+                    closed.commands_withheld[0].contains(named),
+                    "{:?}",
+                    closed.commands_withheld
+                );
+            }
+        }
     }
 }

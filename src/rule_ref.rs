@@ -31,7 +31,9 @@ pub enum RuleRef {
     SecurityGroup(Arc<SgRuleRef>),
     /// A security group an interface names that is not in the input: assumed to allow all
     /// traffic from anywhere, so there is no rule to change.
-    AssumedSecurityGroup { group: Arc<str> },
+    AssumedSecurityGroup {
+        group: Arc<str>,
+    },
     NetworkAcl {
         acl: Arc<str>,
         entry: Arc<NaclEntry>,
@@ -159,6 +161,9 @@ mod tests {
         let all = SgRuleId::new(None, "sg-1", Protocol::Any, None, &cidr).to_string();
         assert_eq!(all, "derived:sg-1/*/all/cidr:0.0.0.0/0");
         assert_eq!(derived(ssh, &list), "derived:sg-1/tcp/22/prefix-list:pl-1");
-        assert_ne!(derived(Some(PortRange::single(3389)), &cidr), derived(ssh, &cidr));
+        assert_ne!(
+            derived(Some(PortRange::single(3389)), &cidr),
+            derived(ssh, &cidr)
+        );
     }
 }

@@ -192,13 +192,20 @@ fn a_name_unsafe_to_paste_gives_way_to_ids() {
         .iter()
         .find(|f| f.rule == "management-ports-jit")
         .unwrap();
-    assert!(jit.commands_withheld.is_empty(), "{:?}", jit.commands_withheld);
+    assert!(
+        jit.commands_withheld.is_empty(),
+        "{:?}",
+        jit.commands_withheld
+    );
     let policy = jit
         .commands
         .iter()
         .find(|c| c.starts_with("az rest --method put"))
         .unwrap_or_else(|| panic!("{:?}", jit.commands));
-    assert!(policy.contains("/jitNetworkAccessPolicies/vm-jit?"), "{policy}");
+    assert!(
+        policy.contains("/jitNetworkAccessPolicies/vm-jit?"),
+        "{policy}"
+    );
 
     // AWS: a prefix list id unsafe to paste (a bidi control: JSON escapes control characters
     // itself); the revoke names its rule by id when the id was read, and is withheld when it
@@ -206,8 +213,10 @@ fn a_name_unsafe_to_paste_gives_way_to_ids() {
     for (rule_id, want) in [
         (
             Some("sgr-0123456789abcdef0"),
-            Ok("aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-1 \
-                --security-group-rule-ids sgr-0123456789abcdef0"),
+            Ok(
+                "aws ec2 revoke-security-group-ingress --region eu-west-1 --group-id sg-1 \
+                --security-group-rule-ids sgr-0123456789abcdef0",
+            ),
         ),
         (None, Err("pl-\\u{202e}x")),
     ] {

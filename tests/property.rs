@@ -696,9 +696,7 @@ fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
             let acl_rules = got
                 .rules
                 .iter()
-                .filter(|c| {
-                    c.rule.kind() == RuleKind::NetworkAcl && c.addresses.contains(&point)
-                })
+                .filter(|c| c.rule.kind() == RuleKind::NetworkAcl && c.addresses.contains(&point))
                 .count();
             prop_assert_eq!(acl_rules, usize::from(case.acl.is_some()));
         }

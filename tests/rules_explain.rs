@@ -75,7 +75,11 @@ fn flagged_port_examples_report_the_ports_they_describe() {
         .into_iter()
         .filter(|c| c.verdict == ExampleVerdict::Flagged)
         .map(|c| match c.outcome {
-            Outcome::Holds(vms) => vms.into_iter().flat_map(|v| v.ports).map(|p| p.to_string()).collect(),
+            Outcome::Holds(vms) => vms
+                .into_iter()
+                .flat_map(|v| v.ports)
+                .map(|p| p.to_string())
+                .collect(),
             other => panic!("{}: {other:?}", c.label),
         })
         .collect();

@@ -100,9 +100,11 @@ impl Index<'_> {
                  ?api-version=2020-01-01",
                 vm.scope
             );
-            ["az", "rest", "--method", "put", "--uri", &uri, "--body", &body]
-                .map(str::to_owned)
-                .to_vec()
+            [
+                "az", "rest", "--method", "put", "--uri", &uri, "--body", &body,
+            ]
+            .map(str::to_owned)
+            .to_vec()
         };
         let forms = [put(&vm.name), put(last_segment(&vm.id))];
         commands.push_first(forms.iter().map(Vec::as_slice));

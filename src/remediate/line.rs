@@ -23,10 +23,7 @@ impl Commands {
 
     /// Adds the first paste-safe form of a command; when none is safe, says why the last form
     /// (the one that names things by id) is not.
-    pub fn push_first<'w, W: AsRef<str> + 'w>(
-        &mut self,
-        forms: impl IntoIterator<Item = &'w [W]>,
-    ) {
+    pub fn push_first<'w, W: AsRef<str> + 'w>(&mut self, forms: impl IntoIterator<Item = &'w [W]>) {
         let mut refused = None;
         for form in forms {
             let words: Vec<&str> = form.iter().map(AsRef::as_ref).collect();
@@ -78,9 +75,21 @@ mod tests {
         let by_id: &[&str] = &["az", "rest", "--uri", "policies/vm-7-jit"];
         let hostile_id: &[&str] = &["az", "rest", "--uri", "policies/vm\x07-jit"];
         for (forms, line, why) in [
-            (vec![by_id, named], Some("az rest --uri policies/vm-7-jit"), None),
-            (vec![named, by_id], Some("az rest --uri policies/vm-7-jit"), None),
-            (vec![named, hostile_id], None, Some("policies/vm\\x07-jit holds")),
+            (
+                vec![by_id, named],
+                Some("az rest --uri policies/vm-7-jit"),
+                None,
+            ),
+            (
+                vec![named, by_id],
+                Some("az rest --uri policies/vm-7-jit"),
+                None,
+            ),
+            (
+                vec![named, hostile_id],
+                None,
+                Some("policies/vm\\x07-jit holds"),
+            ),
             (vec![named], None, Some("policies/web\\x01-jit holds")),
         ] {
             let mut commands = Commands::default();
@@ -93,7 +102,11 @@ mod tests {
             match why {
                 Some(why) => {
                     assert_eq!(commands.withheld.len(), 1, "{forms:?}");
-                    assert!(commands.withheld[0].contains(why), "{:?}", commands.withheld);
+                    assert!(
+                        commands.withheld[0].contains(why),
+                        "{:?}",
+                        commands.withheld
+                    );
                     assert!(commands.withheld[0].starts_with("no `az rest` command"));
                 }
                 None => assert!(commands.withheld.is_empty(), "{forms:?}"),

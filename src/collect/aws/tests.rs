@@ -403,7 +403,12 @@ fn every_list_is_read_to_its_last_page() {
     let rule_ids: Vec<(&str, Option<&str>)> = snapshot
         .security_groups
         .iter()
-        .flat_map(|g| g.inbound.iter().flat_map(|p| &p.sources).map(move |s| (g, s)))
+        .flat_map(|g| {
+            g.inbound
+                .iter()
+                .flat_map(|p| &p.sources)
+                .map(move |s| (g, s))
+        })
         .map(|(g, s)| (g.id.as_str(), s.rule_id.as_deref()))
         .collect();
     assert_eq!(rule_ids, [("sg-1", Some("sgr-1")), ("sg-2", Some("sgr-2"))]);

@@ -41,8 +41,8 @@ fn credentials() -> Credentials {
     Credentials::new("AKID", "secret", None, None, "test")
 }
 
-/// STS answering as the caller's account, refusing AssumeRole in [`REFUSING`] and granting it,
-/// with the session name and external id asked for, in every other account.
+/// STS answering as the caller's account, and granting AssumeRole in every account but
+/// [`REFUSING`] when asked with the session name `portcullis-scan` and `external_id`.
 fn sts(external_id: Option<&'static str>) -> aws_sdk_sts::Config {
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
         GetCallerIdentityOutput::builder()
@@ -51,7 +51,11 @@ fn sts(external_id: Option<&'static str>) -> aws_sdk_sts::Config {
             .build()
     });
     let refused = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(|r| r.role_arn() == Some(&arn(REFUSING)))
+        .match_requests(move |r| {
+            r.role_arn() == Some(&arn(REFUSING))
+                || r.role_session_name() != Some("portcullis-scan")
+                || r.external_id() != external_id
+        })
         .then_error(|| {
             AssumeRoleError::generic(
                 ErrorMetadata::builder()
@@ -60,24 +64,20 @@ fn sts(external_id: Option<&'static str>) -> aws_sdk_sts::Config {
                     .build(),
             )
         });
-    let granted = mock!(aws_sdk_sts::Client::assume_role)
-        .match_requests(move |r| {
-            r.role_session_name() == Some("portcullis-scan") && r.external_id() == external_id
-        })
-        .then_output(|| {
-            let expires = DateTime::from_secs(4_000_000_000);
-            AssumeRoleOutput::builder()
-                .credentials(
-                    aws_sdk_sts::types::Credentials::builder()
-                        .access_key_id("ASIAMEMBER")
-                        .secret_access_key("member-secret")
-                        .session_token("member-token")
-                        .expiration(expires)
-                        .build()
-                        .unwrap(),
-                )
-                .build()
-        });
+    let granted = mock!(aws_sdk_sts::Client::assume_role).then_output(|| {
+        let expires = DateTime::from_secs(4_000_000_000);
+        AssumeRoleOutput::builder()
+            .credentials(
+                aws_sdk_sts::types::Credentials::builder()
+                    .access_key_id("ASIAMEMBER")
+                    .secret_access_key("member-secret")
+                    .session_token("member-token")
+                    .expiration(expires)
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    });
     aws_sdk_sts::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))

@@ -152,6 +152,11 @@ fn usage_errors() {
         ),
         (&["scan", "--aws"], &KEYS[..], "no AWS region configured"),
         (
+            &["scan", "--aws", "--accounts", "all", "--role-name", "r"],
+            &KEYS[..],
+            "no AWS region configured",
+        ),
+        (
             &[
                 "scan",
                 "--aws",

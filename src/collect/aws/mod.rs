@@ -146,6 +146,9 @@ async fn collect_with(
     options: &AwsOptions,
     started: Instant,
 ) -> Result<AwsCollected, AwsError> {
+    if options.regions == Regions::Configured && setup.default_region.is_none() {
+        return Err(AwsError(NO_REGION.to_string()));
+    }
     let counter = CallCounter::default();
     let (targets, failed_accounts, progress) = match &options.organization {
         None => {
@@ -201,6 +204,9 @@ async fn own_account(
         .collect())
 }
 
+const NO_REGION: &str = "no AWS region configured; pass --regions us-east-1,… or --regions all, \
+                         or set a region in your profile or AWS_REGION";
+
 /// The regions to read in the account `client` has credentials for.
 async fn regions_of(
     client: &Client,
@@ -209,11 +215,9 @@ async fn regions_of(
 ) -> Result<Vec<String>, String> {
     match regions {
         Regions::Named(names) => Ok(names.clone()),
-        Regions::Configured => default_region.map(|r| vec![r.to_string()]).ok_or_else(|| {
-            "no AWS region configured; pass --regions us-east-1,… or --regions all, or set a \
-             region in your profile or AWS_REGION"
-                .to_string()
-        }),
+        Regions::Configured => default_region
+            .map(|r| vec![r.to_string()])
+            .ok_or_else(|| NO_REGION.to_string()),
         Regions::All => fetch::enabled_regions(client).await.map_err(|e| {
             format!(
                 "cannot list the account's regions: {e}; pass the regions with --regions \

@@ -87,10 +87,14 @@ pub struct Snapshot {
         deserialize_with = "exact"
     )]
     pub jit_policies: Vec<JitPolicy>,
-    /// Regions or subscriptions a live collection could not read: the snapshot covers only the
-    /// rest of the estate.
+    /// Regions, accounts or subscriptions a live collection could not read: the snapshot covers
+    /// only the rest of the estate.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub missing_scopes: Vec<MissingScope>,
+    /// Regions (with their account in an organisation scan) or subscriptions a live collection
+    /// read whole.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_scopes: Vec<ReadScope>,
 }
 
 impl Snapshot {
@@ -121,6 +125,7 @@ impl Snapshot {
         self.prefix_lists.append(&mut other.prefix_lists);
         self.jit_policies.append(&mut other.jit_policies);
         self.missing_scopes.append(&mut other.missing_scopes);
+        self.read_scopes.append(&mut other.read_scopes);
     }
 
     fn shift_origins(&mut self, offset: u32) {
@@ -223,15 +228,19 @@ impl Snapshot {
     }
 }
 
-/// A region or subscription that a live collection could not read, and why.
+/// A region, account or subscription that a live collection could not read, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MissingScope {
     pub provider: Provider,
-    /// `region` or `subscription`.
+    /// `region`, `account` (an organisation's member whose role could not be assumed) or
+    /// `subscription`.
     pub kind: String,
-    /// Region name or subscription id.
+    /// Region name, account id or subscription id.
     pub name: String,
+    /// The account of a region, in an organisation scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     pub error: String,
 }
 
@@ -239,9 +248,33 @@ impl fmt::Display for MissingScope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} {} {} was not read, so its VMs are not judged: {}",
-            self.provider, self.kind, self.name, self.error
+            "{} {} was not read, so its VMs are not judged: {}",
+            self.provider,
+            scope_label(&self.kind, &self.name, self.account.as_deref()),
+            self.error
         )
+    }
+}
+
+/// A region or subscription that a live collection read whole.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadScope {
+    pub provider: Provider,
+    /// `region` or `subscription`.
+    pub kind: String,
+    /// Region name or subscription id.
+    pub name: String,
+    /// The account of a region, in an organisation scan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+/// `region eu-west-1`, `region eu-west-1 of account 111122223333`, `account 111122223333`.
+pub fn scope_label(kind: &str, name: &str, account: Option<&str>) -> String {
+    match account {
+        Some(account) if account != name => format!("{kind} {name} of account {account}"),
+        _ => format!("{kind} {name}"),
     }
 }
 

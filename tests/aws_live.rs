@@ -41,8 +41,11 @@ fn moto() -> Moto {
 /// An AWS account of its own on the moto server, seeded with one of `seed.py`'s estates.
 struct Account {
     moto: Moto,
+    id: String,
     /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN of a role in the account.
     credentials: Vec<(&'static str, String)>,
+    /// Everything `seed.py` printed (the credentials, and what the estate made, by name).
+    seeded: BTreeMap<String, String>,
     dir: tempfile::TempDir,
 }
 
@@ -85,7 +88,9 @@ impl Account {
         ];
         Account {
             moto,
+            id: account,
             credentials,
+            seeded: keys,
             dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -588,4 +593,156 @@ fn all_regions_are_the_regions_the_account_has_enabled() {
     let vms = &read_json(&snapshot)["vms"];
     assert_eq!(vms.as_array().unwrap().len(), 1);
     assert_eq!(vms[0]["region"], "ap-northeast-1");
+}
+
+/// Every finding of a JSON report of `recommendation`: VM name → scope (the account).
+fn scopes(report: &Value, recommendation: &str) -> BTreeMap<String, String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["rule"] == recommendation)
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap().to_string();
+            (text("resource_name"), text("scope"))
+        })
+        .collect()
+}
+
+#[test]
+fn an_organisation_scan_reads_every_active_account_through_its_role() {
+    let manager = Account::seed(5, &["organization", "eu-west-1"]);
+    let members: Vec<String> = manager.seeded["Members"]
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let report = manager.path("organization.json");
+    let output = manager.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        "eu-west-1",
+        "--endpoint-url",
+        &manager.moto.url,
+        "--accounts",
+        "all",
+        "--role-name",
+        "portcullis-read",
+        "--format",
+        "json",
+        "-o",
+        &report,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert!(err.contains("aws: 3 accounts, 3 regions, "), "{err}");
+    // The closed account is not read; each other account's instance is judged in its account.
+    let report = read_json(&report);
+    assert_eq!(
+        scopes(&report, "management-ports-closed"),
+        BTreeMap::from([
+            ("manager-ssh".to_string(), manager.id.clone()),
+            ("a-ssh".to_string(), members[0].clone()),
+            ("b-rdp".to_string(), members[1].clone()),
+        ])
+    );
+    let judged = verdicts(&report);
+    assert_eq!(
+        judged[&("b-rdp".to_string(), "management-ports-closed".to_string())],
+        ("unhealthy".to_string(), vec!["3389/tcp".to_string()])
+    );
+    let collection = &report["collection"][0];
+    assert_eq!(collection["complete"], true);
+    let read: Vec<(&str, &str)> = collection["scopes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["account"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    let mut expected = vec![
+        (manager.id.as_str(), "eu-west-1"),
+        (members[0].as_str(), "eu-west-1"),
+        (members[1].as_str(), "eu-west-1"),
+    ];
+    expected.sort();
+    assert_eq!(read, expected);
+    assert!(!manager.seeded["Closed"].is_empty());
+}
+
+#[test]
+fn an_organisation_snapshot_records_the_regions_read_and_not_read_of_each_account() {
+    let manager = Account::seed(6, &["organization", "eu-west-1"]);
+    let members = &manager.seeded["Members"];
+    let (first, second) = members.split_once(',').unwrap();
+    let snapshot = manager.path("organization-snapshot.json");
+    let output = manager.portcullis(&[
+        "snapshot",
+        "--aws",
+        "--regions",
+        "eu-west-1,xx-fake-1",
+        "--endpoint-url",
+        &manager.moto.url,
+        "--accounts",
+        members,
+        "--role-name",
+        "portcullis-read",
+        "--external-id",
+        "audit-7",
+        "-o",
+        &snapshot,
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let err = stderr(&output);
+    for account in [first, second] {
+        assert!(
+            err.contains(&format!(
+                "error: region xx-fake-1 of account {account}: Describe"
+            )),
+            "{err}"
+        );
+    }
+    let written = read_json(&snapshot);
+    let scopes = |key: &str| -> Vec<(String, String)> {
+        written[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let text = |field: &str| s[field].as_str().unwrap().to_string();
+                (text("account"), text("name"))
+            })
+            .collect()
+    };
+    let pairs = |region: &str| {
+        vec![
+            (first.to_string(), region.to_string()),
+            (second.to_string(), region.to_string()),
+        ]
+    };
+    assert_eq!(scopes("read_scopes"), pairs("eu-west-1"));
+    assert_eq!(scopes("missing_scopes"), pairs("xx-fake-1"));
+
+    // Only the accounts named are read: not the manager's own instance.
+    let report = manager.path("from-snapshot.json");
+    let output = manager.portcullis(&[
+        "scan", "--input", &snapshot, "--format", "json", "-o", &report,
+    ]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    let report = read_json(&report);
+    assert_eq!(
+        self::scopes(&report, "management-ports-closed"),
+        BTreeMap::from([
+            ("a-ssh".to_string(), first.to_string()),
+            ("b-rdp".to_string(), second.to_string()),
+        ])
+    );
+    let warnings = report["warnings"].as_array().unwrap();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().unwrap().starts_with(&format!(
+                "aws region xx-fake-1 of account {first} was not read"
+            ))),
+        "{warnings:?}"
+    );
 }

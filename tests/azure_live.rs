@@ -385,6 +385,14 @@ fn live_snapshot_equals_the_snapshot_of_the_same_resources_as_files() {
     from_files.forget_origins();
     // Loading a snapshot file names it as the source.
     from_live.sources.clear();
+    // A live snapshot records the subscriptions it read; exported files cannot.
+    let read: Vec<&str> = from_live
+        .read_scopes
+        .iter()
+        .map(|scope| scope.name.as_str())
+        .collect();
+    assert_eq!(read, readable);
+    from_live.read_scopes.clear();
     assert_same(from_live, from_files);
 }
 

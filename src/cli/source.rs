@@ -7,7 +7,9 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 
-use crate::collect::aws::{self as live_aws, AwsOptions, Regions};
+use crate::collect::aws::{
+    self as live_aws, Accounts, AwsOptions, Organization, Regions, RoleName, parse_external_id,
+};
 use crate::collect::{self, CollectionReport, azure};
 use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
@@ -47,13 +49,41 @@ struct AwsArgs {
     /// With --aws: the profile of ~/.aws/config to use (else AWS_PROFILE, else the default).
     #[arg(long, value_name = "NAME", requires = "aws")]
     profile: Option<String>,
-    /// With --aws: send EC2 calls to this endpoint instead of AWS's (AWS_ENDPOINT_URL_EC2 and
-    /// AWS_ENDPOINT_URL are also honoured).
+    /// With --aws: send the AWS calls (EC2, and STS and Organizations with --accounts) to this
+    /// endpoint instead of AWS's (AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL are also honoured).
     #[arg(long, value_name = "URL", requires = "aws")]
     endpoint_url: Option<String>,
+    /// With --aws and --role-name: read these accounts of the organisation: `all` (every ACTIVE
+    /// account, as Organizations ListAccounts lists them from the management or a
+    /// delegated-administrator account) or account ids, comma-separated.
+    #[arg(
+        long,
+        value_name = "all|ID,ID",
+        requires_all = ["aws", "role_name"],
+        value_parser = Accounts::parse
+    )]
+    accounts: Option<Accounts>,
+    /// With --accounts: the role each member account holds for portcullis, assumed as
+    /// arn:aws:iam::ACCOUNT:role/NAME (your own account is read with your own credentials).
+    #[arg(long, value_name = "NAME", requires = "accounts", value_parser = RoleName::parse)]
+    role_name: Option<RoleName>,
+    /// With --role-name: the external id the member role's trust policy asks for.
+    #[arg(long, value_name = "ID", requires = "role_name", value_parser = parse_external_id)]
+    external_id: Option<String>,
     /// With --aws: how many regions to read at the same time.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: u16,
+}
+
+impl AwsArgs {
+    /// The organisation to read, with --accounts (which clap lets through only with --role-name).
+    fn organization(&self) -> Option<Organization> {
+        Some(Organization {
+            accounts: self.accounts.clone()?,
+            role_name: self.role_name.clone()?,
+            external_id: self.external_id.clone(),
+        })
+    }
 }
 
 #[derive(Debug, Args)]
@@ -146,12 +176,18 @@ impl SourceArgs {
                 concurrency: usize::from(self.aws.concurrency),
                 progress: !self.quiet,
                 limits: self.limits(),
+                organization: self.aws.organization(),
             })
             .map_err(|e| e.to_string())?;
             if timings {
                 for span in &live.spans {
+                    let account = span
+                        .account
+                        .as_ref()
+                        .map(|a| format!("{a} "))
+                        .unwrap_or_default();
                     eprintln!(
-                        "timings: aws {} read from {:.3}s to {:.3}s",
+                        "timings: aws {account}{} read from {:.3}s to {:.3}s",
                         span.region, span.started, span.finished
                     );
                 }
@@ -176,12 +212,7 @@ impl SourceArgs {
             }
             for failed in report.failures() {
                 let error = failed.error.as_deref().unwrap_or_default();
-                eprintln!(
-                    "error: {} {}: {}",
-                    failed.kind,
-                    visible(&failed.name),
-                    visible(error)
-                );
+                eprintln!("error: {}: {}", visible(&failed.label()), visible(error));
             }
         }
         Ok((loaded, collection))

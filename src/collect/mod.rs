@@ -10,9 +10,12 @@ pub mod azure;
 
 use serde::Serialize;
 
-use crate::model::{MissingScope, Provider, Snapshot};
+use std::collections::BTreeSet;
 
-/// Exit status of a scan or snapshot whose collection missed some regions or subscriptions.
+use crate::model::{MissingScope, Provider, ReadScope, Snapshot, scope_label};
+
+/// Exit status of a scan or snapshot whose collection missed some regions, accounts or
+/// subscriptions.
 pub const EXIT_INCOMPLETE: u8 = 3;
 
 /// What a collector read, and how the reading went.
@@ -28,25 +31,39 @@ pub struct CollectionReport {
     pub provider: Provider,
     /// False when any scope failed: the findings then cover only part of the estate.
     pub complete: bool,
-    /// Every region (AWS) or subscription (Azure) tried, in a stable order.
+    /// Every region (AWS) or subscription (Azure) tried, in a stable order; in an organisation
+    /// scan, also each account that could not be read at all.
     pub scopes: Vec<ScopeStatus>,
     pub api_calls: u64,
     pub resources: usize,
     pub seconds: f64,
 }
 
-/// One region or subscription.
+/// One region, account or subscription.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ScopeStatus {
-    /// Region name or subscription id.
+    /// Region name, account id or subscription id.
     pub name: String,
-    /// `region` or `subscription`.
+    /// `region`, `account` or `subscription`.
     pub kind: &'static str,
+    /// The account of a region (and of itself, for an account), in an organisation scan.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
     /// Why it could not be read, when it could not.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub api_calls: u64,
     pub resources: usize,
+}
+
+/// The kind of an organisation's member account that could not be read at all.
+pub const ACCOUNT: &str = "account";
+
+impl ScopeStatus {
+    /// `region eu-west-1 of account 111122223333`, as error lines name it.
+    pub fn label(&self) -> String {
+        scope_label(self.kind, &self.name, self.account.as_deref())
+    }
 }
 
 impl CollectionReport {
@@ -63,24 +80,54 @@ impl CollectionReport {
                 provider: self.provider,
                 kind: scope.kind.to_string(),
                 name: scope.name.clone(),
+                account: scope.account.clone(),
                 error: scope.error.clone().unwrap_or_default(),
             })
             .collect()
     }
 
-    /// `aws: 3 regions (1 failed), 412 API calls, 5,120 resources, 2.4s`
+    /// The scopes read whole, as the snapshot records them.
+    pub fn read_scopes(&self) -> Vec<ReadScope> {
+        self.scopes
+            .iter()
+            .filter(|s| s.error.is_none())
+            .map(|scope| ReadScope {
+                provider: self.provider,
+                kind: scope.kind.to_string(),
+                name: scope.name.clone(),
+                account: scope.account.clone(),
+            })
+            .collect()
+    }
+
+    /// `aws: 3 regions (1 failed), 412 API calls, 5,120 resources, 2.4s`; an organisation scan
+    /// starts `aws: 4 accounts (1 failed), 9 regions, …`.
     pub fn one_line(&self) -> String {
-        let kind = self.scopes.first().map_or("scope", |s| s.kind);
-        let failed = self.failures().count();
-        let failed = if failed > 0 {
-            format!(" ({failed} failed)")
-        } else {
-            String::new()
+        let failed = |count: usize| {
+            if count > 0 {
+                format!(" ({count} failed)")
+            } else {
+                String::new()
+            }
         };
+        let (accounts, scopes): (Vec<&ScopeStatus>, Vec<&ScopeStatus>) =
+            self.scopes.iter().partition(|s| s.kind == ACCOUNT);
+        let members: BTreeSet<&str> = self
+            .scopes
+            .iter()
+            .filter_map(|s| s.account.as_deref())
+            .collect();
+        let members = if members.is_empty() {
+            String::new()
+        } else {
+            format!("{} accounts{}, ", members.len(), failed(accounts.len()))
+        };
+        let kind = scopes.first().map_or("scope", |s| s.kind);
         format!(
-            "{}: {} {kind}s{failed}, {} API calls, {} resources, {:.1}s",
+            "{}: {members}{} {kind}s{}, {} API calls, {} resources, {:.1}s",
             self.provider,
-            self.scopes.len(),
+            scopes.len(),
+            failed(scopes.iter().filter(|s| s.error.is_some()).count()),
             self.api_calls,
             crate::verdict::thousands(self.resources as u128),
             self.seconds

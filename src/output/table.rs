@@ -276,9 +276,8 @@ fn write_score(out: &mut String, report: &Report) {
         for failed in collection.failures() {
             let _ = writeln!(
                 out,
-                "  NOT READ {} {}: {}",
-                failed.kind,
-                visible(&failed.name),
+                "  NOT READ {}: {}",
+                visible(&failed.label()),
                 visible(failed.error.as_deref().unwrap_or_default())
             );
         }

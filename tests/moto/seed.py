@@ -9,6 +9,11 @@ each other's resources. Prints those credentials as JSON on standard output.
     seed.py ENDPOINT ACCOUNT one-instance REGION
     seed.py ENDPOINT ACCOUNT bench
     seed.py ENDPOINT ACCOUNT minimum-calls REGION,REGION,…
+    seed.py ENDPOINT ACCOUNT organization REGION
+
+`organization` makes ACCOUNT an organisation's management account with three member accounts,
+and prints their ids with the management account's credentials: `Members` (two, each with an
+instance of its own) and `Closed` (closed, so not ACTIVE, with an instance that must not be read).
 """
 
 import json
@@ -227,6 +232,52 @@ def seed_one_instance(endpoint, creds, region):
     instance(ec2, f"ssh-{region}", subnet, [group], True)
 
 
+def seed_organization(endpoint, creds, region):
+    """An organisation: an instance in the management account and in each member account.
+
+    moto keeps the member accounts apart like any other: what is created with credentials of a
+    role assumed in a member account is in that account.
+    """
+    organizations = boto3.client(
+        "organizations",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
+    organizations.create_organization(FeatureSet="ALL")
+    members = []
+    for name in ("member-a", "member-b", "member-closed"):
+        status = organizations.create_account(Email=f"{name}@example.com", AccountName=name)
+        members.append(status["CreateAccountStatus"]["AccountId"])
+    closed = members.pop()
+    sts = boto3.client(
+        "sts",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="seed",
+        aws_secret_access_key="seed",
+    )
+    estates = [(creds, "manager-ssh", 22)]
+    for name, account, port in (("a-ssh", members[0], 22), ("b-rdp", members[1], 3389)):
+        role = f"arn:aws:iam::{account}:role/portcullis-read"
+        member = sts.assume_role(RoleArn=role, RoleSessionName="seed")["Credentials"]
+        estates.append((member, name, port))
+    closed_role = f"arn:aws:iam::{closed}:role/portcullis-read"
+    closed_creds = sts.assume_role(RoleArn=closed_role, RoleSessionName="seed")["Credentials"]
+    estates.append((closed_creds, "closed-ssh", 22))
+    for account_creds, name, port in estates:
+        ec2 = ec2_client(endpoint, account_creds, region)
+        vpc = Vpc(ec2, region)
+        subnet = vpc.subnet("10.0.1.0/24")
+        vpc.routed_table([subnet])
+        group = vpc.group(f"{name}-world", [tcp(port, cidrs=["0.0.0.0/0"])])
+        instance(ec2, name, subnet, [group], True)
+    organizations.close_account(AccountId=closed)
+    return {"Members": ",".join(members), "Closed": closed}
+
+
 def seed_bench(endpoint, creds):
     """2,000 instances across three regions and 500 security groups.
 
@@ -324,12 +375,15 @@ def minimum_calls(endpoint, creds, regions):
 def main():
     endpoint, account, estate = sys.argv[1], sys.argv[2], sys.argv[3]
     creds = credentials(endpoint, account)
+    extra = {}
     if estate == "verdicts":
         seed_verdicts(endpoint, creds)
     elif estate == "commands":
         seed_commands(endpoint, creds)
     elif estate == "one-instance":
         seed_one_instance(endpoint, creds, sys.argv[4])
+    elif estate == "organization":
+        extra = seed_organization(endpoint, creds, sys.argv[4])
     elif estate == "bench":
         seed_bench(endpoint, creds)
     elif estate == "minimum-calls":
@@ -337,10 +391,8 @@ def main():
         return
     else:
         sys.exit(f"unknown estate {estate!r}")
-    json.dump(
-        {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")},
-        sys.stdout,
-    )
+    keys = {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+    json.dump({**keys, **extra}, sys.stdout)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-//! Counting the API calls a client makes: every request sent, retries included, so the summary
+//! Counting the API calls a client (EC2, STS, Organizations) makes: every request sent, retries included, so the summary
 //! and the benchmarks show what the account's API quota really saw.
 
 use std::sync::Arc;
@@ -22,6 +22,21 @@ impl CallCounter {
             .interceptor(self.clone())
             .build();
         Client::from_conf(config)
+    }
+
+    /// An STS client with `config` whose requests this counter counts.
+    pub(super) fn sts(&self, config: &aws_sdk_sts::Config) -> aws_sdk_sts::Client {
+        aws_sdk_sts::Client::from_conf(config.to_builder().interceptor(self.clone()).build())
+    }
+
+    /// An Organizations client with `config` whose requests this counter counts.
+    pub(super) fn organizations(
+        &self,
+        config: &aws_sdk_organizations::Config,
+    ) -> aws_sdk_organizations::Client {
+        aws_sdk_organizations::Client::from_conf(
+            config.to_builder().interceptor(self.clone()).build(),
+        )
     }
 
     pub(super) fn calls(&self) -> u64 {

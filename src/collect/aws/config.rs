@@ -1,10 +1,11 @@
-//! The SDK configuration every region's client is made from: the default credential chain
-//! (optionally a named profile), the endpoint, retries, timeouts and the HTTP client.
+//! The SDK configuration every region's client is made from, and the STS and Organizations
+//! clients of an organisation scan: the default credential chain (optionally a named profile),
+//! the endpoint, retries, timeouts, response bounds and the HTTP client.
 
 use aws_config::BehaviorVersion;
-use aws_sdk_ec2::config::ProvideCredentials;
 use aws_sdk_ec2::config::retry::RetryConfig;
 use aws_sdk_ec2::config::timeout::TimeoutConfig;
+use aws_sdk_ec2::config::{ProvideCredentials, Region};
 use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 
 use super::bounds::BodyBounds;
@@ -14,6 +15,10 @@ use super::{AwsError, AwsOptions, errors};
 pub(super) struct Setup {
     /// EC2 client configuration without a region.
     pub base: aws_sdk_ec2::Config,
+    /// STS client configuration, in the configured region (else us-east-1).
+    pub sts: aws_sdk_sts::Config,
+    /// Organizations client configuration, in the configured region (else us-east-1).
+    pub organizations: aws_sdk_organizations::Config,
     /// The region the chain configures (profile, `AWS_REGION`), if any.
     pub default_region: Option<String>,
 }
@@ -74,16 +79,33 @@ pub(super) async fn load(options: &AwsOptions) -> Result<Setup, AwsError> {
     let retries = RetryConfig::adaptive()
         .with_max_attempts(attempts)
         .with_max_backoff(limits.max_retry_after);
+    let bounds = BodyBounds {
+        read_timeout: limits.read_timeout,
+        max_bytes: limits.max_response_bytes,
+    };
     let base = aws_sdk_ec2::config::Builder::from(&sdk)
+        .retry_config(retries.clone())
+        .timeout_config(timeouts.clone())
+        .interceptor(bounds.clone())
+        .build();
+    let default_region = sdk.region().map(ToString::to_string);
+    let region = Region::new(default_region.clone().unwrap_or_else(|| "us-east-1".into()));
+    let sts = aws_sdk_sts::config::Builder::from(&sdk)
+        .region(region.clone())
+        .retry_config(retries.clone())
+        .timeout_config(timeouts.clone())
+        .interceptor(bounds.clone())
+        .build();
+    let organizations = aws_sdk_organizations::config::Builder::from(&sdk)
+        .region(region)
         .retry_config(retries)
         .timeout_config(timeouts)
-        .interceptor(BodyBounds {
-            read_timeout: limits.read_timeout,
-            max_bytes: limits.max_response_bytes,
-        })
+        .interceptor(bounds)
         .build();
     Ok(Setup {
         base,
-        default_region: sdk.region().map(ToString::to_string),
+        sts,
+        organizations,
+        default_region,
     })
 }

@@ -94,6 +94,19 @@ fn not_ec2(response: &HttpResponse) -> String {
 
 fn hint(operation: &str, code: &str) -> Option<String> {
     Some(match code {
+        "AccessDenied" if operation == "AssumeRole" => {
+            "the role may not exist in that account, may not trust this account, or may want \
+             another --external-id, or these credentials may not call sts:AssumeRole; deploy the \
+             member role of docs/aws.md (organisation scans) to the account"
+                .to_string()
+        }
+        "AccessDeniedException" | "AWSOrganizationsNotInUseException"
+            if operation == "ListAccounts" =>
+        {
+            "only the management account or a delegated administrator may call \
+             organizations:ListAccounts"
+                .to_string()
+        }
         "UnauthorizedOperation" | "AccessDenied" | "AccessDeniedException" => format!(
             "the credentials may not call ec2:{operation}; grant the read-only policy in \
              docs/aws.md"

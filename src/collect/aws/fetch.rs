@@ -78,14 +78,23 @@ pub(super) const MAX_PAGES: u64 = 100_000;
 /// than [`MAX_PAGES`] pages does not end; either fails the region.
 pub(super) struct PageGuard {
     operation: &'static str,
+    /// What a listing that cannot be trusted leaves unread.
+    unread: &'static str,
     seen: HashSet<String>,
     pages: u64,
 }
 
 impl PageGuard {
+    /// The guard of a region's listing.
     pub(super) fn new(operation: &'static str) -> Self {
+        Self::listing(operation, "the region")
+    }
+
+    /// The guard of a listing that, when it cannot be trusted, leaves `unread` unread.
+    pub(super) fn listing(operation: &'static str, unread: &'static str) -> Self {
         Self {
             operation,
+            unread,
             seen: HashSet::new(),
             pages: 0,
         }
@@ -98,17 +107,17 @@ impl PageGuard {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Ok(None);
         };
-        let operation = self.operation;
+        let (operation, unread) = (self.operation, self.unread);
         if self.pages >= MAX_PAGES {
             return Err(format!(
                 "{operation}: the listing did not end after {MAX_PAGES} pages; the endpoint keeps \
-                 sending a NextToken, so the region is not read"
+                 sending a NextToken, so {unread} is not read"
             ));
         }
         if !self.seen.insert(token.clone()) {
             return Err(format!(
                 "{operation}: page {} repeats a NextToken of an earlier page; the listing would \
-                 loop, so the region is not read",
+                 loop, so {unread} is not read",
                 self.pages
             ));
         }

@@ -1,5 +1,7 @@
-//! Progress while regions are read: one bar per region on standard error, counting the lists
-//! read and the items received. Drawn only on a terminal, and never with `--quiet`.
+//! Progress while regions are read, on standard error: one bar per region counting the lists
+//! read and the items received; or, in an organisation scan, one bar for all the accounts'
+//! regions, counting their lists, the regions done and failed, and the items. Drawn only on a
+//! terminal, and never with `--quiet`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -19,17 +21,30 @@ pub(super) struct Progress {
 pub(super) struct RegionBar {
     bar: ProgressBar,
     items: Arc<AtomicUsize>,
+    /// The regions' count, when the bar is every region's.
+    shared: Option<Arc<Regions>>,
+}
+
+/// The regions of a bar shared by all.
+#[derive(Default)]
+struct Regions {
+    total: usize,
+    done: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+fn target(visible: bool) -> ProgressDrawTarget {
+    if visible {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    }
 }
 
 impl Progress {
     /// Bars for `regions`, waiting; invisible unless `visible` and standard error is a terminal.
     pub(super) fn new(visible: bool, regions: &[String]) -> Self {
-        let target = if visible {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let multi = MultiProgress::with_draw_target(target);
+        let multi = MultiProgress::with_draw_target(target(visible));
         let width = regions.iter().map(String::len).max().unwrap_or(0);
         let bars = regions
             .iter()
@@ -40,10 +55,30 @@ impl Progress {
                 RegionBar {
                     bar,
                     items: Arc::default(),
+                    shared: None,
                 }
             })
             .collect();
         Self { bars }
+    }
+
+    /// One bar for `regions` regions (of all the accounts); invisible unless `visible` and
+    /// standard error is a terminal.
+    pub(super) fn combined(visible: bool, regions: usize) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(LISTS * regions as u64), target(visible));
+        bar.set_style(style("[{bar:24}] {pos}/{len} lists, {msg}"));
+        let shared = RegionBar {
+            bar,
+            items: Arc::default(),
+            shared: Some(Arc::new(Regions {
+                total: regions,
+                ..Regions::default()
+            })),
+        };
+        shared.show_tally();
+        Self {
+            bars: vec![shared; regions],
+        }
     }
 
     /// The bar of the `index`th region (a detached, invisible one if there is none).
@@ -51,6 +86,7 @@ impl Progress {
         self.bars.get(index).cloned().unwrap_or_else(|| RegionBar {
             bar: ProgressBar::hidden(),
             items: Arc::default(),
+            shared: None,
         })
     }
 }
@@ -61,6 +97,9 @@ fn style(template: &str) -> ProgressStyle {
 
 impl RegionBar {
     pub(super) fn start(&self) {
+        if self.shared.is_some() {
+            return;
+        }
         self.bar
             .set_style(style("{prefix} [{bar:24}] {pos}/{len} lists, {msg}"));
         self.bar.set_message("0 items");
@@ -69,8 +108,8 @@ impl RegionBar {
 
     /// A page of `items` arrived.
     pub(super) fn page(&self, items: usize) {
-        let total = self.items.fetch_add(items, Ordering::Relaxed) + items;
-        self.bar.set_message(format!("{total} items"));
+        self.items.fetch_add(items, Ordering::Relaxed);
+        self.show_tally();
     }
 
     /// A list was read to its last page.
@@ -84,10 +123,42 @@ impl RegionBar {
     }
 
     pub(super) fn finish(&self, result: &Result<Snapshot, String>, calls: u64) {
-        self.bar.set_style(style("{prefix} {msg}"));
-        self.bar.finish_with_message(match result {
-            Ok(part) => format!("{} resources, {calls} API calls", part.resource_count()),
-            Err(error) => format!("FAILED: {error}"),
+        let Some(regions) = &self.shared else {
+            self.bar.set_style(style("{prefix} {msg}"));
+            self.bar.finish_with_message(match result {
+                Ok(part) => format!("{} resources, {calls} API calls", part.resource_count()),
+                Err(error) => format!("FAILED: {error}"),
+            });
+            return;
+        };
+        if result.is_err() {
+            regions.failed.fetch_add(1, Ordering::Relaxed);
+        }
+        let done = regions.done.fetch_add(1, Ordering::Relaxed) + 1;
+        self.show_tally();
+        if done == regions.total {
+            self.bar.finish();
+        }
+    }
+
+    /// `1,204 items` on a region's bar; `3/8 regions (1 failed), 1,204 items` on a shared one.
+    fn show_tally(&self) {
+        let items = crate::verdict::thousands(self.items.load(Ordering::Relaxed) as u128);
+        self.bar.set_message(match &self.shared {
+            None => format!("{items} items"),
+            Some(regions) => {
+                let failed = regions.failed.load(Ordering::Relaxed);
+                let failed = if failed > 0 {
+                    format!(" ({failed} failed)")
+                } else {
+                    String::new()
+                };
+                format!(
+                    "{}/{} regions{failed}, {items} items",
+                    regions.done.load(Ordering::Relaxed),
+                    regions.total
+                )
+            }
         });
     }
 }

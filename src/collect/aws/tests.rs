@@ -27,7 +27,7 @@ use super::fetch::{
     ROUTE_TABLES_PAGE, SECURITY_GROUP_RULES_PAGE, SECURITY_GROUPS_PAGE, SUBNETS_PAGE,
 };
 use super::progress::Progress;
-use super::{AwsCollected, collect_regions};
+use super::{AwsCollected, RegionTarget, collect_regions};
 use crate::finding::Status;
 use crate::load::Loaded;
 use crate::policy::Policy;
@@ -36,7 +36,7 @@ use crate::scan;
 const ACCOUNT: &str = "111122223333";
 
 /// A client configuration answering from `rules`, as one region's would.
-fn mocked(rules: &[Rule]) -> aws_sdk_ec2::Config {
+pub(super) fn mocked(rules: &[Rule]) -> aws_sdk_ec2::Config {
     let mut interceptor = MockResponseInterceptor::new().rule_mode(RuleMode::MatchAny);
     for rule in rules {
         interceptor = interceptor.with_rule(rule);
@@ -52,11 +52,15 @@ fn mocked(rules: &[Rule]) -> aws_sdk_ec2::Config {
 }
 
 fn collect(regions: Vec<(&str, Vec<Rule>)>) -> AwsCollected {
-    let regions: Vec<(String, aws_sdk_ec2::Config)> = regions
+    let regions: Vec<RegionTarget> = regions
         .into_iter()
-        .map(|(name, rules)| (name.to_string(), mocked(&rules)))
+        .map(|(name, rules)| RegionTarget {
+            account: None,
+            region: name.to_string(),
+            config: mocked(&rules),
+        })
         .collect();
-    let names: Vec<String> = regions.iter().map(|(name, _)| name.clone()).collect();
+    let names: Vec<String> = regions.iter().map(|t| t.region.clone()).collect();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -434,7 +438,7 @@ fn every_list_is_read_to_its_last_page() {
 }
 
 /// One page of each list, with instance `n` and all it needs, except the call `without`.
-fn one_page_region(n: u8, without: &str) -> Vec<Rule> {
+pub(super) fn one_page_region(n: u8, without: &str) -> Vec<Rule> {
     [
         (
             "DescribeInstances",

@@ -185,6 +185,7 @@ async fn collect_async(options: &AzureOptions) -> Result<Collected, String> {
     };
     // A snapshot written from a partial collection says so when it is scanned later.
     snapshot.missing_scopes = report.missing_scopes();
+    snapshot.read_scopes = report.read_scopes();
     Ok(Collected { snapshot, report })
 }
 

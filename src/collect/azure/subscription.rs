@@ -60,6 +60,7 @@ pub async fn read(
         status: ScopeStatus {
             name: id,
             kind: "subscription",
+            account: None,
             error,
             api_calls: session.calls(),
             resources: snapshot.as_ref().map_or(0, Snapshot::resource_count),

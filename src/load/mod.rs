@@ -18,6 +18,7 @@ use std::fs;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
+use rayon::prelude::*;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -119,8 +120,15 @@ pub fn load_inputs_within(paths: &[PathBuf], limits: &Limits) -> Result<Loaded, 
                 .push(format!("{}: no .json files in this folder", path.display()));
         }
         loaded.warnings.append(&mut walk.warnings);
-        for file in walk.files {
-            loaded.merge(load_file(&file, limits.max_input_bytes)?);
+        // A path's files are parsed in parallel and merged in order, so the snapshot, its
+        // warnings and the first error reported are those of loading them one after another.
+        let results: Vec<Result<Loaded, LoadError>> = walk
+            .files
+            .par_iter()
+            .map(|file| load_file(file, limits.max_input_bytes))
+            .collect();
+        for result in results {
+            loaded.merge(result?);
         }
     }
     merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
@@ -264,22 +272,24 @@ pub fn load_file_bytes(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadErr
 fn load_content(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
     let file = JsonFile::new(path_label, bytes)?;
     let text = file.text();
-    let top: &RawValue = file.parse(text)?;
     let mut loaded = Loaded::from_file(path_label);
     let first_byte = text.trim_start().as_bytes().first().copied();
     if first_byte == Some(b'[') {
-        let elements: Vec<&RawValue> = file.parse_raw(top)?;
+        let elements: Vec<&RawValue> = file.parse(text)?;
         azure::load_resources(&file, &elements, &mut loaded)?;
         return Ok(loaded);
     }
     if first_byte != Some(b'{') {
+        // Valid JSON of no known shape is skipped; malformed JSON is still an error.
+        file.parse::<&RawValue>(text)?;
         unrecognised(&mut loaded, path_label);
         return Ok(loaded);
     }
     if snapshot::starts_with_version_key(text) {
         return snapshot::load(path_label, bytes, io::empty());
     }
-    let keys: TopLevelKeys = file.parse_raw(top)?;
+    // Parsed straight from the text: a whole-file pass fewer than parsing it as a value first.
+    let keys: TopLevelKeys = file.parse(text)?;
     if let Some(version) = keys.portcullis_snapshot {
         return Err(file.error_at(
             version.get(),
@@ -293,7 +303,7 @@ fn load_content(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
         azure::load_resources(&file, &elements, &mut loaded)?;
         true
     } else if keys.resource_type.is_some_and(azure::is_resource_type) {
-        azure::load_resources(&file, &[top], &mut loaded)?;
+        azure::load_resources(&file, &[file.parse(text)?], &mut loaded)?;
         true
     } else {
         aws::load(&file, &keys, &mut loaded)?

@@ -36,6 +36,12 @@ fn malformed_json_is_an_error_with_line_and_column() {
         error(b"{\"value\": []} extra"),
         "in/x.json:1:15: trailing characters"
     );
+    // Files that open with neither `{` nor `[` are still checked before they are skipped.
+    assert_eq!(
+        error(b"\"a string\" extra"),
+        "in/x.json:1:12: trailing characters"
+    );
+    assert_eq!(error(b"nope"), "in/x.json:1:2: expected ident");
 }
 
 #[test]

@@ -276,7 +276,8 @@ mod tests {
         use Observed::*;
         let mut lives = BTreeMap::new();
         // (run, unhealthy_since, fixed_at, reopened, exempt) of vm1 after each run.
-        let cases: [(NewRun, Option<&str>, Option<&str>, u32, bool); 6] = [
+        type Expected<'a> = (NewRun, Option<&'a str>, Option<&'a str>, u32, bool);
+        let cases: [Expected; 6] = [
             (
                 run("t1", &[("vm1", Unhealthy)], &[]),
                 Some("t1"),

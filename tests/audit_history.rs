@@ -74,7 +74,7 @@ fn audit_exiting(dir: &Path, store: &str, estate: &Value, code: i32) -> BTreeSet
         .unwrap()
         .iter()
         .filter(|f| f["status"] == "unhealthy")
-        .map(|f| pair(f))
+        .map(pair)
         .collect()
 }
 

@@ -9,6 +9,7 @@
 //! [`synthetic`] makes estates of any size for benchmarks and tests.
 
 pub mod addrset;
+pub mod audit;
 mod aws_mapping;
 pub mod baseline;
 pub mod cli;
@@ -17,6 +18,7 @@ pub mod engine;
 pub mod exemptions;
 pub mod explain;
 pub mod finding;
+pub mod fingerprint;
 pub mod gate;
 pub mod input_file;
 pub mod limits;
@@ -28,5 +30,6 @@ pub mod remediate;
 pub mod rule_ref;
 pub mod scan;
 pub mod score;
+pub mod store;
 pub mod synthetic;
 pub mod verdict;

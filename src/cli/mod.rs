@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod history;
 mod source;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -51,6 +52,11 @@ enum Command {
     Rules(RulesCommand),
     /// Write a synthetic estate of any size, for benchmarks and tests.
     Generate(GenerateArgs),
+    /// Scan as `scan` does and record the run in the audit store (docs/audits.md).
+    Audit(history::AuditArgs),
+    /// Read the audit store: runs, and what changed between two of them.
+    #[command(subcommand)]
+    History(history::HistoryCommand),
 }
 
 #[derive(Debug, Args)]
@@ -196,7 +202,9 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Scan(args) => run_scan(args),
+        Command::Scan(args) => run_scan(args, |_| Ok(())),
+        Command::Audit(args) => history::run_audit(args),
+        Command::History(command) => history::run_history(command),
         Command::Snapshot(args) => run_snapshot(args),
         Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {
@@ -237,7 +245,19 @@ fn run_explain(id: &str, args: &PolicyArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
+/// What a scan produced, for a caller that records it (`audit`).
+struct Scanned<'a> {
+    report: &'a Report,
+    policy: &'a Policy,
+    sources: Vec<String>,
+    missing: &'a [crate::model::MissingScope],
+}
+
+/// Runs `scan` and writes its outputs, then calls `after` before working out the exit status.
+fn run_scan(
+    args: ScanArgs,
+    after: impl FnOnce(Scanned) -> Result<(), String>,
+) -> Result<ExitCode, String> {
     let policy = args.policy.load()?;
     let max_input = args.source.limits().max_input_bytes;
     let exemptions = args
@@ -257,6 +277,7 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
     let today = time::OffsetDateTime::now_utc().date();
     let (mut report, timings) =
         scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
+    let missing = loaded.snapshot.missing_scopes.clone();
     // The estate is no longer needed; freeing it before writing keeps peak memory down.
     drop(loaded);
     report.collection = collection;
@@ -307,6 +328,12 @@ fn run_scan(args: ScanArgs) -> Result<ExitCode, String> {
             timings.remediate.as_secs_f64(),
         );
     }
+    after(Scanned {
+        report: &report,
+        policy: &policy,
+        sources: args.source.describe(),
+        missing: &missing,
+    })?;
     // An incomplete collection outranks a failed gate: the findings cover part of the estate.
     let gate = gate_exit(&report);
     Ok(incomplete.unwrap_or(gate))

@@ -151,6 +151,19 @@ impl LimitArgs {
 }
 
 impl SourceArgs {
+    /// What the estate was read from, for the audit store: each input path, then `aws` and
+    /// `azure` for live collection.
+    pub fn describe(&self) -> Vec<String> {
+        let mut sources: Vec<String> = self
+            .inputs
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect();
+        sources.extend(self.aws.aws.then(|| "aws".to_owned()));
+        sources.extend(self.azure.azure.then(|| "azure".to_owned()));
+        sources
+    }
+
     /// The bounds this command's reading runs under.
     pub fn limits(&self) -> Limits {
         self.limits.limits()

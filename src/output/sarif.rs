@@ -234,7 +234,7 @@ fn result(finding: &Finding, policy: &Policy, base: &Path) -> SarifResult {
             .build(),
         None => Location::builder().logical_locations(vec![logical]).build(),
     };
-    let identity = format!("{}|{}", finding.rule, finding.resource.to_ascii_lowercase());
+    let identity = crate::fingerprint::identity(finding);
     let digest = Sha256::digest(identity.as_bytes());
     let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
     let fingerprints = BTreeMap::from([

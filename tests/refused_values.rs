@@ -20,18 +20,31 @@ struct Case {
     warning: &'static [&'static str],
 }
 
-fn azure(name: &'static str, vm: AzureVm, expect: &'static str, warning: &'static [&'static str]) -> Case {
+fn azure(
+    name: &'static str,
+    vm: AzureVm,
+    expect: &'static str,
+    warning: &'static [&'static str],
+) -> Case {
     let open: &'static [&'static str] = if expect == "HUU" { &["3389/tcp"] } else { &[] };
     Case {
         name,
-        files: vec![("estate.json".into(), json!({ "value": vm.resources(false) }))],
+        files: vec![(
+            "estate.json".into(),
+            json!({ "value": vm.resources(false) }),
+        )],
         expect,
         open,
         warning,
     }
 }
 
-fn aws(name: &'static str, files: Vec<(String, Value)>, expect: &'static str, warning: &'static [&'static str]) -> Case {
+fn aws(
+    name: &'static str,
+    files: Vec<(String, Value)>,
+    expect: &'static str,
+    warning: &'static [&'static str],
+) -> Case {
     let open: &'static [&'static str] = if expect == "HUU" { &["3389/tcp"] } else { &[] };
     Case {
         name,
@@ -102,7 +115,12 @@ fn cases() -> Vec<Case> {
             }
             .nic(vec![allow(100, "Tcp", "0.0.0.0/0", "3389")]),
             "HUU",
-            &["pip0", "20.1.2.3", "is IPv4 where IPv6 is expected", "estate.json:"],
+            &[
+                "pip0",
+                "20.1.2.3",
+                "is IPv4 where IPv6 is expected",
+                "estate.json:",
+            ],
         ),
         // AWS routes: the most specific route decides, and a blackhole drops.
         aws(
@@ -118,14 +136,21 @@ fn cases() -> Vec<Case> {
         ),
         aws(
             "a blackhole route for part of the internet leaves the rest exposed",
-            with_routes(vec![("0.0.0.0/0", "igw-0a1"), ("8.0.0.0/8", "nat-0old:blackhole")]).files(),
+            with_routes(vec![
+                ("0.0.0.0/0", "igw-0a1"),
+                ("8.0.0.0/8", "nat-0old:blackhole"),
+            ])
+            .files(),
             "HUU",
             &["rtb-0001", "8.0.0.0/8", "blackhole"],
         ),
         aws(
             "a blackhole route decides the addresses it covers",
             AwsVm {
-                routes: vec![("0.0.0.0/0", "igw-0a1"), ("8.0.0.0/8", "nat-0old:blackhole")],
+                routes: vec![
+                    ("0.0.0.0/0", "igw-0a1"),
+                    ("8.0.0.0/8", "nat-0old:blackhole"),
+                ],
                 ..AwsVm::new(vec![rdp_from(&["8.8.8.0/24"])])
             }
             .files(),
@@ -143,7 +168,12 @@ fn cases() -> Vec<Case> {
             "0.0.0.0/0 listed under Ipv6Ranges still opens RDP to IPv4",
             aws_misfiled_rdp("0.0.0.0/0", "Ipv6Ranges", AwsVm::new(vec![rdp_from(&[])])),
             "HUU",
-            &["CidrIpv6 \"0.0.0.0/0\"", "sg-0000", "is IPv4 where IPv6 is expected", "describe-security-groups.json:"],
+            &[
+                "CidrIpv6 \"0.0.0.0/0\"",
+                "sg-0000",
+                "is IPv4 where IPv6 is expected",
+                "describe-security-groups.json:",
+            ],
         ),
         aws(
             "::/0 listed under IpRanges opens RDP to IPv6",

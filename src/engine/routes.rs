@@ -108,7 +108,11 @@ mod tests {
             ),
         ] {
             let (set, found) = to_internet_gateway(&table(&routes), Family::V4, &internet);
-            assert_eq!((set.ipv4_count(), found.len()), (routed, notes), "{routes:?}");
+            assert_eq!(
+                (set.ipv4_count(), found.len()),
+                (routed, notes),
+                "{routes:?}"
+            );
         }
     }
 }

@@ -46,14 +46,18 @@ pub(super) fn load<'a>(
     if let Some(raw) = keys.network_acls {
         let acls: Vec<&RawValue> = file.parse_raw(raw)?;
         for acl in acls {
-            snapshot.network_acls.push(network_acl(file, acl, warnings)?);
+            snapshot
+                .network_acls
+                .push(network_acl(file, acl, warnings)?);
         }
         recognised = true;
     }
     if let Some(raw) = keys.route_tables {
         let tables: Vec<RouteTableJson> = file.parse_raw(raw)?;
         for table in tables {
-            snapshot.route_tables.push(route_table(file, table, warnings)?);
+            snapshot
+                .route_tables
+                .push(route_table(file, table, warnings)?);
         }
         recognised = true;
     }
@@ -606,7 +610,9 @@ fn network_acl<'a>(
         let protocol: Protocol =
             file.parse_field(entry.protocol, "Protocol", &owner, str::parse)?;
         let cidr: IpNetwork = match (entry.cidr_block, entry.ipv6_cidr_block) {
-            (Some(raw), _) => Field::new("CidrBlock", Family::V4, &owner).cidr(file, raw, warnings)?,
+            (Some(raw), _) => {
+                Field::new("CidrBlock", Family::V4, &owner).cidr(file, raw, warnings)?
+            }
             (None, Some(raw)) => {
                 Field::new("Ipv6CidrBlock", Family::V6, &owner).cidr(file, raw, warnings)?
             }

@@ -1,23 +1,11 @@
 //! The command line as users meet it: exit codes, outputs, and error messages for bad input.
 
+mod support;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-fn portcullis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
+use support::{portcullis, stderr, stdout};
 
 #[test]
 fn demo_scan_prints_a_table_and_exits_zero() {
@@ -270,4 +258,78 @@ fn internet_and_thresholds_are_policy_data() {
         closed(&custom, "web-01")["evidence"]["exposures"][0]["ipv4_addresses"],
         1u64 << 31
     );
+}
+
+/// An estate with no VM judges nothing, so it is an error naming what was read, unless
+/// `--allow-empty` says it may be empty; then it passes as any scan would.
+#[test]
+fn an_estate_with_no_vm_is_an_error_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let other = dir.path().join("other");
+    std::fs::create_dir(&other).unwrap();
+    std::fs::write(other.join("package.json"), r#"{"name": "app"}"#).unwrap();
+    let gates = ["--fail-on", "low", "--min-score", "100"];
+    for (folder, named) in [(&empty, "empty"), (&other, "package.json")] {
+        let folder = folder.to_str().unwrap();
+        let mut args = vec!["scan", "-i", folder];
+        args.extend(gates);
+        let o = portcullis(&args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{folder}: {err}");
+        for part in ["no VM", named, "--allow-empty"] {
+            assert!(err.contains(part), "{folder}: want {part:?} in {err}");
+        }
+        args.push("--allow-empty");
+        let o = portcullis(&args);
+        assert_eq!(o.status.code(), Some(0), "{folder}: {}", stderr(&o));
+    }
+}
+
+/// The same input given twice is read once: a warning says so, and every VM gets one verdict
+/// per recommendation, as when it is given once.
+#[test]
+fn an_input_given_twice_is_judged_once() {
+    let scan = |inputs: &[&str]| {
+        let mut args = vec!["scan", "--format", "json"];
+        for input in inputs {
+            args.extend(["-i", input]);
+        }
+        let o = portcullis(&args);
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let once = scan(&["fixtures/azure-demo"]);
+    let twice = scan(&["fixtures/azure-demo", "fixtures/azure-demo"]);
+    assert_eq!(twice["summary"]["vms"], once["summary"]["vms"]);
+    assert_eq!(twice["findings"], once["findings"]);
+    assert_eq!(twice["score"], once["score"]);
+    let warnings = twice["warnings"].to_string();
+    assert!(warnings.contains("read twice"), "{warnings}");
+}
+
+/// Two files holding different copies of one NSG: which is right cannot be told, so the scan
+/// stops (exit 2) naming both files.
+#[test]
+fn differing_copies_of_an_nsg_are_an_error_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, source: &'static str| {
+        let vm = support::AzureVm::new().nic(vec![support::allow(100, "Tcp", source, "22")]);
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            serde_json::json!({ "value": vm.resources(false) }).to_string(),
+        )
+        .unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    let first = write("monday.json", "*");
+    let second = write("tuesday.json", "10.0.0.0/8");
+    let o = portcullis(&["scan", "-i", &first, "-i", &second]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    for part in ["nic-nsg", "monday.json", "tuesday.json"] {
+        assert!(err.contains(part), "want {part:?} in {err}");
+    }
 }

@@ -4,34 +4,19 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use serde_json::Value;
-use support::demo_inputs;
+use support::{demo_inputs, portcullis, stderr, stdout};
 
 const AZURE: &str = "fixtures/azure-demo";
 const AWS: &str = "fixtures/aws-demo";
 
-fn portcullis(args: &[&str]) -> Output {
-    demo_inputs();
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .output()
-        .unwrap()
-}
-
 fn scan(extra: &[&str]) -> Output {
+    demo_inputs();
     let mut args = vec!["scan", "-i", AZURE, "-i", AWS];
     args.extend_from_slice(extra);
     portcullis(&args)
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 fn path(dir: &Path, name: &str) -> String {

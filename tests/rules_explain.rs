@@ -2,20 +2,14 @@
 //! and its example estates scanned by the engine: flagged ones unhealthy, not-flagged ones
 //! healthy or not applicable, so that the documentation cannot drift from what is checked.
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use portcullis::explain::{Outcome, check_examples};
 use portcullis::finding::Status;
 use portcullis::policy::{ExampleVerdict, FIXED_RECOMMENDATIONS, Policy};
-
-fn portcullis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs")
-}
+use support::portcullis;
 
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()

@@ -18,6 +18,7 @@ mod source;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::baseline::Baseline;
+use crate::collect;
 use crate::exemptions::Exemptions;
 use crate::explain;
 use crate::gate::{self, Gate};
@@ -114,6 +115,10 @@ struct ScanArgs {
     /// Print how long loading, evaluation and judging took to standard error.
     #[arg(long)]
     timings: bool,
+    /// Accept an estate with no VM at all (it then passes every gate); without it, such a scan
+    /// is an error (exit 2), since an empty folder or unrecognised files judge nothing.
+    #[arg(long)]
+    allow_empty: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -273,6 +278,9 @@ fn run_scan(
     let started = Instant::now();
     let (loaded, collection) = args.source.gather(args.timings)?;
     let load_time = started.elapsed();
+    if loaded.snapshot.vms.is_empty() && !args.allow_empty {
+        return Err(empty_estate(&loaded, &collection));
+    }
     let incomplete = incomplete_exit(&loaded.snapshot);
     let today = time::OffsetDateTime::now_utc().date();
     let (mut report, timings) =
@@ -337,6 +345,39 @@ fn run_scan(
     // An incomplete collection outranks a failed gate: the findings cover part of the estate.
     let gate = gate_exit(&report);
     Ok(incomplete.unwrap_or(gate))
+}
+
+/// The error for an estate with no VM: what was read, and what to do.
+fn empty_estate(loaded: &load::Loaded, collection: &[collect::CollectionReport]) -> String {
+    const SHOWN: usize = 5;
+    let sources = &loaded.snapshot.sources;
+    let mut read = match sources.len() {
+        0 => std::iter::once("no input file".to_string())
+            .chain(loaded.warnings.iter().take(SHOWN).cloned())
+            .collect(),
+        n => {
+            let mut files: Vec<&str> = sources.iter().take(SHOWN).map(String::as_str).collect();
+            if n > SHOWN {
+                files.push("…");
+            }
+            vec![format!("{n} file(s): {}", files.join(", "))]
+        }
+    };
+    read.extend(collection.iter().map(|c| c.one_line()));
+    let skipped: Vec<String> = loaded
+        .skipped
+        .iter()
+        .map(|(what, count)| format!("{count} {what}"))
+        .collect();
+    let skipped = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(" (skipped: {})", skipped.join(", "))
+    };
+    format!(
+        "no VM to judge in what was read: {}{skipped}; a scan of nothing passes every gate, so          this is refused. Check the inputs and the scopes, or pass --allow-empty if the estate          may have no VM",
+        read.join("; ")
+    )
 }
 
 /// Exit status 1 and the reasons on standard error when a gate failed.

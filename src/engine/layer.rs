@@ -148,6 +148,16 @@ pub fn combine(
 }
 
 impl PortExposure {
+    /// Keeps only the addresses in `to`: those a path's routes let reach the VM at all.
+    pub fn restrict(&mut self, to: &AddressSet) {
+        self.reachable = self.reachable.intersect(to);
+        self.standing = self.standing.intersect(to);
+        for c in &mut self.rules {
+            c.addresses = c.addresses.intersect(to);
+        }
+        self.rules.retain(|c| !c.addresses.is_empty());
+    }
+
     /// Adds another path's exposure of the same port (a VM reached through several addresses).
     pub fn merge(&mut self, other: &PortExposure) {
         self.reachable = self.reachable.union(&other.reachable);

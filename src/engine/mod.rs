@@ -10,6 +10,7 @@ mod aws;
 mod azure;
 pub mod layer;
 mod resolve;
+mod routes;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -194,20 +195,28 @@ pub fn evaluate(snapshot: &Snapshot, config: &EngineConfig) -> Exposures {
         .map(|key| {
             let outer = key.outer.as_ref().map(|k| &layers[k]);
             let inner = key.inner.as_ref().map(|k| &layers[k]);
-            let universe = config.universe(key.families);
+            let mut universe = config.universe(key.families);
+            if let Some(routed) = &key.routed {
+                universe = universe.intersect(routed);
+            }
             let ports = (0..config.ports.len())
                 .map(|i| {
-                    layer::combine(
+                    let mut exposure = layer::combine(
                         outer.map(|l| &l.ports[i]),
                         inner.map(|l| &l.ports[i]),
                         &universe,
-                    )
+                    );
+                    if key.routed.is_some() {
+                        exposure.restrict(&universe);
+                    }
+                    exposure
                 })
                 .collect();
             let allow_all = [outer, inner]
                 .into_iter()
                 .flatten()
-                .fold(AddressSet::empty(), |acc, l| acc.union(&l.allow_all));
+                .fold(AddressSet::empty(), |acc, l| acc.union(&l.allow_all))
+                .intersect(&universe);
             (
                 key,
                 Arc::new(VmPorts {

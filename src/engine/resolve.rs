@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 use super::azure::{PreparedNsg, Target};
-use super::id_key;
+use super::{id_key, routes};
 use crate::addrset::{AddressSet, Family};
 use crate::model::{Nic, Provider, Snapshot, Vm};
 
@@ -53,6 +53,9 @@ pub struct PathKey {
     pub outer: Option<LayerKey>,
     pub inner: Option<LayerKey>,
     pub families: Families,
+    /// AWS: the internet addresses a route table sends to an internet gateway, when that is
+    /// less than the whole internet of `families` (more specific routes elsewhere, blackholes).
+    pub routed: Option<AddressSet>,
 }
 
 /// What resolution found for one VM.
@@ -105,7 +108,7 @@ pub struct Index<'a> {
     default_acl_by_network: HashMap<Id<'a>, u32>,
     route_table_by_subnet: HashMap<Id<'a>, u32>,
     main_route_table_by_network: HashMap<Id<'a>, u32>,
-    internet_v6: AddressSet,
+    internet: AddressSet,
 }
 
 fn by_id<T>(items: &[T], id: impl Fn(&T) -> &str) -> HashMap<Id<'_>, u32> {
@@ -156,7 +159,7 @@ impl<'a> Index<'a> {
             default_acl_by_network,
             route_table_by_subnet,
             main_route_table_by_network,
-            internet_v6: internet.only(Family::V6),
+            internet: internet.clone(),
         }
     }
 
@@ -266,6 +269,7 @@ impl<'a> Index<'a> {
                 outer: subnet_nsg.map(layer),
                 inner: nic_nsg.map(layer),
                 families,
+                routed: None,
             });
         }
         if facing {
@@ -281,7 +285,7 @@ impl<'a> Index<'a> {
             nic.ip_configs.iter().any(|c| {
                 c.public_ip.is_some_and(|ip| match family {
                     Family::V4 => ip.is_ipv4(),
-                    Family::V6 => self.internet_v6.contains(&ip),
+                    Family::V6 => ip.is_ipv6() && self.internet.contains(&ip),
                 })
             })
         };
@@ -298,29 +302,37 @@ impl<'a> Index<'a> {
             .route_table_by_subnet
             .get(&Id(subnet))
             .or_else(|| network.and_then(|n| self.main_route_table_by_network.get(&Id(n))));
-        let routes_to_igw = |family: Family| match table {
-            Some(&t) => self.snapshot.route_tables[t as usize]
-                .routes
-                .iter()
-                .any(|r| {
-                    r.active
-                        && r.destination.prefix() == 0
-                        && Family::of(&r.destination.ip()) == family
-                        && r.target.starts_with("igw-")
-                }),
-            None => true,
-        };
         if table.is_none() {
             out.notes.push(format!(
                 "no route table for subnet {subnet} in the input: assumed to route to an internet gateway"
             ));
         }
         let mut families = 0;
-        if public_v4 && routes_to_igw(Family::V4) {
-            families |= V4;
-        }
-        if public_v6 && routes_to_igw(Family::V6) {
-            families |= V6;
+        let mut routed = AddressSet::empty();
+        let mut partly_routed = false;
+        for (family, public) in [(Family::V4, public_v4), (Family::V6, public_v6)] {
+            if !public {
+                continue;
+            }
+            let everything = self.internet.only(family);
+            let reached = match table {
+                Some(&t) => {
+                    let (reached, notes) = routes::to_internet_gateway(
+                        &self.snapshot.route_tables[t as usize],
+                        family,
+                        &everything,
+                    );
+                    out.notes.extend(notes);
+                    reached
+                }
+                None => everything.clone(),
+            };
+            if reached.is_empty() {
+                continue;
+            }
+            families |= family_bit(family);
+            partly_routed |= reached != everything;
+            routed = routed.union(&reached);
         }
         if families == 0 {
             return;
@@ -355,6 +367,7 @@ impl<'a> Index<'a> {
                 families,
             }),
             families,
+            routed: partly_routed.then_some(routed),
         });
     }
 }

@@ -10,11 +10,12 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::JsonFile;
-use super::{LoadError, Loaded, TopLevelKeys};
+use super::{LoadError, Loaded, TopLevelKeys, rejected};
+use crate::addrset::Family;
 use crate::aws_mapping::{self, Instance as InstanceRecord, PortEnd, PortError};
 use crate::model::{
     NaclEntry, NetworkAcl, Nic, Origin, PortRange, PrefixList, Protocol, RouteTable, SecurityGroup,
-    SgPermission, SgSource, SgSourceKind, Subnet, Vm,
+    SgPermission, SgSource, SgSourceKind, Snapshot, Subnet,
 };
 
 /// Loads every AWS list in the file; false when it holds none.
@@ -24,32 +25,39 @@ pub(super) fn load<'a>(
     loaded: &mut Loaded,
 ) -> Result<bool, LoadError> {
     let snapshot = &mut loaded.snapshot;
+    let warnings = &mut loaded.warnings;
     let mut recognised = false;
     if let Some(raw) = keys.reservations {
         let reservations: Vec<&RawValue> = file.parse_raw(raw)?;
         for reservation in reservations {
-            load_reservation(file, reservation, &mut snapshot.vms, &mut snapshot.nics)?;
+            load_reservation(file, reservation, snapshot, warnings)?;
         }
         recognised = true;
     }
     if let Some(raw) = keys.security_groups {
         let groups: Vec<&RawValue> = file.parse_raw(raw)?;
         for group in groups {
-            snapshot.security_groups.push(security_group(file, group)?);
+            snapshot
+                .security_groups
+                .push(security_group(file, group, warnings)?);
         }
         recognised = true;
     }
     if let Some(raw) = keys.network_acls {
         let acls: Vec<&RawValue> = file.parse_raw(raw)?;
         for acl in acls {
-            snapshot.network_acls.push(network_acl(file, acl)?);
+            snapshot
+                .network_acls
+                .push(network_acl(file, acl, warnings)?);
         }
         recognised = true;
     }
     if let Some(raw) = keys.route_tables {
         let tables: Vec<RouteTableJson> = file.parse_raw(raw)?;
         for table in tables {
-            snapshot.route_tables.push(route_table(file, table)?);
+            snapshot
+                .route_tables
+                .push(route_table(file, table, warnings)?);
         }
         recognised = true;
     }
@@ -183,8 +191,8 @@ struct Ipv6AddressJson<'a> {
 fn load_reservation<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
-    vms: &mut Vec<Vm>,
-    nics: &mut Vec<Nic>,
+    snapshot: &mut Snapshot,
+    warnings: &mut Vec<String>,
 ) -> Result<(), LoadError> {
     let reservation: Reservation = file.parse_raw(element)?;
     let Some(account) = reservation.owner_id else {
@@ -199,16 +207,19 @@ fn load_reservation<'a>(
         let instance_nics = match instance.network_interfaces {
             Some(interfaces) => interfaces
                 .into_iter()
-                .map(|interface| network_interface(file, interface, &instance.instance_id))
+                .map(|interface| {
+                    network_interface(file, interface, &instance.instance_id, warnings)
+                })
                 .collect::<Result<Vec<_>, _>>()?,
             None => vec![instance_level_nic(
                 file,
                 instance_element,
                 &instance,
                 &owner,
+                warnings,
             )?],
         };
-        vms.push(
+        snapshot.vms.push(
             InstanceRecord {
                 account: account.clone(),
                 tags: tag_map(instance.tags),
@@ -220,50 +231,110 @@ fn load_reservation<'a>(
             }
             .into_vm(),
         );
-        nics.extend(instance_nics);
+        snapshot.nics.extend(instance_nics);
     }
     Ok(())
 }
 
-fn address<'a>(
-    file: &JsonFile<'a>,
-    raw: &'a RawValue,
-    field: &str,
-    owner: &str,
-) -> Result<IpAddr, LoadError> {
-    file.parse_field(raw, field, owner, |s| s.trim().parse::<IpAddr>())
+/// Where a value was read and what it is: its field, the family the field takes, its owner.
+struct Field<'f> {
+    name: &'f str,
+    family: Family,
+    owner: &'f str,
 }
 
-fn optional_address<'a>(
-    file: &JsonFile<'a>,
-    raw: Option<&'a RawValue>,
-    field: &str,
-    owner: &str,
-) -> Result<Option<IpAddr>, LoadError> {
-    raw.map(|raw| address(file, raw, field, owner)).transpose()
+impl<'f> Field<'f> {
+    fn new(name: &'f str, family: Family, owner: &'f str) -> Self {
+        Self {
+            name,
+            family,
+            owner,
+        }
+    }
+
+    /// Parses the field's address or CIDR; one of the other family is kept as what it is, with
+    /// a warning (section 3 of the semantics).
+    fn parse<'a, T>(
+        &self,
+        file: &JsonFile<'a>,
+        raw: &'a RawValue,
+        family_of: impl Fn(&T) -> Family,
+        warnings: &mut Vec<String>,
+    ) -> Result<T, LoadError>
+    where
+        T: std::str::FromStr + std::fmt::Display,
+        T::Err: std::fmt::Display,
+    {
+        let value: T = file.parse_field(raw, self.name, self.owner, |s| s.trim().parse::<T>())?;
+        warnings.extend(rejected::misfiled_family(
+            file,
+            raw,
+            self.name,
+            self.owner,
+            &value,
+            (family_of(&value), self.family),
+            "AWS",
+        ));
+        Ok(value)
+    }
+
+    fn address<'a>(
+        &self,
+        file: &JsonFile<'a>,
+        raw: &'a RawValue,
+        warnings: &mut Vec<String>,
+    ) -> Result<IpAddr, LoadError> {
+        self.parse(file, raw, Family::of, warnings)
+    }
+
+    fn optional_address<'a>(
+        &self,
+        file: &JsonFile<'a>,
+        raw: Option<&'a RawValue>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Option<IpAddr>, LoadError> {
+        raw.map(|raw| self.address(file, raw, warnings)).transpose()
+    }
+
+    fn cidr<'a>(
+        &self,
+        file: &JsonFile<'a>,
+        raw: &'a RawValue,
+        warnings: &mut Vec<String>,
+    ) -> Result<IpNetwork, LoadError> {
+        self.parse(file, raw, |net: &IpNetwork| Family::of(&net.ip()), warnings)
+    }
 }
 
 fn network_interface<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
     instance_id: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<Nic, LoadError> {
     let interface: NetworkInterfaceJson = file.parse_raw(element)?;
     let owner = format!("network interface {:?}", interface.network_interface_id);
     let mut ip_configs = Vec::new();
     for private in interface.private_ip_addresses.unwrap_or_default() {
         ip_configs.push(aws_mapping::ipv4_config(
-            optional_address(file, private.private_ip_address, "PrivateIpAddress", &owner)?,
-            optional_address(
+            Field::new("PrivateIpAddress", Family::V4, &owner).optional_address(
+                file,
+                private.private_ip_address,
+                warnings,
+            )?,
+            Field::new("PublicIp", Family::V4, &owner).optional_address(
                 file,
                 private.association.and_then(|a| a.public_ip),
-                "PublicIp",
-                &owner,
+                warnings,
             )?,
         ));
     }
     for ipv6 in interface.ipv6_addresses.unwrap_or_default() {
-        let address = address(file, ipv6.ipv6_address, "Ipv6Address", &owner)?;
+        let address = Field::new("Ipv6Address", Family::V6, &owner).address(
+            file,
+            ipv6.ipv6_address,
+            warnings,
+        )?;
         ip_configs.push(aws_mapping::ipv6_config(address));
     }
     Ok(aws_mapping::interface(
@@ -282,6 +353,7 @@ fn instance_level_nic<'a>(
     element: &'a RawValue,
     instance: &Instance<'a>,
     owner: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<Nic, LoadError> {
     Ok(aws_mapping::instance_level_interface(
         &instance.instance_id,
@@ -292,8 +364,16 @@ fn instance_level_nic<'a>(
             .flatten()
             .map(|g| g.group_id.clone())
             .collect(),
-        optional_address(file, instance.private_ip_address, "PrivateIpAddress", owner)?,
-        optional_address(file, instance.public_ip_address, "PublicIpAddress", owner)?,
+        Field::new("PrivateIpAddress", Family::V4, owner).optional_address(
+            file,
+            instance.private_ip_address,
+            warnings,
+        )?,
+        Field::new("PublicIpAddress", Family::V4, owner).optional_address(
+            file,
+            instance.public_ip_address,
+            warnings,
+        )?,
         origin(file, element),
     ))
 }
@@ -367,6 +447,7 @@ struct GroupPair {
 fn security_group<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
+    warnings: &mut Vec<String>,
 ) -> Result<SecurityGroup, LoadError> {
     let group: SecurityGroupJson = file.parse_raw(element)?;
     let owner = format!("security group {:?}", group.group_id);
@@ -374,7 +455,7 @@ fn security_group<'a>(
         .ip_permissions
         .unwrap_or_default()
         .into_iter()
-        .map(|permission| sg_permission(file, permission, &owner))
+        .map(|permission| sg_permission(file, permission, &owner, warnings))
         .collect::<Result<_, _>>()?;
     Ok(SecurityGroup {
         id: group.group_id,
@@ -389,6 +470,7 @@ fn sg_permission<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
     owner: &str,
+    warnings: &mut Vec<String>,
 ) -> Result<SgPermission, LoadError> {
     let permission: PermissionJson = file.parse_raw(element)?;
     let protocol: Protocol =
@@ -402,7 +484,7 @@ fn sg_permission<'a>(
     )?;
     let mut sources = Vec::new();
     for range in permission.ip_ranges.unwrap_or_default() {
-        let cidr = file.parse_field(range.cidr_ip, "CidrIp", owner, str::parse)?;
+        let cidr = Field::new("CidrIp", Family::V4, owner).cidr(file, range.cidr_ip, warnings)?;
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(cidr),
             description: range.description,
@@ -410,7 +492,8 @@ fn sg_permission<'a>(
         });
     }
     for range in permission.ipv6_ranges.unwrap_or_default() {
-        let cidr = file.parse_field(range.cidr_ipv6, "CidrIpv6", owner, str::parse)?;
+        let cidr =
+            Field::new("CidrIpv6", Family::V6, owner).cidr(file, range.cidr_ipv6, warnings)?;
         sources.push(SgSource {
             kind: SgSourceKind::Cidr(cidr),
             description: range.description,
@@ -508,7 +591,11 @@ struct AclPortRange<'a> {
     to: Option<&'a RawValue>,
 }
 
-fn network_acl<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NetworkAcl, LoadError> {
+fn network_acl<'a>(
+    file: &JsonFile<'a>,
+    element: &'a RawValue,
+    warnings: &mut Vec<String>,
+) -> Result<NetworkAcl, LoadError> {
     let acl: NetworkAclJson = file.parse_raw(element)?;
     let mut entries = Vec::new();
     for entry_element in acl.entries.unwrap_or_default() {
@@ -526,8 +613,12 @@ fn network_acl<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<Network
         let protocol: Protocol =
             file.parse_field(entry.protocol, "Protocol", &owner, str::parse)?;
         let cidr: IpNetwork = match (entry.cidr_block, entry.ipv6_cidr_block) {
-            (Some(raw), _) => file.parse_field(raw, "CidrBlock", &owner, str::parse)?,
-            (None, Some(raw)) => file.parse_field(raw, "Ipv6CidrBlock", &owner, str::parse)?,
+            (Some(raw), _) => {
+                Field::new("CidrBlock", Family::V4, &owner).cidr(file, raw, warnings)?
+            }
+            (None, Some(raw)) => {
+                Field::new("Ipv6CidrBlock", Family::V6, &owner).cidr(file, raw, warnings)?
+            }
             (None, None) => {
                 return Err(file.error_at(
                     entry_element.get(),
@@ -608,6 +699,7 @@ struct RouteJson<'a> {
 fn route_table<'a>(
     file: &JsonFile<'a>,
     table: RouteTableJson<'a>,
+    warnings: &mut Vec<String>,
 ) -> Result<RouteTable, LoadError> {
     let owner = format!("route table {:?}", table.route_table_id);
     let mut routes = Vec::new();
@@ -618,10 +710,11 @@ fn route_table<'a>(
             route.destination_cidr_block,
             route.destination_ipv6_cidr_block,
         ) {
-            (Some(raw), _) => file.parse_field(raw, "DestinationCidrBlock", &owner, str::parse)?,
-            (None, Some(raw)) => {
-                file.parse_field(raw, "DestinationIpv6CidrBlock", &owner, str::parse)?
+            (Some(raw), _) => {
+                Field::new("DestinationCidrBlock", Family::V4, &owner).cidr(file, raw, warnings)?
             }
+            (None, Some(raw)) => Field::new("DestinationIpv6CidrBlock", Family::V6, &owner)
+                .cidr(file, raw, warnings)?,
             (None, None) => continue,
         };
         let target = route

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::json::JsonFile;
-use super::{LoadError, Loaded};
+use super::{LoadError, Loaded, rejected};
 use crate::addrset::Family;
 use crate::model::{
     Access, AppSecurityGroup, Direction, IpConfig, JitPolicy, JitPort, JitVm, Nic, Nsg, NsgRule,
@@ -135,7 +135,7 @@ fn load_resource<'a>(
         "microsoft.network/publicipaddresses" => {
             snapshot
                 .public_ips
-                .push(public_ip(file, properties, resource)?);
+                .push(public_ip(file, properties, resource, &mut loaded.warnings)?);
         }
         "microsoft.network/virtualnetworks" => {
             let network: VirtualNetworkProperties = file.parse_raw(properties)?;
@@ -522,10 +522,13 @@ struct PublicIpProperties<'a> {
     ip_address: Option<&'a RawValue>,
 }
 
+/// A public IP resource, of the family its address actually has: a `publicIPAddressVersion` that
+/// disagrees with the address (which Azure would refuse) is overruled, with a warning.
 fn public_ip<'a>(
     file: &JsonFile<'a>,
     properties: &'a RawValue,
     resource: Resource<'a>,
+    warnings: &mut Vec<String>,
 ) -> Result<PublicIp, LoadError> {
     let props: PublicIpProperties = file.parse_raw(properties)?;
     let owner = format!("public IP address {:?}", resource.name);
@@ -539,10 +542,24 @@ fn public_ip<'a>(
             }
         })?,
     };
-    let address = match props.ip_address {
-        None => None,
-        Some(raw) => file.parse_field(raw, "ipAddress", &owner, address_without_length)?,
-    };
+    let mut family = family;
+    let mut address = None;
+    if let Some(raw) = props.ip_address {
+        address = file.parse_field(raw, "ipAddress", &owner, address_without_length)?;
+        if let Some(ip) = address {
+            let version = format!("publicIPAddressVersion {family}");
+            warnings.extend(rejected::misfiled_family(
+                file,
+                raw,
+                "ipAddress",
+                &format!("{owner} ({version})"),
+                &ip,
+                (Family::of(&ip), family),
+                "Azure",
+            ));
+            family = Family::of(&ip);
+        }
+    }
     Ok(PublicIp {
         id: resource.id,
         name: resource.name,

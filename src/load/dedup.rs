@@ -14,7 +14,7 @@ use crate::model::{
     Snapshot, Subnet, Vm,
 };
 
-use super::LoadError;
+use super::{LoadError, place};
 
 /// Merges equal copies of every resource in `snapshot`, warning for each, or fails on the first
 /// resource whose copies differ.
@@ -103,18 +103,9 @@ impl Fold<'_> {
         Ok(())
     }
 
-    /// The file of an origin, with its line if `line`, for messages.
+    /// [`place`] in this snapshot's sources.
     fn place(&self, origin: Option<Origin>, line: bool) -> String {
-        origin
-            .and_then(|o| {
-                let file = self.sources.get(usize::try_from(o.file).ok()?)?;
-                Some(if line {
-                    format!("{file}:{}", o.line)
-                } else {
-                    file.clone()
-                })
-            })
-            .unwrap_or_else(|| "an input that records no line".to_string())
+        place(self.sources, origin, line)
     }
 
     /// One warning per pair of places that held equal copies.

@@ -119,6 +119,11 @@ impl<'a> JsonFile<'a> {
         self.error_at_offset(self.offset_of(slice), message)
     }
 
+    /// A warning positioned at the start of `slice`: `file:line:column: message`.
+    pub fn warning_at(&self, slice: &str, message: String) -> String {
+        self.error_at(slice, message).to_string()
+    }
+
     /// Byte offset of `slice` in the file; 0 for a slice from elsewhere.
     fn offset_of(&self, slice: &str) -> usize {
         let start = self.text.as_ptr() as usize;

@@ -11,6 +11,7 @@ mod aws;
 mod azure;
 mod dedup;
 mod json;
+mod rejected;
 mod snapshot;
 
 use std::collections::{BTreeMap, HashSet};
@@ -24,7 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::input_file;
 use crate::limits::Limits;
-use crate::model::{PrefixList, Snapshot};
+use crate::model::{Origin, PrefixList, Snapshot};
 use json::JsonFile;
 
 pub use azure::{Unreadable, load_arm_page};
@@ -133,7 +134,23 @@ pub fn load_inputs_within(paths: &[PathBuf], limits: &Limits) -> Result<Loaded, 
     }
     merge_prefix_lists(&mut loaded.snapshot.prefix_lists);
     dedup::fold_duplicates(&mut loaded.snapshot, &mut loaded.warnings)?;
+    rejected::drop_refused_nsg_rules(&mut loaded.snapshot, &mut loaded.warnings);
     Ok(loaded)
+}
+
+/// Where a resource or rule was read, for messages: its file among `sources`, with the line if
+/// `line`.
+pub(super) fn place(sources: &[String], origin: Option<Origin>, line: bool) -> String {
+    origin
+        .and_then(|o| {
+            let file = sources.get(usize::try_from(o.file).ok()?)?;
+            Some(if line {
+                format!("{file}:{}", o.line)
+            } else {
+                file.clone()
+            })
+        })
+        .unwrap_or_else(|| "an input that records no line".to_string())
 }
 
 /// Loads one file. A snapshot is parsed as it is read; any other file is read whole first.

@@ -11,6 +11,7 @@
 pub mod browser;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use portcullis::finding::{Finding, Status};
 use portcullis::load;
@@ -310,6 +311,23 @@ impl AzureVm {
         }
         sub_resource(nic_id, "ipConfigurations", name, p)
     }
+}
+
+/// Runs the portcullis binary with `args` in the repository's root, so `fixtures/…` resolve.
+pub fn portcullis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 /// Writes files into a fresh folder and scans it with the built-in policy.

@@ -134,42 +134,122 @@ fn printed_commands_paste_into_bash_as_written() {
             .iter()
             .find(|l| l.starts_with("az network nsg rule delete"))
             .unwrap_or_else(|| panic!("{name:?}: {table}"));
-        let stubs = dir.path().join("bin");
-        std::fs::create_dir(&stubs).unwrap();
-        let stub = stubs.join("az");
-        std::fs::write(
-            &stub,
-            "#!/usr/bin/env python3\nimport json, os, sys\n\
-             open(os.environ['ARGV_LOG'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n",
-        )
-        .unwrap();
-        let mut perms = std::fs::metadata(&stub).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&stub, perms).unwrap();
-        let lines = dir.path().join("lines");
-        std::fs::write(&lines, format!("{delete}\n")).unwrap();
-        let log = dir.path().join("argv.log");
-        let status = Command::new("python3")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paste/paste.py"))
-            .arg(&lines)
-            .current_dir(dir.path())
-            .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
-            .env("ARGV_LOG", &log)
-            .status()
-            .unwrap();
-        assert!(status.success(), "{name:?}");
-        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        let argv = paste(dir.path(), "az", delete);
         let rule_id = support::rg_id("Microsoft.Network/networkSecurityGroups", "nic-nsg")
             + "/securityRules/"
             + name;
         let expected = json!(["network", "nsg", "rule", "delete", "--ids", rule_id]);
-        let argv: Vec<Value> = logged
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
         assert_eq!(argv, vec![expected], "{name:?}: pasted {delete}");
         assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
     }
+}
+
+/// Types `line` into an interactive bash in a pty (`tests/paste/paste.py`), in `dir`, with
+/// `program` a stub on PATH that records its argv; returns the argv of each call of the stub.
+fn paste(dir: &std::path::Path, program: &str, line: &str) -> Vec<Value> {
+    let stubs = dir.join("bin");
+    std::fs::create_dir_all(&stubs).unwrap();
+    let stub = stubs.join(program);
+    std::fs::write(
+        &stub,
+        "#!/usr/bin/env python3\nimport json, os, sys\n\
+         open(os.environ['ARGV_LOG'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&stub).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&stub, perms).unwrap();
+    let lines = dir.join("lines");
+    std::fs::write(&lines, format!("{line}\n")).unwrap();
+    let log = dir.join("argv.log");
+    let status = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/paste/paste.py"))
+        .arg(&lines)
+        .current_dir(dir)
+        .env("PATH", format!("{}:/usr/bin:/bin", stubs.display()))
+        .env("ARGV_LOG", &log)
+        .status()
+        .unwrap();
+    assert!(status.success(), "pasting {line:?}");
+    std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// The same for AWS: a security group id with shell syntax in a snapshot; the printed revoke,
+/// pasted, calls `aws` with exactly the intended arguments and runs nothing the id holds.
+#[test]
+fn printed_aws_commands_paste_into_bash_as_written() {
+    for group in ["sg-$(touch MARK)", "sg-`touch MARK`", "sg-'\"x", "sg-!!x^y"] {
+        let snapshot = json!({
+            "portcullis_snapshot": 1,
+            "vms": [{"id": "i-1", "name": "web", "provider": "aws", "scope": "111122223333",
+                "region": "eu-west-1", "nic_ids": ["eni-1"]}],
+            "nics": [{"id": "eni-1", "provider": "aws", "subnet_id": "subnet-1",
+                "security_group_ids": [group],
+                "ip_configs": [{"private_ip": "10.0.1.5", "public_ip": "54.0.0.1"}]}],
+            "subnets": [{"id": "subnet-1", "provider": "aws", "network_id": "vpc-1",
+                "cidrs": ["10.0.1.0/24"]}],
+            "security_groups": [{"id": group, "vpc_id": "vpc-1",
+                "inbound": [{"protocol": "tcp", "ports": "22",
+                    "sources": [{"cidr": "0.0.0.0/0"}]}]}],
+            "route_tables": [{"id": "rtb-1", "vpc_id": "vpc-1", "main": true,
+                "routes": [{"destination": "0.0.0.0/0", "target": "igw-1"}]}],
+        });
+        let report = support::scan_files(&[("snapshot.json", snapshot)]);
+        let closed = report
+            .findings
+            .iter()
+            .find(|f| f.rule == "management-ports-closed")
+            .unwrap();
+        let revoke = closed
+            .commands
+            .iter()
+            .find(|c| c.starts_with("aws ec2 revoke-security-group-ingress"))
+            .unwrap_or_else(|| panic!("{group:?}: {:?}", closed.commands));
+        let dir = tempfile::tempdir().unwrap();
+        let argv = paste(dir.path(), "aws", revoke);
+        assert_eq!(argv.len(), 1, "{group:?}: pasted {revoke}");
+        let args: Vec<&str> = argv[0]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        assert_eq!(
+            args[..6],
+            [
+                "ec2",
+                "revoke-security-group-ingress",
+                "--region",
+                "eu-west-1",
+                "--group-id",
+                group
+            ],
+            "{group:?}: pasted {revoke}"
+        );
+        assert!(!dir.path().join("MARK").exists(), "{group:?} ran a command");
+    }
+}
+
+/// Errors and warnings echo file names; a hostile one reaches stderr escaped.
+#[test]
+fn hostile_file_names_reach_stderr_escaped() {
+    let dir = tempfile::tempdir().unwrap();
+    let name = "evil\x1b]0;owned\x07\r\u{202e}.json";
+    std::fs::write(dir.path().join(name), "{\"value\": [}").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("scan")
+        .arg("-i")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8(o.stderr).unwrap();
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("evil"), "{err}");
+    assert_eq!(raw_controls(&err, true), Vec::<char>::new(), "{err:?}");
 }
 
 /// Where a command has a form that names things by id only, that form is printed when a name is

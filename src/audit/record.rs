@@ -88,11 +88,13 @@ impl Subject {
     }
 
     /// Whether a scope that could not be read covers this finding (its subscription or account,
-    /// or its region).
+    /// or its region: of its account, when the region names one).
     fn in_unread(&self, missing: &[MissingScope]) -> bool {
-        missing
-            .iter()
-            .any(|m| m.name == self.scope || self.region.as_deref() == Some(m.name.as_str()))
+        missing.iter().any(|m| {
+            m.name == self.scope
+                || (self.region.as_deref() == Some(m.name.as_str())
+                    && m.account.as_ref().is_none_or(|a| *a == self.scope))
+        })
     }
 }
 
@@ -255,6 +257,7 @@ mod tests {
                     provider: crate::model::Provider::Azure,
                     kind: "subscription".to_owned(),
                     name: (*name).to_owned(),
+                    account: None,
                     error: "403".to_owned(),
                 })
                 .collect(),
@@ -268,6 +271,29 @@ mod tests {
                     status: *status,
                 })
                 .collect(),
+        }
+    }
+
+    #[test]
+    fn unread_scopes_cover_their_own_findings_only() {
+        let missing = |kind: &str, name: &str, account: Option<&str>| MissingScope {
+            provider: crate::model::Provider::Aws,
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            account: account.map(str::to_owned),
+            error: "timed out".to_owned(),
+        };
+        let mut finding = subject("i-1", "111111111111");
+        finding.region = Some("eu-west-1".to_owned());
+        for (scope, covered) in [
+            (missing("account", "111111111111", None), true),
+            (missing("account", "222222222222", None), false),
+            (missing("region", "eu-west-1", None), true),
+            (missing("region", "eu-west-1", Some("111111111111")), true),
+            (missing("region", "eu-west-1", Some("222222222222")), false),
+            (missing("region", "us-east-1", Some("111111111111")), false),
+        ] {
+            assert_eq!(finding.in_unread(&[scope.clone()]), covered, "{scope:?}");
         }
     }
 

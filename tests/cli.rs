@@ -281,6 +281,7 @@ fn an_estate_with_no_vm_is_an_error_unless_allowed() {
         for part in ["no VM", named, "--allow-empty"] {
             assert!(err.contains(part), "{folder}: want {part:?} in {err}");
         }
+        assert!(!err.contains("  "), "{folder}: a run of spaces in {err:?}");
         args.push("--allow-empty");
         let o = portcullis(&args);
         assert_eq!(o.status.code(), Some(0), "{folder}: {}", stderr(&o));

@@ -278,7 +278,9 @@ fn run_scan(
     let started = Instant::now();
     let (loaded, collection) = args.source.gather(args.timings)?;
     let load_time = started.elapsed();
-    if loaded.snapshot.vms.is_empty() && !args.allow_empty {
+    // With a scope unread the run is partial (exit 3) and says so: no VM may be why.
+    let nothing_missing = loaded.snapshot.missing_scopes.is_empty();
+    if loaded.snapshot.vms.is_empty() && nothing_missing && !args.allow_empty {
         return Err(empty_estate(&loaded, &collection));
     }
     let incomplete = incomplete_exit(&loaded.snapshot);
@@ -375,7 +377,9 @@ fn empty_estate(loaded: &load::Loaded, collection: &[collect::CollectionReport])
         format!(" (skipped: {})", skipped.join(", "))
     };
     format!(
-        "no VM to judge in what was read: {}{skipped}; a scan of nothing passes every gate, so          this is refused. Check the inputs and the scopes, or pass --allow-empty if the estate          may have no VM",
+        "no VM to judge in what was read: {}{skipped}; a scan of nothing passes every gate, so \
+         this is refused. Check the inputs and the scopes, or pass --allow-empty if the estate \
+         may have no VM",
         read.join("; ")
     )
 }

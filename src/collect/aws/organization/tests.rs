@@ -240,9 +240,9 @@ fn all_reads_every_active_account_and_reports_the_one_whose_role_is_refused() {
         report.scopes[1].label(),
         format!("region eu-west-1 of account {CALLER}")
     );
-    // GetCallerIdentity, two pages of ListAccounts, two AssumeRoles, 6 lists in each of 4
+    // GetCallerIdentity, two pages of ListAccounts, two AssumeRoles, 7 lists in each of 4
     // regions.
-    assert_eq!(report.api_calls, 1 + 2 + 2 + 4 * 6);
+    assert_eq!(report.api_calls, 1 + 2 + 2 + 4 * 7);
     assert_eq!(
         report.one_line().split(", ").take(2).collect::<Vec<_>>(),
         ["aws: 3 accounts (1 failed)", "4 regions"]

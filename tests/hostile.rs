@@ -144,6 +144,25 @@ fn printed_commands_paste_into_bash_as_written() {
     }
 }
 
+/// A snapshot of one internet-facing AWS instance whose security group `group` lets `source`
+/// reach port 22.
+fn aws_snapshot(group: &str, source: Value) -> Value {
+    json!({
+        "portcullis_snapshot": 1,
+        "vms": [{"id": "i-1", "name": "web", "provider": "aws", "scope": "111122223333",
+            "region": "eu-west-1", "nic_ids": ["eni-1"]}],
+        "nics": [{"id": "eni-1", "provider": "aws", "subnet_id": "subnet-1",
+            "security_group_ids": [group],
+            "ip_configs": [{"private_ip": "10.0.1.5", "public_ip": "54.0.0.1"}]}],
+        "subnets": [{"id": "subnet-1", "provider": "aws", "network_id": "vpc-1",
+            "cidrs": ["10.0.1.0/24"]}],
+        "security_groups": [{"id": group, "vpc_id": "vpc-1",
+            "inbound": [{"protocol": "tcp", "ports": "22", "sources": [source]}]}],
+        "route_tables": [{"id": "rtb-1", "vpc_id": "vpc-1", "main": true,
+            "routes": [{"destination": "0.0.0.0/0", "target": "igw-1"}]}],
+    })
+}
+
 /// Types `line` into an interactive bash in a pty (`tests/paste/paste.py`), in `dir`, with
 /// `program` a stub on PATH that records its argv; returns the argv of each call of the stub.
 fn paste(dir: &std::path::Path, program: &str, line: &str) -> Vec<Value> {
@@ -183,21 +202,7 @@ fn paste(dir: &std::path::Path, program: &str, line: &str) -> Vec<Value> {
 #[test]
 fn printed_aws_commands_paste_into_bash_as_written() {
     for group in ["sg-$(touch MARK)", "sg-`touch MARK`", "sg-'\"x", "sg-!!x^y"] {
-        let snapshot = json!({
-            "portcullis_snapshot": 1,
-            "vms": [{"id": "i-1", "name": "web", "provider": "aws", "scope": "111122223333",
-                "region": "eu-west-1", "nic_ids": ["eni-1"]}],
-            "nics": [{"id": "eni-1", "provider": "aws", "subnet_id": "subnet-1",
-                "security_group_ids": [group],
-                "ip_configs": [{"private_ip": "10.0.1.5", "public_ip": "54.0.0.1"}]}],
-            "subnets": [{"id": "subnet-1", "provider": "aws", "network_id": "vpc-1",
-                "cidrs": ["10.0.1.0/24"]}],
-            "security_groups": [{"id": group, "vpc_id": "vpc-1",
-                "inbound": [{"protocol": "tcp", "ports": "22",
-                    "sources": [{"cidr": "0.0.0.0/0"}]}]}],
-            "route_tables": [{"id": "rtb-1", "vpc_id": "vpc-1", "main": true,
-                "routes": [{"destination": "0.0.0.0/0", "target": "igw-1"}]}],
-        });
+        let snapshot = aws_snapshot(group, json!({"cidr": "0.0.0.0/0"}));
         let report = support::scan_files(&[("snapshot.json", snapshot)]);
         let closed = report
             .findings
@@ -304,20 +309,7 @@ fn a_name_unsafe_to_paste_gives_way_to_ids() {
         if let Some(id) = rule_id {
             source["rule_id"] = json!(id);
         }
-        let snapshot = json!({
-            "portcullis_snapshot": 1,
-            "vms": [{"id": "i-1", "name": "web", "provider": "aws", "scope": "111122223333",
-                "region": "eu-west-1", "nic_ids": ["eni-1"]}],
-            "nics": [{"id": "eni-1", "provider": "aws", "subnet_id": "subnet-1",
-                "security_group_ids": ["sg-1"],
-                "ip_configs": [{"private_ip": "10.0.1.5", "public_ip": "54.0.0.1"}]}],
-            "subnets": [{"id": "subnet-1", "provider": "aws", "network_id": "vpc-1",
-                "cidrs": ["10.0.1.0/24"]}],
-            "security_groups": [{"id": "sg-1", "vpc_id": "vpc-1",
-                "inbound": [{"protocol": "tcp", "ports": "22", "sources": [source]}]}],
-            "route_tables": [{"id": "rtb-1", "vpc_id": "vpc-1", "main": true,
-                "routes": [{"destination": "0.0.0.0/0", "target": "igw-1"}]}],
-        });
+        let snapshot = aws_snapshot("sg-1", source);
         let report = support::scan_files(&[("snapshot.json", snapshot)]);
         let closed = report
             .findings

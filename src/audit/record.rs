@@ -293,7 +293,11 @@ mod tests {
             (missing("region", "eu-west-1", Some("222222222222")), false),
             (missing("region", "us-east-1", Some("111111111111")), false),
         ] {
-            assert_eq!(finding.in_unread(&[scope.clone()]), covered, "{scope:?}");
+            assert_eq!(
+                finding.in_unread(std::slice::from_ref(&scope)),
+                covered,
+                "{scope:?}"
+            );
         }
     }
 

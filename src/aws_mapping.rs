@@ -1,5 +1,5 @@
 //! How EC2 data maps onto the model: the decisions shared by the AWS CLI loader
-//! ([`crate::load`]) and the live collector ([`crate::collect::aws`]), so that an estate reads the
+//! ([`crate::load`]) and the live collector ([`crate::cloud::aws`]), so that an estate reads the
 //! same whether it was exported with the CLI or read from the API.
 //!
 //! Both sources have the same shapes (the CLI prints the API's responses); they differ only in

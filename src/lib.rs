@@ -13,7 +13,7 @@ pub mod audit;
 mod aws_mapping;
 pub mod baseline;
 pub mod cli;
-pub mod collect;
+pub mod cloud;
 pub mod engine;
 pub mod exemptions;
 pub mod explain;

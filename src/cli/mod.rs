@@ -2,7 +2,7 @@
 //!
 //! Exit codes: 0 when the command ran (whatever the findings), 1 when a scan failed a gate
 //! (`--fail-on`, `--min-score`; [`crate::gate::EXIT_GATE_FAILED`]), 2 on bad input or usage, 3
-//! when live collection missed some regions or subscriptions ([`crate::collect::EXIT_INCOMPLETE`]).
+//! when live collection missed some regions or subscriptions ([`crate::cloud::EXIT_INCOMPLETE`]).
 //! Every line on standard error shows control and bidi characters of file and cloud names as
 //! escapes ([`crate::output::escape`]).
 
@@ -18,7 +18,7 @@ mod source;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::baseline::Baseline;
-use crate::collect;
+use crate::cloud;
 use crate::exemptions::Exemptions;
 use crate::explain;
 use crate::gate::{self, Gate};
@@ -350,7 +350,7 @@ fn run_scan(
 }
 
 /// The error for an estate with no VM: what was read, and what to do.
-fn empty_estate(loaded: &load::Loaded, collection: &[collect::CollectionReport]) -> String {
+fn empty_estate(loaded: &load::Loaded, collection: &[cloud::CollectionReport]) -> String {
     const SHOWN: usize = 5;
     let sources = &loaded.snapshot.sources;
     let mut read = match sources.len() {

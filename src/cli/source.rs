@@ -7,10 +7,10 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args};
 
-use crate::collect::aws::{
+use crate::cloud::aws::{
     self as live_aws, Accounts, AwsOptions, Organization, Regions, RoleName, parse_external_id,
 };
-use crate::collect::{self, CollectionReport, azure};
+use crate::cloud::{self, CollectionReport, azure};
 use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
 use crate::model::Snapshot;
@@ -232,8 +232,8 @@ impl SourceArgs {
     }
 }
 
-/// [`collect::EXIT_INCOMPLETE`] when part of the estate could not be read, now or when a
+/// [`cloud::EXIT_INCOMPLETE`] when part of the estate could not be read, now or when a
 /// snapshot scanned here was collected.
 pub fn incomplete_exit(snapshot: &Snapshot) -> Option<ExitCode> {
-    (!snapshot.missing_scopes.is_empty()).then(|| ExitCode::from(collect::EXIT_INCOMPLETE))
+    (!snapshot.missing_scopes.is_empty()).then(|| ExitCode::from(cloud::EXIT_INCOMPLETE))
 }

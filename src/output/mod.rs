@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::baseline::BaselineSummary;
-use crate::collect::CollectionReport;
+use crate::cloud::CollectionReport;
 use crate::finding::{Finding, RuleEvidence, Status};
 use crate::gate::GateOutcome;
 use crate::rule_ref::RuleKind;

@@ -310,7 +310,7 @@ def seed_bench(endpoint, creds):
                 instance(ec2, f"{region}-{i}", subnets[i % 4], [group_ids[i % groups]], True, count=100)
 
 
-# Largest MaxResults of each call portcullis makes (src/collect/aws/fetch.rs).
+# Largest MaxResults of each call portcullis makes (src/cloud/aws/fetch.rs).
 PAGES = {
     "DescribeInstances": 1000,
     "DescribeSecurityGroups": 1000,

@@ -7,7 +7,7 @@ use futures::future::try_join_all;
 
 use super::arm::{self, ArmError, Listing, Session};
 use super::progress::SubscriptionProgress;
-use crate::collect::ScopeStatus;
+use crate::cloud::ScopeStatus;
 use crate::load;
 use crate::model::Snapshot;
 

@@ -1,4 +1,5 @@
-//! Live collectors: read an estate straight from a cloud's API into a [`Snapshot`].
+//! Talking to the clouds. Live collectors read an estate straight from a cloud's API into a
+//! [`Snapshot`].
 //!
 //! Each provider's collector lives in its own submodule and is the only code that touches that
 //! cloud's SDK. A collector never presents a partial estate as complete: every region or

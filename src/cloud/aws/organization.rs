@@ -24,7 +24,7 @@ use super::calls::CallCounter;
 use super::config::Setup;
 use super::fetch::PageGuard;
 use super::{AwsError, AwsOptions, RegionTarget, errors, regions_of, timed_out};
-use crate::collect::{ACCOUNT, ScopeStatus};
+use crate::cloud::{ACCOUNT, ScopeStatus};
 
 /// The session name member roles see in CloudTrail.
 const SESSION_NAME: &str = "portcullis-scan";

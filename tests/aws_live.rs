@@ -784,6 +784,7 @@ fn writes_in_the_account_of_the_environment() {
     };
     use portcullis::cloud::aws::{AwsOptions, Regions};
     use portcullis::model::{PortRange, Protocol, SgSourceKind};
+    use std::slice::from_ref;
 
     let Ok(group) = std::env::var(WRITES_GROUP_VARIABLE) else {
         return;
@@ -856,7 +857,7 @@ fn writes_in_the_account_of_the_environment() {
     ];
     assert_eq!(
         runtime
-            .block_on(writer.revoke_rules(&group, &[ranged.id.clone()], Mode::DryRun))
+            .block_on(writer.revoke_rules(&group, from_ref(&ranged.id), Mode::DryRun))
             .unwrap(),
         Written::WouldSucceed
     );
@@ -890,7 +891,7 @@ fn writes_in_the_account_of_the_environment() {
     }
     let revoked = done(
         runtime
-            .block_on(writer.revoke_rules(&group, &[ranged.id.clone()], Mode::Apply))
+            .block_on(writer.revoke_rules(&group, from_ref(&ranged.id), Mode::Apply))
             .unwrap(),
     );
     assert_eq!(
@@ -926,11 +927,11 @@ fn writes_in_the_account_of_the_environment() {
         Mode::Apply,
     ));
     let revoked = done(revoked.unwrap());
-    assert_eq!(revoked.revoked, [ssh.id.clone()]);
-    assert_eq!(revoked.already_gone, [ranged.id.clone()]);
+    assert_eq!(revoked.revoked, from_ref(&ssh.id));
+    assert_eq!(revoked.already_gone, from_ref(&ranged.id));
     let revoked = done(
         runtime
-            .block_on(writer.revoke_rules(&group, &[ssh.id.clone()], Mode::Apply))
+            .block_on(writer.revoke_rules(&group, from_ref(&ssh.id), Mode::Apply))
             .unwrap(),
     );
     assert_eq!(
@@ -951,7 +952,7 @@ fn writes_in_the_account_of_the_environment() {
     // Undo of the SSH revoke: authorized again from its before-image, description and all.
     let restored = done(
         runtime
-            .block_on(writer.authorize_rules(&group, &[ssh.spec.clone()], Mode::Apply))
+            .block_on(writer.authorize_rules(&group, from_ref(&ssh.spec), Mode::Apply))
             .unwrap(),
     );
     assert_eq!(restored[0].rule.spec, ssh.spec);
@@ -960,7 +961,7 @@ fn writes_in_the_account_of_the_environment() {
     // A group that does not exist is named.
     let missing = GroupId::new("sg-00000000000000000").unwrap();
     let error = runtime
-        .block_on(writer.revoke_rules(&missing, &[ssh.id.clone()], Mode::Apply))
+        .block_on(writer.revoke_rules(&missing, from_ref(&ssh.id), Mode::Apply))
         .unwrap_err();
     assert!(matches!(error, WriteError::GroupNotFound { .. }), "{error}");
     assert!(

@@ -143,7 +143,7 @@ impl RulePorts {
     }
 
     /// `FromPort` and `ToPort` as EC2 takes them for `protocol`; `None` when it takes none.
-    fn from_to(self, protocol: Protocol) -> Option<(i32, i32)> {
+    fn port_fields(self, protocol: Protocol) -> Option<(i32, i32)> {
         match (self, protocol) {
             (_, Protocol::Any) => None,
             (RulePorts::Range(range), _) => Some((range.first.into(), range.last.into())),
@@ -187,7 +187,7 @@ impl SgRuleSpec {
 
     fn permission(&self) -> IpPermission {
         let mut permission = IpPermission::builder().ip_protocol(protocol_name(self.protocol));
-        if let Some((from, to)) = self.ports.from_to(self.protocol) {
+        if let Some((from, to)) = self.ports.port_fields(self.protocol) {
             permission = permission.from_port(from).to_port(to);
         }
         let description = self.description.clone();
@@ -224,7 +224,7 @@ impl SgRuleSpec {
         let mut request = SecurityGroupRuleRequest::builder()
             .ip_protocol(protocol_name(self.protocol))
             .set_description(self.description.clone());
-        if let Some((from, to)) = self.ports.from_to(self.protocol) {
+        if let Some((from, to)) = self.ports.port_fields(self.protocol) {
             request = request.from_port(from).to_port(to);
         } else {
             request = request.from_port(-1).to_port(-1);
@@ -664,6 +664,9 @@ impl SgWriter {
                 }
             }
         }
+        if wanted.is_empty() {
+            return Ok(Written::Done(outcome));
+        }
         Err(WriteError::Failed {
             operation,
             group: group.clone(),
@@ -780,7 +783,8 @@ impl SgWriter {
     }
 
     /// Changes rule `id` of `group` in place to `spec` (`ModifySecurityGroupRules`), keeping its
-    /// id, and returns it as EC2 then holds it.
+    /// id, and returns it as EC2 then holds it (checked: its access, and its description when
+    /// `spec` gives one).
     pub async fn modify_rule(
         &self,
         group: &GroupId,
@@ -816,7 +820,9 @@ impl SgWriter {
         }
         match self.describe_rule(group, id).await? {
             Some(rule)
-                if rule.spec.same_access(spec) && rule.spec.description == spec.description =>
+                if rule.spec.same_access(spec)
+                    && (spec.description.is_none()
+                        || rule.spec.description == spec.description) =>
             {
                 Ok(Written::Done(rule))
             }

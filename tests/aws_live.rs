@@ -826,6 +826,20 @@ fn writes_in_the_account_of_the_environment() {
             Written::WouldSucceed => panic!("a write answered as a dry run"),
         }
     }
+    let revoke = |ids: &[RuleId]| {
+        done(
+            runtime
+                .block_on(writer.revoke_rules(&group, ids, Mode::Apply))
+                .unwrap(),
+        )
+    };
+    let authorize = |specs: &[SgRuleSpec]| {
+        done(
+            runtime
+                .block_on(writer.authorize_rules(&group, specs, Mode::Apply))
+                .unwrap(),
+        )
+    };
 
     // The group's rules, one per source, with their ids and descriptions.
     let ssh = find(&spec(22, 22, "0.0.0.0/0", "ssh from anywhere"));
@@ -871,11 +885,7 @@ fn writes_in_the_account_of_the_environment() {
 
     // The quick fix of 20-25: the ports around SSH are authorized again, keeping the
     // description, then the rule is revoked by its id.
-    let authorized = done(
-        runtime
-            .block_on(writer.authorize_rules(&group, &remainder, Mode::Apply))
-            .unwrap(),
-    );
+    let authorized = authorize(&remainder);
     assert_eq!(authorized.len(), 2);
     for (
         Authorized {
@@ -889,11 +899,7 @@ fn writes_in_the_account_of_the_environment() {
         assert_eq!(&rule.spec, wanted);
         assert_eq!(rule, &find(wanted));
     }
-    let revoked = done(
-        runtime
-            .block_on(writer.revoke_rules(&group, from_ref(&ranged.id), Mode::Apply))
-            .unwrap(),
-    );
+    let revoked = revoke(from_ref(&ranged.id));
     assert_eq!(
         (revoked.revoked, revoked.already_gone),
         (vec![ranged.id.clone()], vec![])
@@ -911,29 +917,16 @@ fn writes_in_the_account_of_the_environment() {
 
     // Authorizing a rule that is there converges on it (EC2 answers Duplicate).
     let again = spec(20, 21, "0.0.0.0/0", "another description");
-    let replay = done(
-        runtime
-            .block_on(writer.authorize_rules(&group, &[again], Mode::Apply))
-            .unwrap(),
-    );
+    let replay = authorize(&[again]);
     assert_eq!(replay.len(), 1);
     assert!(replay[0].already_there);
     assert_eq!(replay[0].rule, authorized[0].rule);
 
     // Revoking a rule that is gone converges; the others are still revoked.
-    let revoked = runtime.block_on(writer.revoke_rules(
-        &group,
-        &[ranged.id.clone(), ssh.id.clone()],
-        Mode::Apply,
-    ));
-    let revoked = done(revoked.unwrap());
+    let revoked = revoke(&[ranged.id.clone(), ssh.id.clone()]);
     assert_eq!(revoked.revoked, from_ref(&ssh.id));
     assert_eq!(revoked.already_gone, from_ref(&ranged.id));
-    let revoked = done(
-        runtime
-            .block_on(writer.revoke_rules(&group, from_ref(&ssh.id), Mode::Apply))
-            .unwrap(),
-    );
+    let revoked = revoke(from_ref(&ssh.id));
     assert_eq!(
         (revoked.revoked, revoked.already_gone),
         (vec![], vec![ssh.id.clone()])
@@ -950,11 +943,7 @@ fn writes_in_the_account_of_the_environment() {
     assert_eq!((&modified.id, &modified.spec), (&first.id, &narrowed));
 
     // Undo of the SSH revoke: authorized again from its before-image, description and all.
-    let restored = done(
-        runtime
-            .block_on(writer.authorize_rules(&group, from_ref(&ssh.spec), Mode::Apply))
-            .unwrap(),
-    );
+    let restored = authorize(from_ref(&ssh.spec));
     assert_eq!(restored[0].rule.spec, ssh.spec);
     assert!(!restored[0].already_there);
 

@@ -684,14 +684,20 @@ mod tests {
         assert_eq!(read[1].outcome, None);
     }
 
-    #[test]
-    fn a_torn_last_line_is_skipped_with_a_warning_and_cut_before_appending() {
+    /// A journal folder holding [`plan`]'s journal with intent 1, and its lock.
+    fn one_intent() -> (tempfile::TempDir, Journals, ApplyLock) {
         let dir = tempfile::tempdir().unwrap();
         let journals = Journals::at(dir.path());
         let lock = journals.lock().unwrap();
         let mut journal = journals.open(&lock, &plan()).unwrap().value;
         journal.record_intent(&intent(1)).unwrap();
         drop(journal);
+        (dir, journals, lock)
+    }
+
+    #[test]
+    fn a_torn_last_line_is_skipped_with_a_warning_and_cut_before_appending() {
+        let (_dir, journals, lock) = one_intent();
         let path = journals.path(&plan());
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(br#"{"entry":"intent","id":2,"at":1,"ki"#)
@@ -714,12 +720,7 @@ mod tests {
 
     #[test]
     fn a_bad_line_before_the_last_is_named_as_corruption() {
-        let dir = tempfile::tempdir().unwrap();
-        let journals = Journals::at(dir.path());
-        let lock = journals.lock().unwrap();
-        let mut journal = journals.open(&lock, &plan()).unwrap().value;
-        journal.record_intent(&intent(1)).unwrap();
-        drop(journal);
+        let (_dir, journals, lock) = one_intent();
         let path = journals.path(&plan());
         let good = fs::read_to_string(&path).unwrap();
         fs::write(&path, format!("{good}not json\n{good}")).unwrap();

@@ -12,6 +12,8 @@ use aws_smithy_mocks::{Rule, mock};
 
 use super::*;
 use crate::cloud::aws::tests::{ec2_error, mocked};
+use crate::model::{PortRange, Protocol, SgSourceKind};
+use crate::rule_ref::{SgRuleId, SgRuleRef};
 
 fn group() -> GroupId {
     GroupId::new("sg-0a1").unwrap()

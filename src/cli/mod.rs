@@ -288,8 +288,10 @@ fn run_scan(
     let (mut report, timings) =
         scan::scan_with(&loaded, &policy, exemptions.as_ref().map(|e| (e, today)));
     let missing = loaded.snapshot.missing_scopes.clone();
-    // The estate is no longer needed; freeing it before writing keeps peak memory down.
-    drop(loaded);
+    // The estate is no longer needed: it is freed on another thread while the outputs are
+    // written, which keeps peak memory down without making the writing wait for it. The thread
+    // is not waited for: what it has not freed when the process ends, the exit reclaims.
+    std::thread::spawn(move || drop(loaded));
     report.collection = collection;
     if let Some(baseline) = &baseline {
         report.baseline = Some(baseline.compare(&mut report.findings));
@@ -346,6 +348,9 @@ fn run_scan(
     })?;
     // An incomplete collection outranks a failed gate: the findings cover part of the estate.
     let gate = gate_exit(&report);
+    // The process ends now, so the report's many small allocations are left to the operating
+    // system rather than freed one by one (a tenth of a large scan's time).
+    std::mem::forget(report);
     Ok(incomplete.unwrap_or(gate))
 }
 

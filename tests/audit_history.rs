@@ -24,30 +24,37 @@ fn stores(dir: &Path, case: &str) -> Vec<String> {
     stores
 }
 
-/// The server scripts/test starts: `postgres://USER:PASSWORD@127.0.0.1:PORT/DATABASE`.
+/// The server scripts/test starts: `postgres://USER:PASSWORD@127.0.0.1:PORT/DATABASE?QUERY`.
 const POSTGRES_URL: &str = "PORTCULLIS_TEST_POSTGRES_URL";
 
 /// A fresh database `portcullis_CASE` on the test server, as a store URL, so that cases run in
 /// parallel. Without a server the PostgreSQL half of the case is skipped, saying so, unless
 /// PORTCULLIS_REQUIRE_POSTGRES=1 (as scripts/test sets), when the case fails.
 fn postgres_database(case: &str) -> Option<String> {
-    let Some(base) = std::env::var(POSTGRES_URL).ok().filter(|u| !u.is_empty()) else {
-        assert_ne!(
-            std::env::var("PORTCULLIS_REQUIRE_POSTGRES").as_deref(),
-            Ok("1"),
-            "PORTCULLIS_REQUIRE_POSTGRES=1 but {POSTGRES_URL} is unset: run scripts/test, which starts PostgreSQL"
-        );
-        println!("skipping the PostgreSQL store of {case}: {POSTGRES_URL} is unset (scripts/test sets it)");
-        return None;
-    };
+    let base = postgres_env(POSTGRES_URL, case)?;
     let database = format!("portcullis_{case}");
     let server = Session::connect(&base, "portcullis tests");
     server.run(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
     server.run(&format!("CREATE DATABASE {database}"));
-    let (server, _) = base
+    let (server, tail) = base
         .rsplit_once('/')
         .expect("the test server's URL ends in /DATABASE");
-    Some(format!("{server}/{database}"))
+    let query = tail.find('?').map_or("", |at| &tail[at..]);
+    Some(format!("{server}/{database}{query}"))
+}
+
+/// The test server's variable `name`; `None`, saying so, when unset (see [`postgres_database`]).
+fn postgres_env(name: &str, case: &str) -> Option<String> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    if value.is_none() {
+        assert_ne!(
+            std::env::var("PORTCULLIS_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "PORTCULLIS_REQUIRE_POSTGRES=1 but {name} is unset: run scripts/test, which starts PostgreSQL"
+        );
+        println!("skipping the PostgreSQL store of {case}: {name} is unset (scripts/test sets it)");
+    }
+    value
 }
 
 /// A client session of the test's own, beside the store's.
@@ -72,7 +79,9 @@ impl Session {
     }
 
     fn run(&self, sql: &str) {
-        self.runtime.block_on(self.client.batch_execute(sql)).unwrap();
+        self.runtime
+            .block_on(self.client.batch_execute(sql))
+            .unwrap();
     }
 
     fn count(&self, sql: &str) -> i64 {
@@ -362,7 +371,17 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
     assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 1);
     session.run("INSERT INTO schema_version (version) VALUES (99)");
     let err = PostgresStore::open(&url, LOCK_WAIT).err().unwrap();
-    assert!(matches!(err, StoreError::TooNew { found: 99, known: 1, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert!(!err.to_string().contains(password(&url)), "{err}");
 }
 
@@ -413,7 +432,15 @@ fn a_postgres_writer_waits_for_the_lock_then_records() {
     holder.run(&format!("SELECT pg_advisory_unlock({WRITER_LOCK_KEY})"));
     let id = writer.join().unwrap().unwrap();
     let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
-    assert_eq!(store.runs().unwrap().iter().map(|r| r.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(
+        store
+            .runs()
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        [id]
+    );
 }
 
 /// The password of a `postgres://USER:PASSWORD@…` URL.
@@ -445,7 +472,10 @@ fn a_refused_connection_or_bad_url_names_the_store_without_its_password() {
     assert!(!message.contains("s3cret"), "{message}");
 
     let message = refused("postgres://audit:s3cret@127.0.0.1/portcullis?sslmode=verify-full");
-    assert!(message.contains("postgres://audit:***@127.0.0.1/portcullis"), "{message}");
+    assert!(
+        message.contains("postgres://audit:***@127.0.0.1/portcullis"),
+        "{message}"
+    );
     assert!(message.contains("sslmode"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
 }
@@ -460,4 +490,36 @@ fn a_silent_server_times_out_connecting() {
     ));
     assert!(message.contains("no answer within 1s"), "{message}");
     assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn postgres_over_tls_trusts_only_the_roots_it_is_given() {
+    let Some(url) = postgres_env("PORTCULLIS_TEST_POSTGRES_TLS_URL", "tls") else {
+        return;
+    };
+    let ca = std::env::var("PORTCULLIS_TEST_POSTGRES_CA")
+        .expect("scripts/lib/postgres.sh sets the CA with the TLS URL");
+    let runs = |cert_file: Option<&str>| {
+        demo_inputs();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        command
+            .args(["history", "runs", "--store", &url])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(file) = cert_file {
+            command.env("SSL_CERT_FILE", file);
+        }
+        command.output().unwrap()
+    };
+    ok(runs(Some(&ca)));
+    // The system's roots do not hold the test CA: sslmode=require still checks the certificate.
+    let output = runs(None);
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8(output.stderr).unwrap();
+    assert!(message.contains("invalid peer certificate"), "{message}");
+    assert!(
+        message.contains("postgres://portcullis:***@localhost:"),
+        "{message}"
+    );
+    assert!(!message.contains(password(&url)), "{message}");
 }

@@ -50,9 +50,13 @@ impl PostgresStore {
     /// the migrations it lacks.
     pub fn open(url: &str, wait: Duration) -> Result<Self, StoreError> {
         let name = redact(url);
-        let mut config: Config = url
-            .parse()
-            .map_err(|source| postgres_error(&name, source))?;
+        let mut config: Config = url.parse().map_err(|source| {
+            hinted(
+                &name,
+                source,
+                "; the URL is libpq's, with sslmode disable, prefer or require (docs/audits.md)",
+            )
+        })?;
         let timeout = config
             .get_connect_timeout()
             .copied()
@@ -78,14 +82,12 @@ impl PostgresStore {
         let client = match connected {
             Some(Ok(client)) => client,
             Some(Err(source)) => {
-                let mut error = postgres_error(&name, source);
-                if let StoreError::Postgres { detail, .. } = &mut error {
-                    detail.push_str(
-                        "; check the URL's host, port, user and password, and for TLS its \
-                         sslmode and the trusted roots (SSL_CERT_FILE)",
-                    );
-                }
-                return Err(error);
+                return Err(hinted(
+                    &name,
+                    source,
+                    "; check the URL's host, port, user and password, and for TLS its sslmode \
+                     and the trusted roots (SSL_CERT_FILE)",
+                ));
             }
             None => {
                 return Err(StoreError::ConnectTimeout {
@@ -120,9 +122,11 @@ impl PostgresStore {
         let known = MIGRATIONS.len() as i64;
         let current = self.write(async |tx, name| {
             let pg = |e| postgres_error(name, e);
-            tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-                .await
-                .map_err(pg)?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+            )
+            .await
+            .map_err(pg)?;
             let row = tx
                 .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
                 .await
@@ -214,7 +218,9 @@ where
     T::TlsConnect: Send,
     <T::TlsConnect as tokio_postgres::tls::TlsConnect<Socket>>::Future: Send,
 {
-    let connected = tokio::time::timeout(timeout, config.connect(tls)).await.ok()?;
+    let connected = tokio::time::timeout(timeout, config.connect(tls))
+        .await
+        .ok()?;
     Some(connected.map(|(client, connection)| {
         // A connection that breaks fails the client's next call, which reports it.
         tokio::spawn(connection);
@@ -277,9 +283,14 @@ async fn holder(client: &Client) -> String {
 }
 
 fn postgres_error(store: &str, source: tokio_postgres::Error) -> StoreError {
+    hinted(store, source, "")
+}
+
+/// [`postgres_error`] with `hint`, what to do, after the error's own text.
+fn hinted(store: &str, source: tokio_postgres::Error, hint: &str) -> StoreError {
     StoreError::Postgres {
         store: store.to_owned(),
-        detail: chain(&source),
+        detail: format!("{}{hint}", chain(&source)),
         source,
     }
 }

@@ -79,7 +79,6 @@ impl SqliteStore {
         }
         tx.commit().map_err(fail)
     }
-
 }
 
 /// A busy database means another audit held the lock for the whole wait.
@@ -213,7 +212,9 @@ impl Store for SqliteStore {
             .collect()
         })()
         .map_err(|e| self.error(e))?;
-        rows.into_iter().map(|row| row.summary(&self.name)).collect()
+        rows.into_iter()
+            .map(|row| row.summary(&self.name))
+            .collect()
     }
 
     fn observations(&mut self, run: i64) -> Result<Vec<Observation>, StoreError> {

@@ -746,3 +746,216 @@ fn an_organisation_snapshot_records_the_regions_read_and_not_read_of_each_accoun
         "{warnings:?}"
     );
 }
+
+/// Set in the child process of [`security_group_rules_are_written_one_rule_at_a_time`]: the
+/// group to write to. The child holds the account's credentials in its environment, where the
+/// writer's credential chain finds them.
+const WRITES_GROUP_VARIABLE: &str = "PORTCULLIS_TEST_WRITES_GROUP";
+/// What the child prints when every check passed.
+const WRITES_CHECKED: &str = "security group writes checked";
+
+#[test]
+fn security_group_rules_are_written_one_rule_at_a_time() {
+    let account = Account::seed(9, &["writes"]);
+    let output = account
+        .command(&std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "writes_in_the_account_of_the_environment",
+            "--nocapture",
+        ])
+        .env(WRITES_GROUP_VARIABLE, &account.seeded["group"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(WRITES_CHECKED),
+        "{stdout}\n{}",
+        stderr(&output)
+    );
+}
+
+/// The writes of [`security_group_rules_are_written_one_rule_at_a_time`], run by it in a child
+/// process; does nothing otherwise.
+#[test]
+fn writes_in_the_account_of_the_environment() {
+    use portcullis::cloud::aws::write::{
+        Authorized, GroupId, Mode, RuleId, RulePorts, SgRuleSpec, SgWriter, WriteError, Written,
+    };
+    use portcullis::cloud::aws::{AwsOptions, Regions};
+    use portcullis::model::{PortRange, Protocol, SgSourceKind};
+    use std::slice::from_ref;
+
+    let Ok(group) = std::env::var(WRITES_GROUP_VARIABLE) else {
+        return;
+    };
+    let group = GroupId::new(&group).unwrap();
+    let options = AwsOptions {
+        regions: Regions::Named(vec!["eu-west-1".into()]),
+        profile: None,
+        endpoint_url: Some(moto().url),
+        concurrency: 1,
+        progress: false,
+        limits: portcullis::limits::Limits::default(),
+        organization: None,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let writer = runtime
+        .block_on(SgWriter::connect(&options, "eu-west-1"))
+        .unwrap();
+    let spec = |first: u16, last: u16, source: &str, description: &str| SgRuleSpec {
+        protocol: Protocol::TCP,
+        ports: RulePorts::Range(PortRange { first, last }),
+        source: SgSourceKind::Cidr(source.parse().unwrap()),
+        description: Some(description.to_string()),
+    };
+    let rules = || {
+        runtime
+            .block_on(writer.describe_group_rules(&group))
+            .unwrap()
+    };
+    let find = |wanted: &SgRuleSpec| {
+        rules()
+            .into_iter()
+            .find(|rule| rule.spec.same_access(wanted))
+            .unwrap_or_else(|| panic!("no rule {wanted} in {:?}", rules()))
+    };
+    fn done<T>(written: Written<T>) -> T {
+        match written {
+            Written::Done(value) => value,
+            Written::WouldSucceed => panic!("a write answered as a dry run"),
+        }
+    }
+    let revoke = |ids: &[RuleId]| {
+        done(
+            runtime
+                .block_on(writer.revoke_rules(&group, ids, Mode::Apply))
+                .unwrap(),
+        )
+    };
+    let authorize = |specs: &[SgRuleSpec]| {
+        done(
+            runtime
+                .block_on(writer.authorize_rules(&group, specs, Mode::Apply))
+                .unwrap(),
+        )
+    };
+
+    // The group's rules, one per source, with their ids and descriptions.
+    let ssh = find(&spec(22, 22, "0.0.0.0/0", "ssh from anywhere"));
+    let ranged = find(&spec(20, 25, "0.0.0.0/0", "ftp to smtp"));
+    let ssh6 = find(&spec(22, 22, "::/0", "ssh from ipv6"));
+    let before = rules();
+    assert_eq!(before.len(), 3, "{before:?}");
+    assert_eq!(ssh.spec.description.as_deref(), Some("ssh from anywhere"));
+    assert_eq!(ssh6.spec.description.as_deref(), Some("ssh from ipv6"));
+    assert!(ssh.id.as_str().starts_with("sgr-") && ssh.group_id == group);
+    assert_eq!(
+        runtime
+            .block_on(writer.describe_rule(&group, &ssh.id))
+            .unwrap(),
+        Some(ssh.clone())
+    );
+    let unknown = RuleId::new("sgr-00000000000000000").unwrap();
+    assert_eq!(
+        runtime
+            .block_on(writer.describe_rule(&group, &unknown))
+            .unwrap(),
+        None
+    );
+
+    // Dry runs are allowed (moto allows every one) and change nothing.
+    let remainder = [
+        spec(20, 21, "0.0.0.0/0", "ftp to smtp"),
+        spec(23, 25, "0.0.0.0/0", "ftp to smtp"),
+    ];
+    assert_eq!(
+        runtime
+            .block_on(writer.revoke_rules(&group, from_ref(&ranged.id), Mode::DryRun))
+            .unwrap(),
+        Written::WouldSucceed
+    );
+    assert_eq!(
+        runtime
+            .block_on(writer.authorize_rules(&group, &remainder, Mode::DryRun))
+            .unwrap(),
+        Written::WouldSucceed
+    );
+    assert_eq!(rules(), before);
+
+    // The quick fix of 20-25: the ports around SSH are authorized again, keeping the
+    // description, then the rule is revoked by its id.
+    let authorized = authorize(&remainder);
+    assert_eq!(authorized.len(), 2);
+    for (
+        Authorized {
+            rule,
+            already_there,
+        },
+        wanted,
+    ) in authorized.iter().zip(&remainder)
+    {
+        assert!(!already_there);
+        assert_eq!(&rule.spec, wanted);
+        assert_eq!(rule, &find(wanted));
+    }
+    let revoked = revoke(from_ref(&ranged.id));
+    assert_eq!(
+        (revoked.revoked, revoked.already_gone),
+        (vec![ranged.id.clone()], vec![])
+    );
+    let mut after: Vec<RuleId> = rules().into_iter().map(|r| r.id).collect();
+    after.sort();
+    let mut expected = vec![
+        ssh.id.clone(),
+        ssh6.id.clone(),
+        authorized[0].rule.id.clone(),
+        authorized[1].rule.id.clone(),
+    ];
+    expected.sort();
+    assert_eq!(after, expected);
+
+    // Authorizing a rule that is there converges on it (EC2 answers Duplicate).
+    let again = spec(20, 21, "0.0.0.0/0", "another description");
+    let replay = authorize(&[again]);
+    assert_eq!(replay.len(), 1);
+    assert!(replay[0].already_there);
+    assert_eq!(replay[0].rule, authorized[0].rule);
+
+    // Revoking a rule that is gone converges; the others are still revoked.
+    let revoked = revoke(&[ranged.id.clone(), ssh.id.clone()]);
+    assert_eq!(revoked.revoked, from_ref(&ssh.id));
+    assert_eq!(revoked.already_gone, from_ref(&ranged.id));
+    let revoked = revoke(from_ref(&ssh.id));
+    assert_eq!(
+        (revoked.revoked, revoked.already_gone),
+        (vec![], vec![ssh.id.clone()])
+    );
+
+    // A rule modified in place keeps its id.
+    let narrowed = spec(21, 21, "0.0.0.0/0", "ftp only");
+    let first = &authorized[0].rule;
+    let modified = done(
+        runtime
+            .block_on(writer.modify_rule(&group, &first.id, &narrowed, Mode::Apply))
+            .unwrap(),
+    );
+    assert_eq!((&modified.id, &modified.spec), (&first.id, &narrowed));
+
+    // Undo of the SSH revoke: authorized again from its before-image, description and all.
+    let restored = authorize(from_ref(&ssh.spec));
+    assert_eq!(restored[0].rule.spec, ssh.spec);
+    assert!(!restored[0].already_there);
+
+    // A group that does not exist is named.
+    let missing = GroupId::new("sg-00000000000000000").unwrap();
+    let error = runtime
+        .block_on(writer.revoke_rules(&missing, from_ref(&ssh.id), Mode::Apply))
+        .unwrap_err();
+    assert!(matches!(error, WriteError::GroupNotFound { .. }), "{error}");
+    assert!(
+        error.to_string().contains("sg-00000000000000000"),
+        "{error}"
+    );
+    println!("{WRITES_CHECKED}");
+}

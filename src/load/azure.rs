@@ -6,11 +6,13 @@
 //! properties from `properties` when present, else from the element itself. Resource ids are kept
 //! exactly as written; the engine compares them case-insensitively.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
-use serde::Deserialize;
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::json::JsonFile;
@@ -24,19 +26,252 @@ use crate::model::{
 /// Skipped-count key for list elements without a `type`.
 const WITHOUT_TYPE: &str = "resource without a type";
 
-/// The fields every Azure resource and sub-resource shares.
-#[derive(Deserialize)]
+/// A top-level Azure resource: the fields every resource shares, and its properties.
+///
+/// Read in one pass: when `type` comes before `properties`, as Resource Manager writes it, the
+/// properties are parsed straight into the struct for that type; otherwise (az CLI output sorts
+/// its keys, and hoists properties to the top level) they are parsed once the type is known.
 struct Resource<'a> {
-    #[serde(default)]
+    header: Header,
+    body: Body<'a>,
+}
+
+/// The fields every resource shares.
+struct Header {
     id: String,
-    #[serde(default)]
     name: String,
-    #[serde(default, rename = "type")]
-    resource_type: String,
     location: Option<String>,
     tags: Option<BTreeMap<String, String>>,
-    #[serde(borrow)]
-    properties: Option<&'a RawValue>,
+}
+
+/// The kinds of resource portcullis reads, by their `type`.
+#[derive(Clone, Copy)]
+enum Kind {
+    VirtualMachine,
+    NetworkInterface,
+    NetworkSecurityGroup,
+    PublicIp,
+    VirtualNetwork,
+    Subnet,
+    AppSecurityGroup,
+    JitPolicy,
+}
+
+impl Kind {
+    const TYPES: [(&'static str, Kind); 8] = [
+        ("Microsoft.Compute/virtualMachines", Kind::VirtualMachine),
+        ("Microsoft.Network/networkInterfaces", Kind::NetworkInterface),
+        ("Microsoft.Network/networkSecurityGroups", Kind::NetworkSecurityGroup),
+        ("Microsoft.Network/publicIPAddresses", Kind::PublicIp),
+        ("Microsoft.Network/virtualNetworks", Kind::VirtualNetwork),
+        ("Microsoft.Network/virtualNetworks/subnets", Kind::Subnet),
+        ("Microsoft.Network/applicationSecurityGroups", Kind::AppSecurityGroup),
+        ("Microsoft.Security/locations/jitNetworkAccessPolicies", Kind::JitPolicy),
+    ];
+
+    /// The kind a `type` names (compared case-insensitively, as Resource Manager does).
+    fn of(resource_type: &str) -> Option<Kind> {
+        Self::TYPES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(resource_type))
+            .map(|&(_, kind)| kind)
+    }
+
+    /// This kind's properties, read from the `properties` value `map` is at.
+    fn read<'de, A: MapAccess<'de>>(self, map: &mut A) -> Result<Body<'de>, A::Error> {
+        Ok(match self {
+            Kind::VirtualMachine => Body::VirtualMachine(Props::read(map)?),
+            Kind::NetworkInterface => Body::NetworkInterface(Props::read(map)?),
+            Kind::NetworkSecurityGroup => Body::NetworkSecurityGroup(Props::read(map)?),
+            Kind::PublicIp => Body::PublicIp(Props::read(map)?),
+            Kind::VirtualNetwork => Body::VirtualNetwork(Props::read(map)?),
+            Kind::Subnet => Body::Subnet(Props::read(map)?),
+            Kind::AppSecurityGroup => {
+                map.next_value::<IgnoredAny>()?;
+                Body::AppSecurityGroup
+            }
+            Kind::JitPolicy => Body::JitPolicy(Props::read(map)?),
+        })
+    }
+
+    /// This kind's properties, still to be parsed: from `raw`, else from the element itself.
+    fn unparsed(self, raw: Option<&RawValue>) -> Body<'_> {
+        match self {
+            Kind::VirtualMachine => Body::VirtualMachine(Props::Unparsed(raw)),
+            Kind::NetworkInterface => Body::NetworkInterface(Props::Unparsed(raw)),
+            Kind::NetworkSecurityGroup => Body::NetworkSecurityGroup(Props::Unparsed(raw)),
+            Kind::PublicIp => Body::PublicIp(Props::Unparsed(raw)),
+            Kind::VirtualNetwork => Body::VirtualNetwork(Props::Unparsed(raw)),
+            Kind::Subnet => Body::Subnet(Props::Unparsed(raw)),
+            Kind::AppSecurityGroup => Body::AppSecurityGroup,
+            Kind::JitPolicy => Body::JitPolicy(Props::Unparsed(raw)),
+        }
+    }
+}
+
+/// What a resource is, with its properties.
+enum Body<'a> {
+    VirtualMachine(Props<'a, VmProperties>),
+    NetworkInterface(Props<'a, NicProperties<'a>>),
+    NetworkSecurityGroup(Props<'a, NsgProperties<'a>>),
+    PublicIp(Props<'a, PublicIpProperties<'a>>),
+    VirtualNetwork(Props<'a, VirtualNetworkProperties<'a>>),
+    Subnet(Props<'a, SubnetProperties<'a>>),
+    AppSecurityGroup,
+    JitPolicy(Props<'a, JitProperties<'a>>),
+    /// A type portcullis does not read.
+    Other(String),
+    /// No `type` at all.
+    Untyped,
+}
+
+/// A resource's properties, parsed or still to be.
+enum Props<'a, P> {
+    Parsed(P),
+    /// `properties` came before `type` (or, when `None`, is hoisted into the element).
+    Unparsed(Option<&'a RawValue>),
+}
+
+impl<'a, P: Deserialize<'a>> Props<'a, P> {
+    /// Reads the `properties` value `map` is at; `null` counts as absent.
+    fn read<A: MapAccess<'a>>(map: &mut A) -> Result<Self, A::Error> {
+        Ok(match map.next_value::<Option<P>>()? {
+            Some(props) => Props::Parsed(props),
+            None => Props::Unparsed(None),
+        })
+    }
+
+    fn parse(self, file: &JsonFile<'a>, element: &'a RawValue) -> Result<P, LoadError> {
+        match self {
+            Props::Parsed(props) => Ok(props),
+            Props::Unparsed(raw) => file.parse_raw(raw.unwrap_or(element)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Resource<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ResourceVisitor)
+    }
+}
+
+struct ResourceVisitor;
+
+impl<'de> Visitor<'de> for ResourceVisitor {
+    type Value = Resource<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("struct Resource")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Resource<'de>, A::Error> {
+        fn once<T, E: de::Error>(slot: &Option<T>, field: &'static str) -> Result<(), E> {
+            match slot {
+                Some(_) => Err(E::duplicate_field(field)),
+                None => Ok(()),
+            }
+        }
+        let mut id = None;
+        let mut name = None;
+        let mut resource_type: Option<Cow<'de, str>> = None;
+        let mut location = None;
+        let mut tags = None;
+        let mut body = None;
+        let mut raw_properties = None;
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "id" => {
+                    once(&id, "id")?;
+                    id = Some(map.next_value::<Option<String>>()?.unwrap_or_default());
+                }
+                "name" => {
+                    once(&name, "name")?;
+                    name = Some(map.next_value::<Option<String>>()?.unwrap_or_default());
+                }
+                "type" => {
+                    once(&resource_type, "type")?;
+                    let value: Option<Cow<'de, str>> = map.next_value()?;
+                    resource_type = Some(value.unwrap_or_default());
+                }
+                "location" => {
+                    once(&location, "location")?;
+                    location = Some(map.next_value::<Option<String>>()?);
+                }
+                "tags" => {
+                    once(&tags, "tags")?;
+                    tags = Some(map.next_value::<Option<BTreeMap<String, String>>>()?);
+                }
+                "properties" => {
+                    if body.is_some() || raw_properties.is_some() {
+                        return Err(de::Error::duplicate_field("properties"));
+                    }
+                    match resource_type.as_deref().and_then(Kind::of) {
+                        Some(kind) => body = Some(kind.read(&mut map)?),
+                        None => raw_properties = Some(map.next_value::<Option<&RawValue>>()?),
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let body = body.unwrap_or_else(|| match resource_type {
+            None => Body::Untyped,
+            Some(t) if t.is_empty() => Body::Untyped,
+            Some(t) => match Kind::of(&t) {
+                Some(kind) => kind.unparsed(raw_properties.flatten()),
+                None => Body::Other(t.into_owned()),
+            },
+        });
+        let header = Header {
+            id: id.unwrap_or_default(),
+            name: name.unwrap_or_default(),
+            location: location.flatten(),
+            tags: tags.flatten(),
+        };
+        Ok(Resource { header, body })
+    }
+}
+
+/// A sub-resource of a known kind (an NSG rule, an IP configuration, a subnet of a virtual
+/// network): its name and id, and its properties, from `properties` or, as the az CLI hoists
+/// them, from the element itself.
+#[derive(Deserialize)]
+struct Nested<'a, P> {
+    #[serde(default, borrow)]
+    id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    name: Option<String>,
+    properties: Option<P>,
+}
+
+impl<'a, P: Deserialize<'a>> Nested<'a, P> {
+    /// Parses `element` as a sub-resource: its name, id and properties.
+    fn parse(
+        file: &JsonFile<'a>,
+        element: &'a RawValue,
+    ) -> Result<(String, Cow<'a, str>, P), LoadError> {
+        let nested: Nested<P> = file.parse_raw(element)?;
+        let props = match nested.properties {
+            Some(props) => props,
+            None => file.parse_raw(element)?,
+        };
+        Ok((
+            nested.name.unwrap_or_default(),
+            nested.id.unwrap_or_default(),
+            props,
+        ))
+    }
+}
+
+/// What a value belongs to, as errors name it: `rule "allow-ssh"`. Written only when an error
+/// is, so that loading a valid file formats nothing.
+struct Owner<'n>(&'static str, &'n str);
+
+impl std::fmt::Display for Owner<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{} {:?}", self.0, self.1)
+    }
 }
 
 /// A reference to another resource.
@@ -114,58 +349,58 @@ fn load_resource<'a>(
     element: &'a RawValue,
     loaded: &mut Loaded,
 ) -> Result<(), LoadError> {
-    let resource: Resource = file.parse_raw(element)?;
-    let properties = resource.properties.unwrap_or(element);
+    let Resource {
+        header: resource,
+        body,
+    } = file.parse_raw(element)?;
     let snapshot = &mut loaded.snapshot;
-    match resource.resource_type.to_ascii_lowercase().as_str() {
-        "" => loaded.skip(WITHOUT_TYPE),
-        "microsoft.compute/virtualmachines" => {
-            snapshot.vms.push(vm(file, element, properties, resource)?);
+    match body {
+        Body::Untyped => loaded.skip(WITHOUT_TYPE),
+        Body::Other(resource_type) => loaded.skip(&resource_type),
+        Body::VirtualMachine(props) => {
+            let props = props.parse(file, element)?;
+            snapshot.vms.push(vm(file, element, props, resource)?);
         }
-        "microsoft.network/networkinterfaces" => {
-            snapshot
-                .nics
-                .push(nic(file, element, properties, resource)?);
+        Body::NetworkInterface(props) => {
+            let props = props.parse(file, element)?;
+            snapshot.nics.push(nic(file, element, props, resource)?);
         }
-        "microsoft.network/networksecuritygroups" => {
-            snapshot
-                .nsgs
-                .push(nsg(file, element, properties, resource)?);
+        Body::NetworkSecurityGroup(props) => {
+            let props = props.parse(file, element)?;
+            snapshot.nsgs.push(nsg(file, element, props, resource)?);
         }
-        "microsoft.network/publicipaddresses" => {
-            snapshot
-                .public_ips
-                .push(public_ip(file, properties, resource, &mut loaded.warnings)?);
+        Body::PublicIp(props) => {
+            let props = props.parse(file, element)?;
+            let ip = public_ip(file, props, resource, &mut loaded.warnings)?;
+            snapshot.public_ips.push(ip);
         }
-        "microsoft.network/virtualnetworks" => {
-            let network: VirtualNetworkProperties = file.parse_raw(properties)?;
+        Body::VirtualNetwork(props) => {
+            let network: VirtualNetworkProperties = props.parse(file, element)?;
             for subnet_element in network.subnets.unwrap_or_default() {
-                let sub: Resource = file.parse_raw(subnet_element)?;
-                let sub_properties = sub.properties.unwrap_or(subnet_element);
+                let (name, id, props) = Nested::parse(file, subnet_element)?;
                 let network_id = Some(resource.id.clone());
                 snapshot
                     .subnets
-                    .push(subnet(file, sub_properties, sub, network_id)?);
+                    .push(subnet(file, props, id.into_owned(), name, network_id)?);
             }
         }
-        "microsoft.network/virtualnetworks/subnets" => {
+        Body::Subnet(props) => {
+            let props = props.parse(file, element)?;
             let network_id = parent_network(&resource.id);
             snapshot
                 .subnets
-                .push(subnet(file, properties, resource, network_id)?);
+                .push(subnet(file, props, resource.id, resource.name, network_id)?);
         }
-        "microsoft.network/applicationsecuritygroups" => {
+        Body::AppSecurityGroup => {
             snapshot.app_security_groups.push(AppSecurityGroup {
                 id: resource.id,
                 name: resource.name,
             });
         }
-        "microsoft.security/locations/jitnetworkaccesspolicies" => {
-            snapshot
-                .jit_policies
-                .push(jit_policy(file, properties, resource)?);
+        Body::JitPolicy(props) => {
+            let props = props.parse(file, element)?;
+            snapshot.jit_policies.push(jit_policy(file, props, resource)?);
         }
-        _ => loaded.skip(&resource.resource_type),
     }
     Ok(())
 }
@@ -205,10 +440,9 @@ struct InstanceStatus {
 fn vm<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: VmProperties,
+    resource: Header,
 ) -> Result<Vm, LoadError> {
-    let props: VmProperties = file.parse_raw(properties)?;
     let Some(scope) = subscription_of(&resource.id) else {
         return Err(file.error_at(
             element.get(),
@@ -290,18 +524,16 @@ struct IpConfigProperties<'a> {
 fn nic<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: NicProperties<'a>,
+    resource: Header,
 ) -> Result<Nic, LoadError> {
-    let props: NicProperties = file.parse_raw(properties)?;
-    let owner = format!("network interface {:?}", resource.name);
+    let owner = Owner("network interface", &resource.name);
     let mut ip_configs = Vec::new();
     let mut primary_subnet = None;
     let mut first_subnet = None;
     for config_element in props.ip_configurations.unwrap_or_default() {
-        let config: Resource = file.parse_raw(config_element)?;
-        let config_props: IpConfigProperties =
-            file.parse_raw(config.properties.unwrap_or(config_element))?;
+        let (config_name, _, config_props): (_, _, IpConfigProperties) =
+            Nested::parse(file, config_element)?;
         if let Some(subnet) = config_props.subnet {
             if config_props.primary == Some(true) {
                 primary_subnet = Some(subnet.id);
@@ -316,7 +548,7 @@ fn nic<'a>(
             None => None,
         };
         ip_configs.push(IpConfig {
-            name: Some(config.name).filter(|name| !name.is_empty()),
+            name: Some(config_name).filter(|name| !name.is_empty()),
             private_ip,
             public_ip_id: config_props.public_ip_address.map(|ip| ip.id),
             public_ip: None,
@@ -367,10 +599,9 @@ struct NsgProperties<'a> {
 fn nsg<'a>(
     file: &JsonFile<'a>,
     element: &'a RawValue,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: NsgProperties<'a>,
+    resource: Header,
 ) -> Result<Nsg, LoadError> {
-    let props: NsgProperties = file.parse_raw(properties)?;
     let rules = |elements: Option<Vec<&'a RawValue>>| -> Result<Vec<NsgRule>, LoadError> {
         elements
             .unwrap_or_default()
@@ -419,9 +650,8 @@ struct RuleProperties<'a> {
 }
 
 fn nsg_rule<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NsgRule, LoadError> {
-    let resource: Resource = file.parse_raw(element)?;
-    let props: RuleProperties = file.parse_raw(resource.properties.unwrap_or(element))?;
-    let owner = format!("rule {:?}", resource.name);
+    let (name, _, props): (_, _, RuleProperties) = Nested::parse(file, element)?;
+    let owner = Owner("rule", &name);
     let direction = file.parse_field(props.direction, "direction", &owner, |s| {
         match s.trim().to_ascii_lowercase().as_str() {
             "inbound" => Ok(Direction::Inbound),
@@ -444,7 +674,6 @@ fn nsg_rule<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NsgRule, L
         (props.source_port_ranges, "sourcePortRanges"),
     )?;
     Ok(NsgRule {
-        name: resource.name.clone(),
         priority: props.priority,
         direction,
         access,
@@ -478,6 +707,7 @@ fn nsg_rule<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NsgRule, L
             (props.destination_port_range, "destinationPortRange"),
             (props.destination_port_ranges, "destinationPortRanges"),
         )?,
+        name,
         origin: origin(file, element),
     })
 }
@@ -487,7 +717,7 @@ fn nsg_rule<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Result<NsgRule, L
 /// string counts as absent.
 fn singular_and_plural<'a, T>(
     file: &JsonFile<'a>,
-    owner: &str,
+    owner: &Owner,
     (one, one_name): (Option<&'a RawValue>, &str),
     (many, many_name): (Option<Vec<&'a RawValue>>, &str),
 ) -> Result<Vec<T>, LoadError>
@@ -526,11 +756,10 @@ struct PublicIpProperties<'a> {
 /// disagrees with the address (which Azure would refuse) is overruled, with a warning.
 fn public_ip<'a>(
     file: &JsonFile<'a>,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: PublicIpProperties<'a>,
+    resource: Header,
     warnings: &mut Vec<String>,
 ) -> Result<PublicIp, LoadError> {
-    let props: PublicIpProperties = file.parse_raw(properties)?;
     let owner = format!("public IP address {:?}", resource.name);
     let family = match props.version {
         None => Family::V4,
@@ -586,12 +815,12 @@ struct SubnetProperties<'a> {
 
 fn subnet<'a>(
     file: &JsonFile<'a>,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: SubnetProperties<'a>,
+    id: String,
+    name: String,
     network_id: Option<String>,
 ) -> Result<Subnet, LoadError> {
-    let props: SubnetProperties = file.parse_raw(properties)?;
-    let owner = format!("subnet {:?}", resource.name);
+    let owner = Owner("subnet", &name);
     let cidrs: Vec<IpNetwork> = singular_and_plural(
         file,
         &owner,
@@ -599,8 +828,8 @@ fn subnet<'a>(
         (props.address_prefixes, "addressPrefixes"),
     )?;
     Ok(Subnet {
-        id: resource.id,
-        name: resource.name,
+        id,
+        name,
         provider: Provider::Azure,
         network_id,
         nsg_id: props.network_security_group.map(|nsg| nsg.id),
@@ -642,10 +871,9 @@ struct JitPortProperties<'a> {
 
 fn jit_policy<'a>(
     file: &JsonFile<'a>,
-    properties: &'a RawValue,
-    resource: Resource<'a>,
+    props: JitProperties<'a>,
+    resource: Header,
 ) -> Result<JitPolicy, LoadError> {
-    let props: JitProperties = file.parse_raw(properties)?;
     let mut vms = Vec::new();
     for vm in props.virtual_machines.unwrap_or_default() {
         let mut ports = Vec::new();

@@ -6,6 +6,7 @@
 //! offset is a pointer difference, which gives resources their line and turns an error inside a
 //! nested slice into an absolute `file:line:column`.
 
+use std::borrow::Cow;
 use std::cell::Cell;
 
 use serde::Deserialize;
@@ -94,10 +95,10 @@ impl<'a> JsonFile<'a> {
         &self,
         raw: &'a RawValue,
         field: &str,
-        owner: &str,
+        owner: &(impl std::fmt::Display + ?Sized),
         parse: impl FnOnce(&str) -> Result<T, E>,
     ) -> Result<T, LoadError> {
-        let value: String = self.parse_raw(raw)?;
+        let value = self.string(raw)?;
         parse(&value).map_err(|err| {
             let quoted = format!("{:?}", value.trim());
             let err = err.to_string();
@@ -107,6 +108,17 @@ impl<'a> JsonFile<'a> {
             };
             self.error_at(raw.get(), format!("{field} {quoted} of {owner} {problem}"))
         })
+    }
+
+    /// A JSON string value, borrowed from the file unless it holds escapes.
+    pub fn string(&self, raw: &'a RawValue) -> Result<Cow<'a, str>, LoadError> {
+        // A raw value was validated when it was read, so a quoted run without a backslash is
+        // exactly the string's text.
+        let text = raw.get();
+        match text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+            Some(inner) if !inner.contains('\\') => Ok(Cow::Borrowed(inner)),
+            _ => self.parse_raw::<String>(raw).map(Cow::Owned),
+        }
     }
 
     /// The 1-based line where `slice` starts.

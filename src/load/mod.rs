@@ -253,8 +253,8 @@ struct TopLevelKeys<'a> {
     #[serde(borrow)]
     portcullis_snapshot: Option<&'a RawValue>,
     /// An Azure list page.
-    #[serde(borrow)]
-    value: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    value: ListValue<'a>,
     /// A single Azure resource.
     #[serde(borrow, rename = "type")]
     resource_type: Option<&'a RawValue>,
@@ -275,6 +275,68 @@ struct TopLevelKeys<'a> {
     prefix_list_entries: Option<&'a RawValue>,
     #[serde(borrow, rename = "PrefixListId")]
     prefix_list_id: Option<&'a RawValue>,
+}
+
+/// A top-level `value`: the elements of an Azure list page when it is an array, else nothing
+/// (another format's `value`). Read in the same pass as the other keys, so that a list page's
+/// elements are not skipped over twice.
+#[derive(Default)]
+struct ListValue<'a>(Option<Vec<&'a RawValue>>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for ListValue<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ListValueVisitor(std::marker::PhantomData))
+    }
+}
+
+struct ListValueVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> serde::de::Visitor<'de> for ListValueVisitor<'a> {
+    type Value = ListValue<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(element) = seq.next_element()? {
+            elements.push(element);
+        }
+        Ok(ListValue(Some(elements)))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map
+            .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+            .is_some()
+        {}
+        Ok(ListValue(None))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(ListValue(None))
+    }
 }
 
 /// Loads one file's content; `path_label` names it in sources, origins and errors.
@@ -315,9 +377,8 @@ fn load_content(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
                 .to_string(),
         ));
     }
-    let recognised = if let Some(value) = keys.value.filter(|v| is_array(v)) {
-        let elements: Vec<&RawValue> = file.parse_raw(value)?;
-        azure::load_resources(&file, &elements, &mut loaded)?;
+    let recognised = if let ListValue(Some(elements)) = &keys.value {
+        azure::load_resources(&file, elements, &mut loaded)?;
         true
     } else if keys.resource_type.is_some_and(azure::is_resource_type) {
         azure::load_resources(&file, &[file.parse(text)?], &mut loaded)?;
@@ -329,10 +390,6 @@ fn load_content(path_label: &str, bytes: &[u8]) -> Result<Loaded, LoadError> {
         unrecognised(&mut loaded, path_label);
     }
     Ok(loaded)
-}
-
-fn is_array(raw: &RawValue) -> bool {
-    raw.get().starts_with('[')
 }
 
 fn unrecognised(loaded: &mut Loaded, label: &str) {

@@ -59,6 +59,11 @@ fn json_of_no_known_shape_is_skipped_with_a_warning() {
     for text in [
         r#"{"name": "app", "type": "module"}"#,
         r#"{"value": 3}"#,
+        r#"{"value": -3.5e2, "next": 1}"#,
+        r#"{"value": "a \" string"}"#,
+        r#"{"value": null}"#,
+        r#"{"value": true}"#,
+        r#"{"value": {"nested": [1, {"type": "Microsoft.Network/networkSecurityGroups"}]}}"#,
         r#""just a string""#,
         "42",
     ] {

@@ -5,7 +5,7 @@
 //! interleave. Both keep a run's lists as JSON text; the helpers here turn them back.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::audit::record::{Life, NewRun, Observation, Observed};
@@ -125,15 +125,9 @@ impl StoreUrl {
         Err(StoreError::BadUrl(text.to_owned()))
     }
 
-    /// `audit.db` in the state directory: `$PORTCULLIS_STATE_DIR`, else
-    /// `$XDG_STATE_HOME/portcullis`, else `~/.local/state/portcullis`.
+    /// `audit.db` in the state directory ([`crate::state_dir`]).
     pub fn default_location() -> Result<Self, StoreError> {
-        let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
-        let dir = var("PORTCULLIS_STATE_DIR")
-            .map(PathBuf::from)
-            .or_else(|| var("XDG_STATE_HOME").map(|d| Path::new(&d).join("portcullis")))
-            .or_else(|| var("HOME").map(|h| Path::new(&h).join(".local/state/portcullis")))
-            .ok_or(StoreError::NoStateDir)?;
+        let dir = crate::state_dir::locate().ok_or(StoreError::NoStateDir)?;
         Ok(StoreUrl::Sqlite(dir.join("audit.db")))
     }
 

@@ -10,10 +10,12 @@ each other's resources. Prints those credentials as JSON on standard output.
     seed.py ENDPOINT ACCOUNT bench
     seed.py ENDPOINT ACCOUNT minimum-calls REGION,REGION,…
     seed.py ENDPOINT ACCOUNT organization REGION
+    seed.py ENDPOINT ACCOUNT writes
 
 `organization` makes ACCOUNT an organisation's management account with three member accounts,
 and prints their ids with the management account's credentials: `Members` (two, each with an
 instance of its own) and `Closed` (closed, so not ACTIVE, with an instance that must not be read).
+`writes` makes one security group in eu-west-1 and prints its id as `group`.
 """
 
 import json
@@ -232,6 +234,32 @@ def seed_one_instance(endpoint, creds, region):
     instance(ec2, f"ssh-{region}", subnet, [group], True)
 
 
+def seed_writes(endpoint, creds):
+    """One security group for the rule writes: SSH and ports 20-25 open to the world, and
+    SSH from IPv6 anywhere, each with a description."""
+    ec2 = ec2_client(endpoint, creds, "eu-west-1")
+    vpc = Vpc(ec2, "eu-west-1")
+    group = vpc.group(
+        "writes",
+        [
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 22,
+                "ToPort": 22,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ssh from anywhere"}],
+                "Ipv6Ranges": [{"CidrIpv6": "::/0", "Description": "ssh from ipv6"}],
+            },
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 20,
+                "ToPort": 25,
+                "IpRanges": [{"CidrIp": "0.0.0.0/0", "Description": "ftp to smtp"}],
+            },
+        ],
+    )
+    return {"group": group}
+
+
 def seed_organization(endpoint, creds, region):
     """An organisation: an instance in the management account and in each member account.
 
@@ -380,6 +408,8 @@ def main():
         seed_verdicts(endpoint, creds)
     elif estate == "commands":
         seed_commands(endpoint, creds)
+    elif estate == "writes":
+        extra = seed_writes(endpoint, creds)
     elif estate == "one-instance":
         seed_one_instance(endpoint, creds, sys.argv[4])
     elif estate == "organization":

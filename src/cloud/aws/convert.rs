@@ -13,6 +13,7 @@ use aws_sdk_ec2::types::{
 };
 
 use super::fetch::RegionData;
+use super::write;
 use crate::aws_mapping::{self, Instance, RouteTableAssociation};
 use crate::model::{
     IpConfig, NaclEntry, NetworkAcl as Acl, Nic, PortRange, PrefixList, Protocol, RouteTable,
@@ -195,28 +196,22 @@ type RuleKey = (String, Protocol, Option<PortRange>, SgSourceKind);
 /// fields do not parse gets no entry: its source keeps a derived id, and the same values fail
 /// the region where `DescribeSecurityGroups` shows them.
 fn rule_ids(rules: Vec<SecurityGroupRule>) -> HashMap<RuleKey, String> {
-    let key = |rule: SecurityGroupRule| -> Option<(RuleKey, String)> {
-        let protocol: Protocol = rule.ip_protocol.as_deref()?.parse().ok()?;
-        let ports = aws_mapping::port_range(
-            protocol,
-            rule.from_port.map(i64::from),
-            rule.to_port.map(i64::from),
-        )
-        .ok()?;
-        let source = match (rule.cidr_ipv4.or(rule.cidr_ipv6), rule.prefix_list_id) {
-            (Some(cidr), _) => SgSourceKind::Cidr(cidr.trim().parse().ok()?),
-            (None, Some(list)) => SgSourceKind::PrefixList(list),
-            (None, None) => SgSourceKind::Group(rule.referenced_group_info?.group_id?),
-        };
-        Some((
-            (rule.group_id?, protocol, ports, source),
-            rule.security_group_rule_id?,
-        ))
-    };
     rules
-        .into_iter()
+        .iter()
         .filter(|rule| rule.is_egress != Some(true))
-        .filter_map(key)
+        .filter_map(|rule| write::live_rule(rule).ok())
+        .map(|rule| {
+            let spec = rule.spec;
+            (
+                (
+                    String::from(rule.group_id),
+                    spec.protocol,
+                    spec.ports.model(),
+                    spec.source,
+                ),
+                String::from(rule.id),
+            )
+        })
         .collect()
 }
 

@@ -10,7 +10,8 @@
 //! still read; so is an account that cannot be read at all. Every call is bounded
 //! (docs/limits.md): a connect and a read timeout, a size limit on each response, a cap on retry
 //! backoff, and a deadline per region (and per account's role and region list) past which it
-//! fails and the others go on. This module is the only code that uses the AWS SDK.
+//! fails and the others go on. [`write`] changes security group rules, for `fix`. This module is
+//! the only code that uses the AWS SDK.
 
 mod bounds;
 mod calls;
@@ -22,6 +23,7 @@ mod organization;
 mod progress;
 #[cfg(test)]
 mod tests;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -498,7 +498,7 @@ pub(super) fn one_page_region(n: u8, without: &str) -> Vec<Rule> {
 }
 
 /// The body of an EC2 error response, as the query protocol sends it.
-fn ec2_error(code: &str) -> Option<String> {
+pub(super) fn ec2_error(code: &str) -> Option<String> {
     Some(format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Errors><Error><Code>{code}</Code>\
          <Message>{code} message from EC2</Message></Error></Errors><RequestID>r-1</RequestID>\

@@ -1,6 +1,8 @@
 //! `portcullis audit` and `portcullis history` over an estate that changes between runs: a VM
 //! removed and added back, a subscription that could not be read, two audits at once. The
-//! estate is a snapshot of the Azure demo, edited in a temporary folder before each run.
+//! estate is a snapshot of the Azure demo, edited in a temporary folder before each run. Every
+//! case runs on SQLite and on PostgreSQL (the server scripts/test starts); the PostgreSQL
+//! store's own cases (its lock, migrations and connection errors) follow.
 
 mod support;
 
@@ -8,12 +10,84 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
 
+use std::time::Duration;
+
+use portcullis::audit::record::{NewRun, Observation, Observed, Subject};
+use portcullis::store::{LOCK_WAIT, PostgresStore, Store, StoreError, WRITER_LOCK_KEY};
 use serde_json::Value;
 use support::demo_inputs;
 
-/// The stores every case runs against.
-fn stores(dir: &Path) -> Vec<String> {
-    vec![format!("sqlite:{}", dir.join("audit.db").display())]
+/// The stores every case runs against: SQLite, and PostgreSQL when the test server is up.
+fn stores(dir: &Path, case: &str) -> Vec<String> {
+    let mut stores = vec![format!("sqlite:{}", dir.join("audit.db").display())];
+    stores.extend(postgres_database(case));
+    stores
+}
+
+/// The server scripts/test starts: `postgres://USER:PASSWORD@127.0.0.1:PORT/DATABASE?QUERY`.
+const POSTGRES_URL: &str = "PORTCULLIS_TEST_POSTGRES_URL";
+
+/// A fresh database `portcullis_CASE` on the test server, as a store URL, so that cases run in
+/// parallel. Without a server the PostgreSQL half of the case is skipped, saying so, unless
+/// PORTCULLIS_REQUIRE_POSTGRES=1 (as scripts/test sets), when the case fails.
+fn postgres_database(case: &str) -> Option<String> {
+    let base = postgres_env(POSTGRES_URL, case)?;
+    let database = format!("portcullis_{case}");
+    let server = Session::connect(&base, "portcullis tests");
+    server.run(&format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"));
+    server.run(&format!("CREATE DATABASE {database}"));
+    let (server, tail) = base
+        .rsplit_once('/')
+        .expect("the test server's URL ends in /DATABASE");
+    let query = tail.find('?').map_or("", |at| &tail[at..]);
+    Some(format!("{server}/{database}{query}"))
+}
+
+/// The test server's variable `name`; `None`, saying so, when unset (see [`postgres_database`]).
+fn postgres_env(name: &str, case: &str) -> Option<String> {
+    let value = std::env::var(name).ok().filter(|v| !v.is_empty());
+    if value.is_none() {
+        assert_ne!(
+            std::env::var("PORTCULLIS_REQUIRE_POSTGRES").as_deref(),
+            Ok("1"),
+            "PORTCULLIS_REQUIRE_POSTGRES=1 but {name} is unset: run scripts/test, which starts PostgreSQL"
+        );
+        println!("skipping the PostgreSQL store of {case}: {name} is unset (scripts/test sets it)");
+    }
+    value
+}
+
+/// A client session of the test's own, beside the store's.
+struct Session {
+    client: tokio_postgres::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Session {
+    fn connect(url: &str, application: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut config: tokio_postgres::Config = url.parse().unwrap();
+        config.application_name(application);
+        let (client, connection) = runtime
+            .block_on(config.connect(tokio_postgres::NoTls))
+            .unwrap();
+        runtime.spawn(connection);
+        Session { client, runtime }
+    }
+
+    fn run(&self, sql: &str) {
+        self.runtime
+            .block_on(self.client.batch_execute(sql))
+            .unwrap();
+    }
+
+    fn count(&self, sql: &str) -> i64 {
+        let row = self.runtime.block_on(self.client.query_one(sql, &[]));
+        row.unwrap().get(0)
+    }
 }
 
 fn portcullis(args: &[&str]) -> Output {
@@ -131,7 +205,7 @@ fn of(findings: &BTreeSet<(String, String)>, resource: &str) -> BTreeSet<(String
 
 #[test]
 fn new_fixed_reopened_and_not_assessed_over_a_changing_estate() {
-    for_each_store(|dir, store| {
+    for_each_store("changing_estate", |dir, store| {
         let full = base(dir);
         let all = audit(dir, store, &full);
         let (name, resource) = unhealthy_vm(&all, &full);
@@ -205,7 +279,7 @@ fn new_fixed_reopened_and_not_assessed_over_a_changing_estate() {
 
 #[test]
 fn two_audits_at_once_are_both_recorded() {
-    for_each_store(|dir, store| {
+    for_each_store("two_audits", |dir, store| {
         let full = base(dir);
         let input = dir.join("estate.json");
         std::fs::write(&input, full.to_string()).unwrap();
@@ -241,7 +315,7 @@ fn two_audits_at_once_are_both_recorded() {
 
 #[test]
 fn diff_needs_two_runs() {
-    for_each_store(|dir, store| {
+    for_each_store("diff_needs_two_runs", |dir, store| {
         let output = portcullis(&["history", "diff", "--store", store]);
         assert_eq!(output.status.code(), Some(2));
         assert!(String::from_utf8_lossy(&output.stderr).contains("no runs yet"));
@@ -251,10 +325,201 @@ fn diff_needs_two_runs() {
     });
 }
 
-fn for_each_store(case: impl Fn(&Path, &str)) {
+fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
-    for store in stores(dir.path()) {
+    for store in stores(dir.path(), name) {
         let case_dir = tempfile::tempdir().unwrap();
         case(case_dir.path(), &store);
     }
+}
+
+/// A small run of one unhealthy finding, recorded through the store's API.
+fn one_finding_run(time: &str) -> NewRun {
+    NewRun {
+        time: time.to_owned(),
+        sources: vec!["estate.json".to_owned()],
+        scopes_read: vec!["azure s1".to_owned()],
+        scopes_missing: Vec::new(),
+        policy_digest: "d".to_owned(),
+        score: 50.0,
+        score_detail: "{}".to_owned(),
+        observations: vec![Observation {
+            subject: Subject {
+                fingerprint: "r|vm1".to_owned(),
+                rule: "r".to_owned(),
+                resource: "vm1".to_owned(),
+                scope: "s1".to_owned(),
+                region: None,
+            },
+            status: Observed::Unhealthy,
+        }],
+    }
+}
+
+#[test]
+fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
+    let Some(url) = postgres_database("migrations") else {
+        return;
+    };
+    let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
+    store.record(&one_finding_run("t1")).unwrap();
+    drop(store);
+    let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.runs().unwrap().len(), 1);
+    let session = Session::connect(&url, "portcullis tests");
+    assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 1);
+    session.run("INSERT INTO schema_version (version) VALUES (99)");
+    let err = PostgresStore::open(&url, LOCK_WAIT).err().unwrap();
+    assert!(
+        matches!(
+            err,
+            StoreError::TooNew {
+                found: 99,
+                known: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(!err.to_string().contains(password(&url)), "{err}");
+}
+
+#[test]
+fn a_held_postgres_lock_names_its_holder_after_the_wait() {
+    let Some(url) = postgres_database("held_lock") else {
+        return;
+    };
+    let mut waiter = PostgresStore::open(&url, Duration::from_millis(100)).unwrap();
+    let holder = Session::connect(&url, "the other audit");
+    holder.run(&format!("SELECT pg_advisory_lock({WRITER_LOCK_KEY})"));
+    let err = waiter.record(&one_finding_run("t1")).unwrap_err();
+    let StoreError::Locked { holder: who, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(who.contains("application `the other audit`"), "{err}");
+    assert!(!err.to_string().contains(password(&url)), "{err}");
+    holder.run(&format!("SELECT pg_advisory_unlock({WRITER_LOCK_KEY})"));
+    waiter.record(&one_finding_run("t1")).unwrap();
+    assert_eq!(waiter.lives().unwrap().len(), 1);
+}
+
+#[test]
+fn a_postgres_writer_waits_for_the_lock_then_records() {
+    let Some(url) = postgres_database("waiting_writer") else {
+        return;
+    };
+    let holder = Session::connect(&url, "the other audit");
+    holder.run(&format!("SELECT pg_advisory_lock({WRITER_LOCK_KEY})"));
+    let writer = {
+        let url = url.clone();
+        std::thread::spawn(move || {
+            let mut store = PostgresStore::open(&url, LOCK_WAIT)?;
+            store.record(&one_finding_run("t1"))
+        })
+    };
+    // The writer is queued behind the holder before the holder lets go.
+    let waiting = format!(
+        "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+         AND ((classid::bigint << 32) | objid::bigint) = {WRITER_LOCK_KEY}"
+    );
+    while holder.count(&waiting) == 0 {
+        if writer.is_finished() {
+            panic!("the writer did not wait: {:?}", writer.join());
+        }
+        std::thread::yield_now();
+    }
+    holder.run(&format!("SELECT pg_advisory_unlock({WRITER_LOCK_KEY})"));
+    let id = writer.join().unwrap().unwrap();
+    let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
+    assert_eq!(
+        store
+            .runs()
+            .unwrap()
+            .iter()
+            .map(|r| r.id)
+            .collect::<Vec<_>>(),
+        [id]
+    );
+}
+
+/// The password of a `postgres://USER:PASSWORD@…` URL.
+fn password(url: &str) -> &str {
+    let (user, _) = url["postgres://".len()..].split_once('@').unwrap();
+    user.split_once(':').map_or("", |(_, password)| password)
+}
+
+/// `history runs` on `store`: fails with status 2; returns its message.
+fn refused(store: &str) -> String {
+    let output = portcullis(&["history", "runs", "--store", store]);
+    assert_eq!(output.status.code(), Some(2));
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn a_refused_connection_or_bad_url_names_the_store_without_its_password() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://audit:s3cret@127.0.0.1:{port}/portcullis");
+    let message = refused(&url);
+    assert!(
+        message.contains(&format!("postgres://audit:***@127.0.0.1:{port}/portcullis")),
+        "{message}"
+    );
+    assert!(message.contains("error connecting to server"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+
+    let message = refused("postgres://audit:s3cret@127.0.0.1/portcullis?sslmode=verify-full");
+    assert!(
+        message.contains("postgres://audit:***@127.0.0.1/portcullis"),
+        "{message}"
+    );
+    assert!(message.contains("sslmode"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn a_silent_server_times_out_connecting() {
+    // Connections queue in the listener's backlog and are never answered.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let message = refused(&format!(
+        "postgres://audit:s3cret@127.0.0.1:{port}/portcullis?connect_timeout=1"
+    ));
+    assert!(message.contains("no answer within 1s"), "{message}");
+    assert!(!message.contains("s3cret"), "{message}");
+}
+
+#[test]
+fn postgres_over_tls_trusts_only_the_roots_it_is_given() {
+    let Some(url) = postgres_env("PORTCULLIS_TEST_POSTGRES_TLS_URL", "tls") else {
+        return;
+    };
+    let ca = std::env::var("PORTCULLIS_TEST_POSTGRES_CA")
+        .expect("scripts/lib/postgres.sh sets the CA with the TLS URL");
+    let runs = |cert_file: Option<&str>| {
+        demo_inputs();
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        command
+            .args(["history", "runs", "--store", &url])
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR");
+        if let Some(file) = cert_file {
+            command.env("SSL_CERT_FILE", file);
+        }
+        command.output().unwrap()
+    };
+    ok(runs(Some(&ca)));
+    // The system's roots do not hold the test CA: sslmode=require still checks the certificate.
+    let output = runs(None);
+    assert_eq!(output.status.code(), Some(2));
+    let message = String::from_utf8(output.stderr).unwrap();
+    assert!(message.contains("invalid peer certificate"), "{message}");
+    assert!(
+        message.contains("postgres://portcullis:***@localhost:"),
+        "{message}"
+    );
+    assert!(!message.contains(password(&url)), "{message}");
 }

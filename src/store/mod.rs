@@ -1,16 +1,19 @@
 //! The audit store: where `portcullis audit` records each run and what `portcullis history`
 //! reads back. One trait, [`Store`], with an embedded SQLite backend (the default, in the state
-//! directory) and room for a shared server backend. Every backend runs its versioned migrations
-//! on open, and writes a run under a lock so that two audits never interleave.
+//! directory) and a PostgreSQL backend for a team's shared server. Every backend runs its
+//! versioned migrations on open, and writes a run under a lock so that two audits never
+//! interleave. Both keep a run's lists as JSON text; the helpers here turn them back.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::audit::record::{Life, NewRun, Observation};
+use crate::audit::record::{Life, NewRun, Observation, Observed};
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::{CONNECT_TIMEOUT, PostgresStore, WRITER_LOCK_KEY};
 pub use sqlite::SqliteStore;
 
 /// How long a writer waits for another audit to finish with the store before giving up.
@@ -54,8 +57,6 @@ pub enum StoreError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("PostgreSQL stores are not supported by this build (store `{0}`); use sqlite:PATH")]
-    Unsupported(String),
     #[error("audit store {store}: {source}")]
     Sqlite {
         store: String,
@@ -69,6 +70,27 @@ pub enum StoreError {
         store: String,
         holder: String,
         waited: Duration,
+    },
+    #[error("audit store {store}: {detail}")]
+    Postgres {
+        store: String,
+        detail: String,
+        source: tokio_postgres::Error,
+    },
+    #[error(
+        "audit store {store}: no answer within {}s of connecting; check the URL's host and port, or raise its connect_timeout",
+        waited.as_secs()
+    )]
+    ConnectTimeout { store: String, waited: Duration },
+    #[error("audit store {store}: cannot start the PostgreSQL client: {source}")]
+    Client {
+        store: String,
+        source: std::io::Error,
+    },
+    #[error("audit store {store}: cannot set up TLS: {source}")]
+    Tls {
+        store: String,
+        source: rustls::Error,
     },
     #[error("audit store {store} holds a bad value: {message}")]
     Corrupt { store: String, message: String },
@@ -119,8 +141,72 @@ impl StoreUrl {
 pub fn open(url: &StoreUrl) -> Result<Box<dyn Store>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, LOCK_WAIT)?)),
-        StoreUrl::Postgres(url) => Err(StoreError::Unsupported(url.clone())),
+        StoreUrl::Postgres(url) => Ok(Box::new(PostgresStore::open(url, LOCK_WAIT)?)),
     }
+}
+
+/// A run's lists as both backends keep them: JSON text.
+struct RunLists {
+    sources: String,
+    scopes_read: String,
+    scopes_missing: String,
+}
+
+impl RunLists {
+    fn of(run: &NewRun, store: &str) -> Result<Self, StoreError> {
+        Ok(RunLists {
+            sources: text(store, "sources", &run.sources)?,
+            scopes_read: text(store, "scopes read", &run.scopes_read)?,
+            scopes_missing: text(store, "scopes missing", &run.scopes_missing)?,
+        })
+    }
+}
+
+/// A `runs` row as both backends read it back.
+struct RunRow {
+    id: i64,
+    time: String,
+    score: f64,
+    lists: RunLists,
+}
+
+impl RunRow {
+    fn summary(self, store: &str) -> Result<RunSummary, StoreError> {
+        let missing: Vec<serde_json::Value> =
+            json(store, "scopes_missing", &self.lists.scopes_missing)?;
+        Ok(RunSummary {
+            id: self.id,
+            time: self.time,
+            sources: json(store, "sources", &self.lists.sources)?,
+            score: self.score,
+            scopes_read: json(store, "scopes_read", &self.lists.scopes_read)?,
+            scopes_missing: missing.len(),
+        })
+    }
+}
+
+fn corrupt(store: &str, message: String) -> StoreError {
+    StoreError::Corrupt {
+        store: store.to_owned(),
+        message,
+    }
+}
+
+fn text<T: serde::Serialize>(store: &str, what: &str, value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| corrupt(store, format!("{what}: {e}")))
+}
+
+fn json<T: serde::de::DeserializeOwned>(
+    store: &str,
+    column: &str,
+    text: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| corrupt(store, format!("column {column}: {e}")))
+}
+
+/// An observation's status column read back.
+fn observed(store: &str, text: &str) -> Result<Observed, StoreError> {
+    text.parse().map_err(|e| corrupt(store, e))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
-use super::{RunSummary, Store, StoreError};
+use super::{RunLists, RunRow, RunSummary, Store, StoreError, observed};
 use crate::audit::record::{self, Life, NewRun, Observation, Subject};
 
 /// Schema migrations in order; version N is the Nth entry.
@@ -79,21 +79,6 @@ impl SqliteStore {
         }
         tx.commit().map_err(fail)
     }
-
-    fn corrupt(&self, message: String) -> StoreError {
-        StoreError::Corrupt {
-            store: self.name.clone(),
-            message,
-        }
-    }
-
-    fn json<T: serde::de::DeserializeOwned>(
-        &self,
-        column: &str,
-        text: &str,
-    ) -> Result<T, StoreError> {
-        serde_json::from_str(text).map_err(|e| self.corrupt(format!("column {column}: {e}")))
-    }
 }
 
 /// A busy database means another audit held the lock for the whole wait.
@@ -138,12 +123,7 @@ fn read_lives(conn: &Connection) -> rusqlite::Result<Vec<Life>> {
 
 impl Store for SqliteStore {
     fn record(&mut self, run: &NewRun) -> Result<i64, StoreError> {
-        let missing = serde_json::to_string(&run.scopes_missing)
-            .map_err(|e| self.corrupt(format!("scopes missing: {e}")))?;
-        let sources = serde_json::to_string(&run.sources)
-            .map_err(|e| self.corrupt(format!("sources: {e}")))?;
-        let read = serde_json::to_string(&run.scopes_read)
-            .map_err(|e| self.corrupt(format!("scopes read: {e}")))?;
+        let lists = RunLists::of(run, &self.name)?;
         let result = (|| -> rusqlite::Result<i64> {
             let tx = self
                 .conn
@@ -158,9 +138,9 @@ impl Store for SqliteStore {
                  score, score_detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     run.time,
-                    sources,
-                    read,
-                    missing,
+                    lists.sources,
+                    lists.scopes_read,
+                    lists.scopes_missing,
                     run.policy_digest,
                     run.score,
                     run.score_detail
@@ -213,29 +193,27 @@ impl Store for SqliteStore {
     }
 
     fn runs(&mut self) -> Result<Vec<RunSummary>, StoreError> {
-        type Row = (i64, String, String, f64, String, String);
-        let rows = (|| -> rusqlite::Result<Vec<Row>> {
+        let rows = (|| -> rusqlite::Result<Vec<RunRow>> {
             let mut stmt = self.conn.prepare(
                 "SELECT id, time, sources, score, scopes_read, scopes_missing FROM runs ORDER BY id",
             )?;
             stmt.query_map([], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+                Ok(RunRow {
+                    id: r.get(0)?,
+                    time: r.get(1)?,
+                    score: r.get(3)?,
+                    lists: RunLists {
+                        sources: r.get(2)?,
+                        scopes_read: r.get(4)?,
+                        scopes_missing: r.get(5)?,
+                    },
+                })
             })?
             .collect()
         })()
         .map_err(|e| self.error(e))?;
         rows.into_iter()
-            .map(|(id, time, sources, score, read, missing)| {
-                let missing: Vec<serde_json::Value> = self.json("scopes_missing", &missing)?;
-                Ok(RunSummary {
-                    id,
-                    time,
-                    sources: self.json("sources", &sources)?,
-                    score,
-                    scopes_read: self.json("scopes_read", &read)?,
-                    scopes_missing: missing.len(),
-                })
-            })
+            .map(|row| row.summary(&self.name))
             .collect()
     }
 
@@ -264,7 +242,7 @@ impl Store for SqliteStore {
             .map(|(subject, status)| {
                 Ok(Observation {
                     subject,
-                    status: status.parse().map_err(|e| self.corrupt(e))?,
+                    status: observed(&self.name, &status)?,
                 })
             })
             .collect()

@@ -60,13 +60,25 @@ enum Kind {
 impl Kind {
     const TYPES: [(&'static str, Kind); 8] = [
         ("Microsoft.Compute/virtualMachines", Kind::VirtualMachine),
-        ("Microsoft.Network/networkInterfaces", Kind::NetworkInterface),
-        ("Microsoft.Network/networkSecurityGroups", Kind::NetworkSecurityGroup),
+        (
+            "Microsoft.Network/networkInterfaces",
+            Kind::NetworkInterface,
+        ),
+        (
+            "Microsoft.Network/networkSecurityGroups",
+            Kind::NetworkSecurityGroup,
+        ),
         ("Microsoft.Network/publicIPAddresses", Kind::PublicIp),
         ("Microsoft.Network/virtualNetworks", Kind::VirtualNetwork),
         ("Microsoft.Network/virtualNetworks/subnets", Kind::Subnet),
-        ("Microsoft.Network/applicationSecurityGroups", Kind::AppSecurityGroup),
-        ("Microsoft.Security/locations/jitNetworkAccessPolicies", Kind::JitPolicy),
+        (
+            "Microsoft.Network/applicationSecurityGroups",
+            Kind::AppSecurityGroup,
+        ),
+        (
+            "Microsoft.Security/locations/jitNetworkAccessPolicies",
+            Kind::JitPolicy,
+        ),
     ];
 
     /// The kind a `type` names (compared case-insensitively, as Resource Manager does).
@@ -399,7 +411,9 @@ fn load_resource<'a>(
         }
         Body::JitPolicy(props) => {
             let props = props.parse(file, element)?;
-            snapshot.jit_policies.push(jit_policy(file, props, resource)?);
+            snapshot
+                .jit_policies
+                .push(jit_policy(file, props, resource)?);
         }
     }
     Ok(())

@@ -19,6 +19,7 @@ pub mod exemptions;
 pub mod explain;
 pub mod finding;
 pub mod fingerprint;
+pub mod fix;
 pub mod gate;
 pub mod input_file;
 pub mod limits;

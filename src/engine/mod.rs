@@ -22,6 +22,8 @@ use crate::model::{PortSpec, Snapshot};
 use crate::policy::Policy;
 use aws::{PreparedNetworkAcl, PreparedSecurityGroup};
 use azure::PreparedNsg;
+pub use aws::{PrefixLists, prefix_lists, source_addresses as sg_source_addresses};
+pub use azure::source_addresses as nsg_source_addresses;
 pub(crate) use azure::standard_default_rules;
 pub use layer::{Contribution, PortExposure, PortLayer, RuleInfo};
 use resolve::{Families, Index, LayerKey, PathKey, V4, V6};

@@ -47,7 +47,7 @@ pub(super) struct PlanArgs {
     /// A recommendation to fix (repeatable). Default: management-ports-closed for quick-fix,
     /// management-ports-jit for jit.
     #[arg(long = "rule", value_name = "ID")]
-    rules: Vec<String>,
+    recommendations: Vec<String>,
     /// Fix only these VMs: a glob on the VM's name or id, or tag:KEY / tag:KEY=VALUE
     /// (repeatable; a VM matching any is fixed).
     #[arg(long = "resource", value_name = "GLOB", value_parser = VmSelector::parse)]
@@ -95,7 +95,7 @@ fn run_plan(args: PlanArgs) -> Result<ExitCode, String> {
         .map_err(|e| format!("cannot format the plan's time: {e}"))?;
     let options = PlanOptions {
         strategy: args.strategy,
-        recommendations: args.rules,
+        recommendations: args.recommendations,
         resources: args.resources,
         allow_protocol_narrowing: args.allow_protocol_narrowing,
     };

@@ -141,7 +141,7 @@ fn quick_fix_deletes_a_rule_with_nothing_left_and_narrows_one_with_other_ports()
 #[test]
 fn quick_fix_keeps_a_narrow_admin_source() {
     let snapshot = azure(
-        vec![rule("ssh", 300, "Tcp", &["Internet", "203.0.113.0/29"], &["22"])],
+        vec![rule("ssh", 300, "Tcp", &["Internet", "8.8.8.0/29"], &["22"])],
         1,
         false,
     );
@@ -151,7 +151,7 @@ fn quick_fix_keeps_a_narrow_admin_source() {
     let after = changes[0].after.as_ref().unwrap();
     assert_eq!(
         after.sources,
-        vec![AddressPrefix::Network("203.0.113.0/29".parse().unwrap())]
+        vec![AddressPrefix::Network("8.8.8.0/29".parse().unwrap())]
     );
     assert_eq!(after.priority, 300);
     assert!(unhealthy_after(&snapshot, &plan, "management-ports-closed").is_empty());
@@ -201,7 +201,7 @@ fn jit_denies_for_the_vm_above_every_offending_allow() {
     let snapshot = azure(
         vec![
             rule("ssh", 300, "Tcp", &["Internet"], &["22", "3389"]),
-            rule("admin", 299, "Tcp", &["203.0.113.7"], &["22"]),
+            rule("admin", 299, "Tcp", &["8.8.8.8"], &["22"]),
         ],
         2,
         true,
@@ -223,7 +223,7 @@ fn jit_denies_for_the_vm_above_every_offending_allow() {
         assert!(deny.name.starts_with(LOCK_PREFIX));
     }
     assert_eq!(plan.jit_policies.len(), 2);
-    assert_eq!(plan.jit_policies[0].allowed_sources, vec!["203.0.113.7/32"]);
+    assert_eq!(plan.jit_policies[0].allowed_sources, vec!["8.8.8.8/32"]);
     assert!(unhealthy_after(&snapshot, &plan, "management-ports-jit").is_empty());
     // The same estate gets the same names.
     let again = plan_of(&snapshot, &options(Strategy::Jit, false));

@@ -236,9 +236,10 @@ impl Exemption {
 
     fn covers(&self, finding: &Finding, tags: &BTreeMap<String, String>) -> bool {
         let rule = self.rule.as_ref().is_none_or(|r| *r == finding.rule);
-        let resource = self.resource.as_ref().is_none_or(|p| {
-            resource_matches(p, &finding.resource, &finding.resource_name)
-        });
+        let resource = self
+            .resource
+            .as_ref()
+            .is_none_or(|p| resource_matches(p, &finding.resource, &finding.resource_name));
         let tag = self.tag.as_ref().is_none_or(|t| t.matches(tags));
         rule && resource && tag
     }

@@ -790,9 +790,16 @@ fn management_ports_closed(snapshot: &Snapshot, vm: &str) -> bool {
 
 /// Reference: whether the point reaches the VM's port through the Azure layers, and whether
 /// every layer's deciding allow has a narrow source holding the point.
-fn azure_reach(snapshot: &Snapshot, point: &IpAddr, port: &PortSpec, with_v6: bool) -> (bool, bool) {
+fn azure_reach(
+    snapshot: &Snapshot,
+    point: &IpAddr,
+    port: &PortSpec,
+    with_v6: bool,
+) -> (bool, bool) {
     let internet = policy().internet;
-    let private_ip: IpAddr = if point.is_ipv4() { NIC_V4 } else { NIC_V6 }.parse().unwrap();
+    let private_ip: IpAddr = if point.is_ipv4() { NIC_V4 } else { NIC_V6 }
+        .parse()
+        .unwrap();
     let mut reachable = (point.is_ipv4() || with_v6) && internet.contains(point);
     let mut through_narrow = true;
     for id in ["/nsg/subnet", "/nsg/nic"] {
@@ -869,9 +876,14 @@ fn check_azure_fix(
         }
     }
     let points = probe_points(&[]);
-    check_fix(&snapshot, &after, &plan, "/vm", &points, |s, point, port| {
-        azure_reach(s, point, port, with_v6)
-    })
+    check_fix(
+        &snapshot,
+        &after,
+        &plan,
+        "/vm",
+        &points,
+        |s, point, port| azure_reach(s, point, port, with_v6),
+    )
 }
 
 fn check_aws_fix(case: AwsCase, narrowing: bool) -> Result<(), TestCaseError> {
@@ -886,8 +898,11 @@ fn check_aws_fix(case: AwsCase, narrowing: bool) -> Result<(), TestCaseError> {
         } else {
             case.v6_target == Some("igw-1")
         };
-        let groups: Vec<Vec<SgPermission>> =
-            s.security_groups.iter().map(|g| g.inbound.clone()).collect();
+        let groups: Vec<Vec<SgPermission>> = s
+            .security_groups
+            .iter()
+            .map(|g| g.inbound.clone())
+            .collect();
         let sources = sg_sources_reaching(&groups, point, port);
         let reachable = facing
             && internet.contains(point)
@@ -898,7 +913,14 @@ fn check_aws_fix(case: AwsCase, narrowing: bool) -> Result<(), TestCaseError> {
             .any(|(_, source)| narrow(&engine::sg_source_addresses(&source.kind, &lists, &config)));
         (reachable, reachable && through_narrow)
     };
-    check_fix(&snapshot, &after, &plan, "i-1", &probe_points(&resolved_list()), reach)
+    check_fix(
+        &snapshot,
+        &after,
+        &plan,
+        "i-1",
+        &probe_points(&resolved_list()),
+        reach,
+    )
 }
 
 proptest! {

@@ -99,7 +99,8 @@ fn run_plan(args: PlanArgs) -> Result<ExitCode, String> {
         resources: args.resources,
         allow_protocol_narrowing: args.allow_protocol_narrowing,
     };
-    let plan = fix::plan(snapshot, &policy, &options, source, created).map_err(|e| e.to_string())?;
+    let plan =
+        fix::plan(snapshot, &policy, &options, source, created).map_err(|e| e.to_string())?;
     write_output(Some(&args.output), |out| {
         serde_json::to_writer_pretty(&mut *out, &plan)?;
         out.write_all(b"\n")

@@ -83,7 +83,6 @@ pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
     })
 }
 
-
 pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
     match command {
         HistoryCommand::Runs { store, format } => {

@@ -70,7 +70,12 @@ impl Workspace {
 
     /// Revokes one security group rule; false when the group or rule is not there.
     pub fn revoke(&mut self, group: &str, rule: &SgRule) -> bool {
-        let Some(found) = self.snapshot.security_groups.iter_mut().find(|g| g.id == group) else {
+        let Some(found) = self
+            .snapshot
+            .security_groups
+            .iter_mut()
+            .find(|g| g.id == group)
+        else {
             return false;
         };
         let mut revoked = false;
@@ -90,7 +95,12 @@ impl Workspace {
 
     /// Authorizes one security group rule (nothing when the group already has it).
     pub fn authorize(&mut self, group: &str, rule: SgRule, notes: &[ChangeNote]) {
-        let Some(found) = self.snapshot.security_groups.iter_mut().find(|g| g.id == group) else {
+        let Some(found) = self
+            .snapshot
+            .security_groups
+            .iter_mut()
+            .find(|g| g.id == group)
+        else {
             return;
         };
         self.groups.insert(found.id.clone());
@@ -163,10 +173,16 @@ impl Workspace {
                 })
             };
             // New rules first: the remainder is in place before the broad rule goes.
-            for rule in after.iter().filter(|a| !before.iter().any(|b| b.same_rule(a))) {
+            for rule in after
+                .iter()
+                .filter(|a| !before.iter().any(|b| b.same_rule(a)))
+            {
                 changes.push(change(None, Some(rule.clone())));
             }
-            for rule in before.iter().filter(|b| !after.iter().any(|a| a.same_rule(b))) {
+            for rule in before
+                .iter()
+                .filter(|b| !after.iter().any(|a| a.same_rule(b)))
+            {
                 changes.push(change(Some(rule.clone()), None));
             }
         }
@@ -271,12 +287,11 @@ impl<'a> Users<'a> {
                 .chain(nic.security_group_ids.iter().map(String::as_str));
             for container in containers {
                 let key = id_key(container);
-                users.places.entry(key.clone()).or_insert((&vm.scope, vm.region.as_deref()));
                 users
-                    .vms
-                    .entry(key)
-                    .or_default()
-                    .insert((&vm.id, &vm.name));
+                    .places
+                    .entry(key.clone())
+                    .or_insert((&vm.scope, vm.region.as_deref()));
+                users.vms.entry(key).or_default().insert((&vm.id, &vm.name));
             }
         }
         users

@@ -141,18 +141,17 @@ fn private_addresses(work: &Workspace, vm: &str, nsg: &str) -> Vec<AddressPrefix
         .collect();
     let subnet_nsg = |subnet: &Option<String>| {
         subnet.as_ref().is_some_and(|s| {
-            snapshot
-                .subnets
-                .iter()
-                .any(|x| id_key(&x.id) == id_key(s) && x.nsg_id.as_deref().map(id_key) == Some(nsg.clone()))
+            snapshot.subnets.iter().any(|x| {
+                id_key(&x.id) == id_key(s) && x.nsg_id.as_deref().map(id_key) == Some(nsg.clone())
+            })
         })
     };
     let mut out: Vec<AddressPrefix> = Vec::new();
     for nic in &snapshot.nics {
         let of_vm = nic.vm_id.as_deref().map(id_key) == Some(vm_key.clone())
             || listed.contains(&id_key(&nic.id));
-        let filtered = nic.nsg_id.as_deref().map(id_key) == Some(nsg.clone())
-            || subnet_nsg(&nic.subnet_id);
+        let filtered =
+            nic.nsg_id.as_deref().map(id_key) == Some(nsg.clone()) || subnet_nsg(&nic.subnet_id);
         if !(of_vm && filtered) {
             continue;
         }
@@ -190,7 +189,11 @@ fn narrow_sources(finding: &Finding, context: &Context, lists: &PrefixLists) -> 
                 .collect(),
             RuleRef::SecurityGroup(rule) => match &rule.source {
                 SgSourceKind::Cidr(net)
-                    if narrow(engine::sg_source_addresses(&rule.source, lists, &context.config)) =>
+                    if narrow(engine::sg_source_addresses(
+                        &rule.source,
+                        lists,
+                        &context.config,
+                    )) =>
                 {
                     vec![net.to_string()]
                 }

@@ -24,10 +24,10 @@ use crate::finding::{Finding, Status};
 use crate::model::{Snapshot, Vm};
 use crate::policy::{Policy, Recommendation, RecommendationKind, Thresholds};
 use crate::verdict;
-pub use edit::{ApplyError, apply_to_snapshot};
 use edit::Workspace;
-pub use plan::{Plan, PlanSource, Strategy};
+pub use edit::{ApplyError, apply_to_snapshot};
 use plan::{JitPolicyPlan, PLAN_VERSION, Skipped};
+pub use plan::{Plan, PlanSource, Strategy};
 
 /// How many times a strategy judges its working copy again: each round fixes the rules that the
 /// previous one uncovered (an allow that an edited rule used to shadow).
@@ -86,7 +86,11 @@ pub fn plan(
         created,
         source,
         strategy: options.strategy,
-        recommendations: context.recommendations.iter().map(|r| r.id.clone()).collect(),
+        recommendations: context
+            .recommendations
+            .iter()
+            .map(|r| r.id.clone())
+            .collect(),
         policy_digest: policy.digest(),
         allow_protocol_narrowing: options.allow_protocol_narrowing,
         changes,
@@ -126,7 +130,10 @@ impl<'a> Context<'a> {
                     kind: rec.kind,
                 });
             }
-            if !recommendations.iter().any(|r: &&Recommendation| r.id == rec.id) {
+            if !recommendations
+                .iter()
+                .any(|r: &&Recommendation| r.id == rec.id)
+            {
                 recommendations.push(rec);
             }
         }

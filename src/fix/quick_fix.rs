@@ -74,7 +74,12 @@ pub(super) fn fix_round(
         for (rule, ports) in rules {
             match blamed.iter_mut().find(|(r, _, _)| r == rule) {
                 Some((_, known, vms)) => {
-                    known.extend(ports.iter().filter(|p| !known.contains(p)).collect::<Vec<_>>());
+                    known.extend(
+                        ports
+                            .iter()
+                            .filter(|p| !known.contains(p))
+                            .collect::<Vec<_>>(),
+                    );
                     vms.push(&finding.resource);
                 }
                 None => blamed.push((rule.clone(), ports, vec![&finding.resource])),
@@ -140,7 +145,10 @@ pub(super) fn fix_rule(
 
 /// Whether a source's internet addresses are more than the thresholds.
 fn broad(set: &AddressSet, context: &Context) -> bool {
-    is_open(&set.intersect(&context.config.internet), &context.thresholds)
+    is_open(
+        &set.intersect(&context.config.internet),
+        &context.thresholds,
+    )
 }
 
 fn private() -> AddressSet {

@@ -143,7 +143,11 @@ fn sg_change(out: &mut String, change: &SgRuleChange) {
 }
 
 fn affects(out: &mut String, vms: &[AffectedVm]) {
-    let names: Vec<&str> = vms.iter().take(SHOWN_VMS).map(|v| v.name.as_str()).collect();
+    let names: Vec<&str> = vms
+        .iter()
+        .take(SHOWN_VMS)
+        .map(|v| v.name.as_str())
+        .collect();
     let more = if vms.len() > SHOWN_VMS {
         format!(" and {} more", vms.len() - SHOWN_VMS)
     } else {
@@ -273,11 +277,17 @@ fn az_command(change: &NsgRuleChange, commands: &mut Commands) {
     }
     list("--source-port-ranges", ranges(&after.source_ports));
     if after.destination_asg_ids.is_empty() {
-        list("--destination-address-prefixes", prefixes(&after.destinations));
+        list(
+            "--destination-address-prefixes",
+            prefixes(&after.destinations),
+        );
     } else {
         list("--destination-asgs", after.destination_asg_ids.clone());
     }
-    list("--destination-port-ranges", ranges(&after.destination_ports));
+    list(
+        "--destination-port-ranges",
+        ranges(&after.destination_ports),
+    );
     commands.push_first([words.as_slice()]);
 }
 
@@ -359,7 +369,10 @@ fn ip_permission(rule: &SgRule, with_description: bool) -> serde_json::Value {
             entry.insert("Ipv6Ranges".to_owned(), source("CidrIpv6", net.to_string()));
         }
         SgSourceKind::PrefixList(id) => {
-            entry.insert("PrefixListIds".to_owned(), source("PrefixListId", id.clone()));
+            entry.insert(
+                "PrefixListIds".to_owned(),
+                source("PrefixListId", id.clone()),
+            );
         }
         SgSourceKind::Group(id) => {
             entry.insert("UserIdGroupPairs".to_owned(), source("GroupId", id.clone()));

@@ -6,7 +6,8 @@ use super::plan::{Change, ChangeNote, SgRule, SkipReason};
 use super::*;
 use crate::model::{AddressPrefix, PortRange, Protocol, SgSourceKind};
 
-const NSG: &str = "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg-1";
+const NSG: &str =
+    "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/nsg-1";
 
 fn rule(name: &str, priority: u32, protocol: &str, sources: &[&str], ports: &[&str]) -> Value {
     json!({"name": name, "priority": priority, "direction": "inbound", "access": "allow",
@@ -21,7 +22,9 @@ fn azure(rules: Vec<Value>, vms: usize, shared: bool) -> Snapshot {
     let mut machines = Vec::new();
     let mut pips = Vec::new();
     for i in 1..=vms {
-        let vm = format!("/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-{i}");
+        let vm = format!(
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-{i}"
+        );
         let mut nic = json!({"id": format!("/nic/{i}"), "provider": "azure", "vm_id": vm,
             "subnet_id": "/subnet/1",
             "ip_configs": [{"private_ip": format!("10.0.0.{}", 3 + i), "public_ip_id": format!("/pip/{i}")}]});
@@ -30,8 +33,10 @@ fn azure(rules: Vec<Value>, vms: usize, shared: bool) -> Snapshot {
         }
         nics.push(nic);
         pips.push(json!({"id": format!("/pip/{i}"), "family": "ipv4"}));
-        machines.push(json!({"id": vm, "name": format!("vm-{i}"), "provider": "azure",
-            "scope": "s1", "region": "westeurope"}));
+        machines.push(
+            json!({"id": vm, "name": format!("vm-{i}"), "provider": "azure",
+            "scope": "s1", "region": "westeurope"}),
+        );
     }
     let mut subnet = json!({"id": "/subnet/1", "provider": "azure"});
     if shared {
@@ -108,7 +113,13 @@ fn quick_fix_deletes_a_rule_with_nothing_left_and_narrows_one_with_other_ports()
     let snapshot = azure(
         vec![
             rule("ssh", 300, "Tcp", &["Internet"], &["22"]),
-            rule("web", 310, "Tcp", &["0.0.0.0/1", "128.0.0.0/1"], &["80", "3389"]),
+            rule(
+                "web",
+                310,
+                "Tcp",
+                &["0.0.0.0/1", "128.0.0.0/1"],
+                &["80", "3389"],
+            ),
         ],
         1,
         false,
@@ -121,13 +132,19 @@ fn quick_fix_deletes_a_rule_with_nothing_left_and_narrows_one_with_other_ports()
     // The web rule keeps port 80 for everyone; a companion next to it keeps the private
     // ranges of 0.0.0.0/1 on 3389.
     let web = changes.iter().find(|c| c.rule == "web").unwrap();
-    assert_eq!(web.after.as_ref().unwrap().destination_ports, ports(&["80"]));
+    assert_eq!(
+        web.after.as_ref().unwrap().destination_ports,
+        ports(&["80"])
+    );
     let keep = changes.iter().find(|c| c.before.is_none()).unwrap();
     let kept = keep.after.as_ref().unwrap();
     assert!(kept.name.starts_with(LOCK_PREFIX), "{}", kept.name);
     assert_eq!(kept.priority, 311);
     assert_eq!(kept.destination_ports, ports(&["3389"]));
-    assert!(kept.sources.contains(&AddressPrefix::Network("10.0.0.0/8".parse().unwrap())));
+    assert!(
+        kept.sources
+            .contains(&AddressPrefix::Network("10.0.0.0/8".parse().unwrap()))
+    );
     assert_eq!(
         keep.notes,
         vec![ChangeNote::KeepsNarrowSources {
@@ -141,7 +158,13 @@ fn quick_fix_deletes_a_rule_with_nothing_left_and_narrows_one_with_other_ports()
 #[test]
 fn quick_fix_keeps_a_narrow_admin_source() {
     let snapshot = azure(
-        vec![rule("ssh", 300, "Tcp", &["Internet", "8.8.8.0/29"], &["22"])],
+        vec![rule(
+            "ssh",
+            300,
+            "Tcp",
+            &["Internet", "8.8.8.0/29"],
+            &["22"],
+        )],
         1,
         false,
     );
@@ -179,7 +202,13 @@ fn a_shared_nsg_change_lists_every_vm_using_it() {
 #[test]
 fn defender_rules_are_never_touched() {
     let snapshot = azure(
-        vec![rule("SecurityCenter-JITRule-1-abc", 100, "Tcp", &["*"], &["22"])],
+        vec![rule(
+            "SecurityCenter-JITRule-1-abc",
+            100,
+            "Tcp",
+            &["*"],
+            &["22"],
+        )],
         1,
         false,
     );
@@ -232,13 +261,20 @@ fn jit_denies_for_the_vm_above_every_offending_allow() {
 
 #[test]
 fn jit_with_an_allow_at_100_gets_the_quick_fix_and_says_so() {
-    let snapshot = azure(vec![rule("ssh", 100, "Tcp", &["Internet"], &["22"])], 1, false);
+    let snapshot = azure(
+        vec![rule("ssh", 100, "Tcp", &["Internet"], &["22"])],
+        1,
+        false,
+    );
     let plan = plan_of(&snapshot, &options(Strategy::Jit, false));
     let changes = azure_changes(&plan);
     assert_eq!(changes.len(), 1, "{changes:#?}");
     assert_eq!(changes[0].rule, "ssh");
     assert!(changes[0].after.is_none());
-    assert_eq!(changes[0].notes, vec![ChangeNote::QuickFixInsteadOfLockdown]);
+    assert_eq!(
+        changes[0].notes,
+        vec![ChangeNote::QuickFixInsteadOfLockdown]
+    );
     assert!(unhealthy_after(&snapshot, &plan, "management-ports-jit").is_empty());
 }
 
@@ -261,7 +297,10 @@ fn an_all_protocol_rule_is_skipped_unless_narrowing_is_allowed() {
         let Change::Aws(c) = change else {
             panic!("{change:?}")
         };
-        assert_eq!((c.account.as_str(), c.region.as_deref()), ("111122223333", Some("eu-west-1")));
+        assert_eq!(
+            (c.account.as_str(), c.region.as_deref()),
+            ("111122223333", Some("eu-west-1"))
+        );
         revoked.extend(c.before.clone());
         authorized.extend(c.after.clone());
     }
@@ -293,7 +332,11 @@ fn an_all_protocol_rule_is_skipped_unless_narrowing_is_allowed() {
 
 #[test]
 fn a_stale_plan_does_not_apply() {
-    let snapshot = azure(vec![rule("ssh", 300, "Tcp", &["Internet"], &["22"])], 1, false);
+    let snapshot = azure(
+        vec![rule("ssh", 300, "Tcp", &["Internet"], &["22"])],
+        1,
+        false,
+    );
     let plan = plan_of(&snapshot, &options(Strategy::QuickFix, false));
     let mut moved = snapshot.clone();
     moved.nsgs[0].rules[0].priority = 310;
@@ -308,7 +351,11 @@ fn a_stale_plan_does_not_apply() {
 
 #[test]
 fn plans_round_trip_through_json_and_refuse_other_versions() {
-    let snapshot = azure(vec![rule("ssh", 300, "Tcp", &["Internet"], &["22"])], 1, false);
+    let snapshot = azure(
+        vec![rule("ssh", 300, "Tcp", &["Internet"], &["22"])],
+        1,
+        false,
+    );
     let plan = plan_of(&snapshot, &options(Strategy::QuickFix, false));
     let text = serde_json::to_string_pretty(&plan).unwrap();
     assert!(text.starts_with("{\n  \"portcullis_plan\": 1"), "{text}");
@@ -332,6 +379,10 @@ fn resources_select_vms_by_name_or_tag() {
     for (selector, changes) in [("vm-2", 0), ("tag:env=prod", 1), ("*vm-1", 1)] {
         let mut options = options(Strategy::QuickFix, false);
         options.resources = vec![VmSelector::parse(selector).unwrap()];
-        assert_eq!(plan_of(&snapshot, &options).changes.len(), changes, "{selector}");
+        assert_eq!(
+            plan_of(&snapshot, &options).changes.len(),
+            changes,
+            "{selector}"
+        );
     }
 }

@@ -19,7 +19,7 @@ use time::macros::format_description;
 
 use crate::finding::{AppliedExemption, Finding, Status};
 use crate::input_file;
-use crate::model::Snapshot;
+use crate::model::{Snapshot, Vm};
 use crate::policy::{Place, Policy, Problem};
 
 /// Globs ignore case (Azure ids do) and `*` crosses `/` (ids are paths).
@@ -48,11 +48,55 @@ struct Exemption {
     source: String,
 }
 
-#[derive(Debug)]
-struct TagMatch {
+/// A tag a VM must carry, with a glob on its value.
+#[derive(Clone, Debug)]
+pub struct TagMatch {
     key: String,
     /// `None` matches any value.
     value: Option<Pattern>,
+}
+
+impl TagMatch {
+    fn matches(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.iter().any(|(key, value)| {
+            key.eq_ignore_ascii_case(&self.key)
+                && self
+                    .value
+                    .as_ref()
+                    .is_none_or(|p| p.matches_with(value, MATCH))
+        })
+    }
+}
+
+fn resource_matches(pattern: &Pattern, id: &str, name: &str) -> bool {
+    pattern.matches_with(id, MATCH) || pattern.matches_with(name, MATCH)
+}
+
+/// Which VMs a command acts on, matched as exemptions match them: `tag:KEY` or
+/// `tag:KEY=VALUE` (VALUE a glob), else a glob on the VM's id or name.
+#[derive(Clone, Debug)]
+pub enum VmSelector {
+    Resource(Pattern),
+    Tag(TagMatch),
+}
+
+impl VmSelector {
+    /// Parses `--resource` text; the error says what to write instead.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text.trim().strip_prefix("tag:") {
+            Some(tag) => tag_match(tag).map(VmSelector::Tag),
+            None => glob(text)
+                .map(VmSelector::Resource)
+                .map_err(|message| format!("--resource {message}")),
+        }
+    }
+
+    pub fn matches(&self, vm: &Vm) -> bool {
+        match self {
+            VmSelector::Resource(pattern) => resource_matches(pattern, &vm.id, &vm.name),
+            VmSelector::Tag(tag) => tag.matches(&vm.tags),
+        }
+    }
 }
 
 /// The file as written.
@@ -192,18 +236,11 @@ impl Exemption {
 
     fn covers(&self, finding: &Finding, tags: &BTreeMap<String, String>) -> bool {
         let rule = self.rule.as_ref().is_none_or(|r| *r == finding.rule);
-        let resource = self.resource.as_ref().is_none_or(|p| {
-            p.matches_with(&finding.resource, MATCH)
-                || p.matches_with(&finding.resource_name, MATCH)
-        });
-        let tag = self.tag.as_ref().is_none_or(|t| {
-            tags.iter().any(|(key, value)| {
-                key.eq_ignore_ascii_case(&t.key)
-                    && t.value
-                        .as_ref()
-                        .is_none_or(|p| p.matches_with(value, MATCH))
-            })
-        });
+        let resource = self
+            .resource
+            .as_ref()
+            .is_none_or(|p| resource_matches(p, &finding.resource, &finding.resource_name));
+        let tag = self.tag.as_ref().is_none_or(|t| t.matches(tags));
         rule && resource && tag
     }
 

@@ -4,7 +4,8 @@
 //! [`verdict`]s of the [`policy`]'s recommendations → [`finding`]s (their evidence naming rules
 //! by typed [`rule_ref`]s) → [`score`] → [`output`].
 //! [`scan`] runs the whole pipeline; [`cli`] is the command line. [`remediate`] writes the
-//! commands that fix a finding; [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
+//! commands that fix a finding; [`fix`] plans the fix of an estate, rule by rule;
+//! [`exemptions`], [`baseline`] and [`gate`] serve CI gating.
 //! [`explain`] documents a recommendation, scanning its example estates.
 //! [`synthetic`] makes estates of any size for benchmarks and tests.
 

@@ -1,4 +1,4 @@
-//! The exact engine against a brute-force reference.
+//! The exact engine, and the quick fix planned with it, against a brute-force reference.
 //!
 //! Random rule sets are built from fixed pools of prefixes and port ranges. The engine computes
 //! address sets; the reference below evaluates single (address, port) points one at a time,
@@ -12,9 +12,12 @@ use std::net::IpAddr;
 use ipnetwork::IpNetwork;
 use portcullis::addrset::{AddressSet, Family};
 use portcullis::engine::{self, EngineConfig};
+use portcullis::finding::Status;
+use portcullis::fix;
 use portcullis::model::*;
 use portcullis::policy::Policy;
 use portcullis::rule_ref::RuleKind;
+use portcullis::verdict;
 use proptest::prelude::*;
 
 const SOURCES: &[&str] = &[
@@ -602,6 +605,64 @@ fn aws_snapshot(case: &AwsCase) -> Snapshot {
     s
 }
 
+/// Reference: the sources of the groups' permissions that admit the point on the port, with
+/// the index of their group.
+fn sg_sources_reaching<'a>(
+    groups: &'a [Vec<SgPermission>],
+    point: &IpAddr,
+    port: &PortSpec,
+) -> Vec<(usize, &'a SgSource)> {
+    let internet = policy().internet.contains(point);
+    let list = resolved_list();
+    let mut out = Vec::new();
+    for (g, inbound) in groups.iter().enumerate() {
+        for perm in inbound {
+            if !perm.protocol.matches(port.protocol)
+                || perm.ports.is_some_and(|r| !r.contains(port.port))
+            {
+                continue;
+            }
+            for source in &perm.sources {
+                let hit = match &source.kind {
+                    SgSourceKind::Cidr(n) => n.contains(*point),
+                    SgSourceKind::PrefixList(id) if id == RESOLVED_LIST => {
+                        list.iter().any(|n| n.contains(*point))
+                    }
+                    SgSourceKind::PrefixList(_) => internet,
+                    SgSourceKind::Group(_) => false,
+                };
+                if hit {
+                    out.push((g, source));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Reference: whether the network ACL (if any) lets the point in on the port.
+fn acl_allows(acl: Option<&[NaclEntry]>, point: &IpAddr, port: &PortSpec) -> bool {
+    acl.is_none_or(|entries| {
+        let mut inbound: Vec<&NaclEntry> = entries.iter().filter(|e| !e.egress).collect();
+        inbound.sort_by_key(|e| e.rule_number);
+        inbound
+            .into_iter()
+            .find(|e| {
+                e.protocol.matches(port.protocol)
+                    && e.ports.is_none_or(|r| r.contains(port.port))
+                    && e.cidr.contains(*point)
+            })
+            .is_some_and(|e| e.access == Access::Allow)
+    })
+}
+
+fn resolved_list() -> Vec<IpNetwork> {
+    vec![
+        PRIVATE_LIST_RANGE.parse().unwrap(),
+        "2a01:100:5::/48".parse().unwrap(),
+    ]
+}
+
 fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
     let config = config();
     let snapshot = aws_snapshot(&case);
@@ -610,11 +671,7 @@ fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
     let facing_v4 = case.igw_v4;
     let facing_v6 = case.v6_target == Some("igw-1");
     prop_assert_eq!(vm.internet_facing, facing_v4 || facing_v6);
-    let list: Vec<IpNetwork> = vec![
-        PRIVATE_LIST_RANGE.parse().unwrap(),
-        "2a01:100:5::/48".parse().unwrap(),
-    ];
-    for point in probe_points(&list) {
+    for point in probe_points(&resolved_list()) {
         let facing = if point.is_ipv4() {
             facing_v4
         } else {
@@ -623,44 +680,14 @@ fn check_aws(case: AwsCase) -> Result<(), TestCaseError> {
         let internet = config.internet.contains(&point);
         for (i, port) in exposures.ports.iter().enumerate() {
             let got = &vm.reach.ports[i];
-            let mut sg_sources = Vec::new();
-            for (g, inbound) in case.groups.iter().enumerate() {
-                for perm in inbound {
-                    if !perm.protocol.matches(port.protocol)
-                        || perm.ports.is_some_and(|r| !r.contains(port.port))
-                    {
-                        continue;
-                    }
-                    for source in &perm.sources {
-                        let hit = match &source.kind {
-                            SgSourceKind::Cidr(n) => n.contains(point),
-                            SgSourceKind::PrefixList(id) if id == RESOLVED_LIST => {
-                                list.iter().any(|n| n.contains(point))
-                            }
-                            SgSourceKind::PrefixList(_) => internet,
-                            SgSourceKind::Group(_) => false,
-                        };
-                        if hit {
-                            sg_sources.push((g, source.description.is_some()));
-                        }
-                    }
-                }
-            }
-            let acl_decision = case.acl.as_ref().map(|entries| {
-                let mut inbound: Vec<&NaclEntry> = entries.iter().filter(|e| !e.egress).collect();
-                inbound.sort_by_key(|e| e.rule_number);
-                inbound
-                    .into_iter()
-                    .find(|e| {
-                        e.protocol.matches(port.protocol)
-                            && e.ports.is_none_or(|r| r.contains(port.port))
-                            && e.cidr.contains(point)
-                    })
-                    .map(|e| e.access == Access::Allow)
-                    .unwrap_or(false)
-            });
-            let reachable =
-                facing && internet && !sg_sources.is_empty() && acl_decision.unwrap_or(true);
+            let sg_sources: Vec<(usize, bool)> = sg_sources_reaching(&case.groups, &point, port)
+                .into_iter()
+                .map(|(g, source)| (g, source.description.is_some()))
+                .collect();
+            let reachable = facing
+                && internet
+                && !sg_sources.is_empty()
+                && acl_allows(case.acl.as_deref(), &point, port);
             prop_assert_eq!(
                 got.reachable.contains(&point),
                 reachable,
@@ -710,5 +737,210 @@ proptest! {
     #[test]
     fn aws_engine_matches_point_by_point_reference(case in aws_case()) {
         check_aws(case)?;
+    }
+}
+
+// The quick fix against the same reference: planned offline and applied to the snapshot, it
+// closes every management port to broad internet sources (except what the plan skips), leaves
+// every other port's exposure exactly as it was, never opens anything, and keeps every point
+// that reached a management port through narrow sources only.
+
+/// Ports whose numbers no management port uses: their exposure must not change.
+const OTHER_PORTS: &[&str] = &["80/tcp", "80/udp", "24/tcp", "20/tcp", "3390/tcp", "53/udp"];
+
+fn quick_fix(snapshot: &Snapshot, narrowing: bool) -> (Snapshot, fix::Plan) {
+    let options = fix::PlanOptions {
+        strategy: fix::Strategy::QuickFix,
+        recommendations: Vec::new(),
+        resources: Vec::new(),
+        allow_protocol_narrowing: narrowing,
+    };
+    let source = fix::PlanSource::Offline {
+        files: vec!["estate.json".into()],
+    };
+    let plan = fix::plan(snapshot, &policy(), &options, source, "t".into()).unwrap();
+    let after = fix::apply_to_snapshot(snapshot, &plan).unwrap();
+    (after, plan)
+}
+
+/// Whether an address set's internet addresses are within the open thresholds.
+fn narrow(set: &AddressSet) -> bool {
+    let p = policy();
+    !verdict::is_open(&set.intersect(&p.internet), &p.thresholds)
+}
+
+fn narrow_prefix(prefix: &AddressPrefix) -> bool {
+    match prefix {
+        AddressPrefix::Network(n) => narrow(&AddressSet::network(n)),
+        AddressPrefix::Tag(t) => {
+            t.eq_ignore_ascii_case("VirtualNetwork") || t.eq_ignore_ascii_case("AzureLoadBalancer")
+        }
+        AddressPrefix::Any => false,
+    }
+}
+
+fn management_ports_closed(snapshot: &Snapshot, vm: &str) -> bool {
+    let p = policy();
+    let exposures = engine::evaluate(snapshot, &config());
+    verdict::judge(snapshot, &exposures, &p)
+        .iter()
+        .filter(|f| f.resource == vm && f.rule == "management-ports-closed")
+        .all(|f| f.status != Status::Unhealthy)
+}
+
+/// Reference: whether the point reaches the VM's port through the Azure layers, and whether
+/// every layer's deciding allow has a narrow source holding the point.
+fn azure_reach(
+    snapshot: &Snapshot,
+    point: &IpAddr,
+    port: &PortSpec,
+    with_v6: bool,
+) -> (bool, bool) {
+    let internet = policy().internet;
+    let private_ip: IpAddr = if point.is_ipv4() { NIC_V4 } else { NIC_V6 }
+        .parse()
+        .unwrap();
+    let mut reachable = (point.is_ipv4() || with_v6) && internet.contains(point);
+    let mut through_narrow = true;
+    for id in ["/nsg/subnet", "/nsg/nic"] {
+        let Some(nsg) = snapshot.nsgs.iter().find(|n| n.id == id) else {
+            continue;
+        };
+        match deciding_nsg_rule(nsg, point, port, &private_ip, &internet) {
+            Some(r) if r.access == Access::Allow => {
+                through_narrow &= r
+                    .sources
+                    .iter()
+                    .any(|s| narrow_prefix(s) && prefix_holds(s, point));
+            }
+            _ => reachable = false,
+        }
+    }
+    (reachable, reachable && through_narrow)
+}
+
+fn prefix_holds(prefix: &AddressPrefix, point: &IpAddr) -> bool {
+    match prefix {
+        AddressPrefix::Network(n) => n.contains(*point),
+        _ => false,
+    }
+}
+
+fn check_fix<R: Fn(&Snapshot, &IpAddr, &PortSpec) -> (bool, bool)>(
+    before: &Snapshot,
+    after: &Snapshot,
+    plan: &fix::Plan,
+    vm: &str,
+    points: &[IpAddr],
+    reach: R,
+) -> Result<(), TestCaseError> {
+    let p = policy();
+    let skipped = plan.skipped.iter().any(|s| s.resource == vm);
+    prop_assert!(
+        skipped || management_ports_closed(after, vm),
+        "management ports still open and nothing skipped: {:#?}",
+        plan
+    );
+    let other: Vec<PortSpec> = OTHER_PORTS.iter().map(|s| s.parse().unwrap()).collect();
+    for point in points {
+        for port in &other {
+            prop_assert_eq!(
+                reach(before, point, port).0,
+                reach(after, point, port).0,
+                "{} on {} changed",
+                point,
+                port
+            );
+        }
+        for port in &p.management_ports {
+            let (was, was_narrow) = reach(before, point, port);
+            let (is, _) = reach(after, point, port);
+            prop_assert!(was || !is, "{} on {} opened", point, port);
+            prop_assert!(!was_narrow || is, "narrow {} on {} lost", point, port);
+        }
+    }
+    Ok(())
+}
+
+fn check_azure_fix(
+    subnet: Option<Vec<RuleSpec>>,
+    nic: Option<Vec<RuleSpec>>,
+    with_v6: bool,
+    narrowing: bool,
+) -> Result<(), TestCaseError> {
+    let snapshot = azure_snapshot(subnet.as_deref(), nic.as_deref(), with_v6);
+    let (after, plan) = quick_fix(&snapshot, narrowing);
+    for change in &plan.changes {
+        if let fix::plan::Change::Azure(c) = change {
+            prop_assert!(!c.rule.starts_with("SecurityCenter-"), "{:?}", c);
+        }
+    }
+    let points = probe_points(&[]);
+    check_fix(
+        &snapshot,
+        &after,
+        &plan,
+        "/vm",
+        &points,
+        |s, point, port| azure_reach(s, point, port, with_v6),
+    )
+}
+
+fn check_aws_fix(case: AwsCase, narrowing: bool) -> Result<(), TestCaseError> {
+    let snapshot = aws_snapshot(&case);
+    let (after, plan) = quick_fix(&snapshot, narrowing);
+    let internet = policy().internet;
+    let lists = engine::prefix_lists(&snapshot.prefix_lists);
+    let config = config();
+    let reach = |s: &Snapshot, point: &IpAddr, port: &PortSpec| {
+        let facing = if point.is_ipv4() {
+            case.igw_v4
+        } else {
+            case.v6_target == Some("igw-1")
+        };
+        let groups: Vec<Vec<SgPermission>> = s
+            .security_groups
+            .iter()
+            .map(|g| g.inbound.clone())
+            .collect();
+        let sources = sg_sources_reaching(&groups, point, port);
+        let reachable = facing
+            && internet.contains(point)
+            && !sources.is_empty()
+            && acl_allows(case.acl.as_deref(), point, port);
+        let through_narrow = sources
+            .iter()
+            .any(|(_, source)| narrow(&engine::sg_source_addresses(&source.kind, &lists, &config)));
+        (reachable, reachable && through_narrow)
+    };
+    check_fix(
+        &snapshot,
+        &after,
+        &plan,
+        "i-1",
+        &probe_points(&resolved_list()),
+        reach,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn azure_quick_fix_closes_only_broad_management_access(
+        subnet in prop::option::weighted(0.6, prop::collection::vec(rule_spec(), 0..6)),
+        nic in prop::option::weighted(0.8, prop::collection::vec(rule_spec(), 0..8)),
+        with_v6 in any::<bool>(),
+        narrowing in any::<bool>(),
+    ) {
+        check_azure_fix(subnet, nic, with_v6, narrowing)?;
+    }
+
+    #[test]
+    fn aws_quick_fix_closes_only_broad_management_access(
+        case in aws_case(),
+        narrowing in any::<bool>(),
+    ) {
+        check_aws_fix(case, narrowing)?;
     }
 }

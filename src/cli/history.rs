@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand, ValueEnum};
-use sha2::{Digest, Sha256};
 
 use super::{ScanArgs, Scanned, run_scan, write_text};
 use crate::audit::diff::{self, Changed, Diff};
@@ -75,19 +74,13 @@ pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
             scanned.sources,
             &scanned.report.findings,
             scanned.missing.to_vec(),
-            policy_digest(scanned.policy),
+            scanned.policy.digest(),
             &scanned.report.score,
         );
         let id = store.record(&run).map_err(|e| e.to_string())?;
         eprintln!("recorded audit run {id}");
         Ok(())
     })
-}
-
-/// A digest of the policy as loaded, so runs judged by different policies can be told apart.
-fn policy_digest(policy: &crate::policy::Policy) -> String {
-    let digest = Sha256::digest(format!("{policy:?}").as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {

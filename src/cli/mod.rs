@@ -2,7 +2,8 @@
 //!
 //! Exit codes: 0 when the command ran (whatever the findings), 1 when a scan failed a gate
 //! (`--fail-on`, `--min-score`; [`crate::gate::EXIT_GATE_FAILED`]), 2 on bad input or usage, 3
-//! when live collection missed some regions or subscriptions ([`crate::cloud::EXIT_INCOMPLETE`]).
+//! when live collection missed some regions or subscriptions ([`crate::cloud::EXIT_INCOMPLETE`]);
+//! `fix plan` adds 4 (nothing to do) and 5 (only skipped findings), see [`fix`].
 //! Every line on standard error shows control and bidi characters of file and cloud names as
 //! escapes ([`crate::output::escape`]).
 
@@ -12,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
+mod fix;
 mod history;
 mod source;
 
@@ -58,6 +60,9 @@ enum Command {
     /// Read the audit store: runs, and what changed between two of them.
     #[command(subcommand)]
     History(history::HistoryCommand),
+    /// Plan the remediation of management-port findings, and show a plan (docs/remediation.md).
+    #[command(subcommand)]
+    Fix(fix::FixCommand),
 }
 
 #[derive(Debug, Args)]
@@ -210,6 +215,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Scan(args) => run_scan(args, |_| Ok(())),
         Command::Audit(args) => history::run_audit(args),
         Command::History(command) => history::run_history(command),
+        Command::Fix(command) => fix::run(command),
         Command::Snapshot(args) => run_snapshot(args),
         Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {

@@ -164,6 +164,11 @@ impl SourceArgs {
         sources
     }
 
+    /// Whether any `--input` was given: the estate then is (partly) files, not the live state.
+    pub fn has_inputs(&self) -> bool {
+        !self.inputs.is_empty()
+    }
+
     /// The bounds this command's reading runs under.
     pub fn limits(&self) -> Limits {
         self.limits.limits()

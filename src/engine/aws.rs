@@ -55,6 +55,23 @@ pub fn prefix_lists(lists: &[PrefixList]) -> PrefixLists {
     out
 }
 
+/// The addresses a security group source stands for: a CIDR itself, a prefix list its entries
+/// (the whole internet when they are not in the input), another group no internet address.
+pub fn source_addresses(
+    source: &SgSourceKind,
+    prefix_lists: &PrefixLists,
+    config: &EngineConfig,
+) -> AddressSet {
+    match source {
+        SgSourceKind::Cidr(net) => AddressSet::network(net),
+        SgSourceKind::PrefixList(id) => match prefix_lists.get(id) {
+            Some(Some(set)) => set.clone(),
+            _ => config.internet.clone(),
+        },
+        SgSourceKind::Group(_) => AddressSet::empty(),
+    }
+}
+
 impl PreparedSecurityGroup {
     pub fn new(sg: &SecurityGroup, prefix_lists: &PrefixLists, config: &EngineConfig) -> Self {
         let container: Arc<str> = sg.id.as_str().into();
@@ -152,22 +169,20 @@ fn prepare_permission(
         .sources
         .iter()
         .map(|source| {
-            let (from, set, note) = match &source.kind {
-                SgSourceKind::Cidr(net) => (net.to_string(), AddressSet::network(net), None),
+            let set = source_addresses(&source.kind, prefix_lists, config);
+            let (from, note) = match &source.kind {
+                SgSourceKind::Cidr(net) => (net.to_string(), None),
                 SgSourceKind::PrefixList(id) => match prefix_lists.get(id) {
-                    Some(Some(set)) => (format!("prefix list {id}"), set.clone(), None),
+                    Some(Some(_)) => (format!("prefix list {id}"), None),
                     _ => (
                         format!("prefix list {id}"),
-                        config.internet.clone(),
                         Some(format!(
                             "prefix list {id} has no entries in the input; counted as the whole \
                              internet (export it with get-managed-prefix-list-entries)"
                         )),
                     ),
                 },
-                SgSourceKind::Group(id) => {
-                    (format!("security group {id}"), AddressSet::empty(), None)
-                }
+                SgSourceKind::Group(id) => (format!("security group {id}"), None),
             };
             let description = source.description.as_deref().unwrap_or_default();
             let name = if description.is_empty() {

@@ -245,18 +245,12 @@ fn prepare_rule(
     let mut broad_tags = Vec::new();
     let mut sources = AddressSet::empty();
     for prefix in &rule.sources {
-        let set = match prefix {
-            AddressPrefix::Any => AddressSet::everything(),
-            AddressPrefix::Network(net) => AddressSet::network(net),
-            AddressPrefix::Tag(tag) => match source_tag(tag, config) {
-                Some(set) => set,
-                None => {
-                    broad_tags.push(tag.clone());
-                    config.internet.clone()
-                }
-            },
-        };
-        sources = sources.union(&set);
+        if let AddressPrefix::Tag(tag) = prefix
+            && source_tag(tag, config).is_none()
+        {
+            broad_tags.push(tag.clone());
+        }
+        sources = sources.union(&source_addresses(prefix, config));
     }
     // Application security groups as sources are VMs of the VNet: no internet address.
     let mut destination = Destination::Specific {
@@ -314,6 +308,18 @@ fn prepare_rule(
         any_source_port,
         destination,
     })
+}
+
+/// The addresses an NSG source prefix stands for; a service tag whose ranges the policy does not
+/// list counts as the whole internet.
+pub fn source_addresses(prefix: &AddressPrefix, config: &EngineConfig) -> AddressSet {
+    match prefix {
+        AddressPrefix::Any => AddressSet::everything(),
+        AddressPrefix::Network(net) => AddressSet::network(net),
+        AddressPrefix::Tag(tag) => {
+            source_tag(tag, config).unwrap_or_else(|| config.internet.clone())
+        }
+    }
 }
 
 /// The internet addresses a source service tag stands for; `None` for a tag whose ranges the

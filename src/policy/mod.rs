@@ -237,6 +237,14 @@ impl Policy {
         self.controls.iter().find(|c| c.id == id)
     }
 
+    /// A digest of the policy as loaded, so results judged by different policies can be told
+    /// apart.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(format!("{self:?}").as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
     pub fn recommendation(&self, id: &str) -> Option<&Recommendation> {
         self.recommendations.iter().find(|r| r.id == id)
     }

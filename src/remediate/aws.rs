@@ -211,7 +211,7 @@ fn revoke(blamed: &Blamed, region: Option<&str>, commands: &mut Commands) {
     }
 }
 
-fn aws_protocol(protocol: Protocol) -> String {
+pub(crate) fn aws_protocol(protocol: Protocol) -> String {
     match protocol {
         Protocol::Any => "-1".to_owned(),
         Protocol::TCP => "tcp".to_owned(),

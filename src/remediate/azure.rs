@@ -152,7 +152,7 @@ fn remaining_ports(rule: &NsgRule, ports: &[PortSpec]) -> Vec<String> {
 }
 
 /// The resource group segment of an Azure resource id.
-fn resource_group(id: &str) -> Option<&str> {
+pub(crate) fn resource_group(id: &str) -> Option<&str> {
     let mut segments = id.split('/');
     segments.find(|s| s.eq_ignore_ascii_case("resourceGroups"))?;
     segments.next().filter(|s| !s.is_empty())

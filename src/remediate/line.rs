@@ -10,7 +10,7 @@ use crate::output::escape::{is_hostile, visible};
 
 /// Shell command lines, each once, in the order added, and why any others were withheld.
 #[derive(Default)]
-pub(super) struct Commands {
+pub(crate) struct Commands {
     pub lines: Vec<String>,
     pub withheld: Vec<String>,
 }

@@ -14,7 +14,7 @@
 
 mod aws;
 mod azure;
-mod line;
+pub(crate) mod line;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -27,6 +27,8 @@ use crate::finding::{Finding, Status};
 use crate::model::{Nic, PortRange, PortSpec, Provider, SecurityGroup, Snapshot, Vm};
 use crate::policy::{Policy, RecommendationKind};
 use crate::rule_ref::RuleRef;
+pub(crate) use aws::aws_protocol;
+pub(crate) use azure::resource_group;
 use line::Commands;
 
 /// Fills [`Finding::commands`] of every unhealthy finding, in parallel.
@@ -169,7 +171,7 @@ impl<'a> Index<'a> {
 
 /// Each rule that lets the internet in on the finding's ports (not JIT grants), once, with the
 /// blamed ports it opens.
-fn blamed_rules(finding: &Finding) -> Vec<(&RuleRef, Vec<PortSpec>)> {
+pub(crate) fn blamed_rules(finding: &Finding) -> Vec<(&RuleRef, Vec<PortSpec>)> {
     let mut out: Vec<(&RuleRef, Vec<PortSpec>)> = Vec::new();
     for port in finding
         .evidence
@@ -191,7 +193,7 @@ fn blamed_rules(finding: &Finding) -> Vec<(&RuleRef, Vec<PortSpec>)> {
 }
 
 /// Port ranges without the port numbers of `ports`.
-fn remaining(ranges: &[PortRange], ports: &[PortSpec]) -> Vec<PortRange> {
+pub(crate) fn remaining(ranges: &[PortRange], ports: &[PortSpec]) -> Vec<PortRange> {
     let opened = RangeSet::from_ranges(
         ranges
             .iter()

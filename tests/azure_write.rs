@@ -8,7 +8,8 @@ mod fake_arm;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use fake_arm::{Config, Estate, FakeArm, Method, WriteAnswer, WriteFault, Writes};
+use fake_arm::rules::{Method, WriteAnswer, WriteFault};
+use fake_arm::{Config, Estate, FakeArm, Writes};
 use portcullis::cloud::azure::write::{
     BlockReason, DefenderRules, Deleted, ErrorKind, Etag, NsgId, Precondition, ProvisioningState,
     RuleWriter, WriteError,
@@ -553,4 +554,41 @@ fn a_rescan_judges_what_was_written() {
         verdict_after_scan(&fake, 0, "management-ports-jit"),
         Status::Healthy
     );
+}
+
+#[test]
+fn a_write_whose_answer_was_lost_converges_on_retry() {
+    let fault = |method| WriteFault {
+        rule: "portcullis-lock-22".to_string(),
+        method,
+        answer: WriteAnswer::LostAnswer,
+    };
+    let fake = start(Writes {
+        faults: vec![fault(Method::Put), fault(Method::Delete)],
+        ..Writes::default()
+    });
+    let writer = writer(&fake, quick());
+    let nsg = nsg(&fake, 0);
+    // The retry finds the rule made, so create-only no longer holds: it holds what was sent.
+    let wanted = deny_ssh(200);
+    let created = run(writer.put_rule(
+        &nsg,
+        "portcullis-lock-22",
+        &wanted,
+        &Precondition::IfNoneMatch,
+        DefenderRules::Refuse,
+    ))
+    .unwrap();
+    assert!(created.holds(&wanted));
+    let deleted = run(writer.delete_rule(
+        &nsg,
+        "portcullis-lock-22",
+        &created.etag,
+        DefenderRules::Refuse,
+    ));
+    assert_eq!(deleted, Ok(Deleted::AlreadyGone));
+    assert_eq!(rule_names(&fake, &nsg), ["allow-ssh"]);
+    let stats = fake.stats();
+    assert_eq!(stats.faults_served, 2);
+    assert_eq!(stats.writes_by_nsg.get(nsg.as_str()), Some(&2));
 }

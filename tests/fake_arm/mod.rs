@@ -27,7 +27,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 pub use estate::{Access, Estate, LISTS};
-pub use rules::{Method, WriteAnswer, WriteFault, Writes};
+pub use rules::Writes;
 
 /// What a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

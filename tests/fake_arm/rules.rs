@@ -54,6 +54,9 @@ pub enum WriteAnswer {
     Forbidden,
     /// 500.
     ServerError,
+    /// The write is made and its operation ends at once, but the answer is a 500, as when a
+    /// gateway loses Resource Manager's answer.
+    LostAnswer,
 }
 
 /// An answer to the first write of `method` to the rule named `rule`.
@@ -229,6 +232,9 @@ impl Shared {
             state.write_faults_served[i] = true;
             state.stats.faults_served += 1;
             return match fault.answer {
+                WriteAnswer::LostAnswer => {
+                    self.answer_write(state, (s, n), rule, method, request, true)
+                }
                 WriteAnswer::Throttled(seconds) => {
                     state
                         .write_throttled
@@ -262,13 +268,28 @@ impl Shared {
                          scope '{nsg_id}/securityRules/{rule}'."
                     ),
                 ),
-                WriteAnswer::ServerError => error(
-                    500,
-                    "InternalServerError",
-                    "Encountered an internal server error.",
-                ),
+                WriteAnswer::ServerError => server_error(),
             };
         }
+        self.answer_write(state, (s, n), rule, method, request, false)
+    }
+
+    /// A write past the planned faults: refused while the NSG is busy or the precondition fails,
+    /// else made; with `lost`, its operation ends at once and the answer is a 500.
+    fn answer_write(
+        &self,
+        state: &mut MutableState,
+        (s, n): (usize, usize),
+        rule: &str,
+        method: Method,
+        request: &Request<'_>,
+        lost: bool,
+    ) -> Answer {
+        let nsg_id = state.nsgs[s][n]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let key = nsg_id.to_ascii_lowercase();
         if let Some(&op) = state.busy.get(&key)
             && !state.operations[&op].done
         {
@@ -302,7 +323,7 @@ impl Shared {
                 ),
             );
         }
-        match method {
+        let answer = match method {
             Method::Put => self.put(state, (s, n), rule, existing, request.body),
             Method::Delete => {
                 let etag = next_etag(state);
@@ -312,7 +333,13 @@ impl Shared {
                 entry["etag"] = json!(etag);
                 self.start_operation(state, (s, n), rule, Method::Delete)
             }
+        };
+        if !lost || !(200..300).contains(&answer.0) {
+            return answer;
         }
+        // The operation just started has the highest id.
+        end(state, state.operations.len() as u64);
+        server_error()
     }
 
     fn put(
@@ -436,10 +463,10 @@ impl Shared {
     /// until it ends.
     fn poll(&self, state: &mut MutableState, id: &str, location: bool) -> Answer {
         state.stats.polls += 1;
-        let Some(operation) = id
+        let Some((id, operation)) = id
             .parse()
             .ok()
-            .and_then(|id: u64| state.operations.get_mut(&id))
+            .and_then(|id: u64| Some(id).zip(state.operations.get_mut(&id)))
         else {
             return error(404, "OperationNotFound", &format!("No operation {id}."));
         };
@@ -455,29 +482,8 @@ impl Shared {
                 (200, headers, json!({"status": "InProgress"}))
             };
         }
-        let first_end = !operation.done;
-        operation.done = true;
-        let (s, n, fails, method) = (
-            operation.subscription,
-            operation.nsg,
-            operation.fails,
-            operation.method,
-        );
-        let rule = operation.rule.clone();
-        if first_end {
-            let nsg = &mut state.nsgs[s][n];
-            if let Some(i) = rule_index(nsg, &rule) {
-                match method {
-                    Method::Delete => {
-                        rules_mut(nsg).remove(i);
-                    }
-                    Method::Put => {
-                        rules_mut(nsg)[i]["properties"]["provisioningState"] =
-                            json!(if fails { "Failed" } else { "Succeeded" });
-                    }
-                }
-            }
-        }
+        let (fails, rule) = (operation.fails, operation.rule.clone());
+        end(state, id);
         match (location, fails) {
             (true, _) => (204, Vec::new(), Value::Null),
             (false, false) => (200, Vec::new(), json!({"status": "Succeeded"})),
@@ -491,6 +497,37 @@ impl Shared {
             ),
         }
     }
+}
+
+/// Ends an operation (once): the rule deleted, or provisioned (or failed).
+fn end(state: &mut MutableState, id: u64) {
+    let Some(operation) = state.operations.get_mut(&id).filter(|op| !op.done) else {
+        return;
+    };
+    operation.done = true;
+    let nsg = &mut state.nsgs[operation.subscription][operation.nsg];
+    if let Some(i) = rule_index(nsg, &operation.rule) {
+        match operation.method {
+            Method::Delete => {
+                rules_mut(nsg).remove(i);
+            }
+            Method::Put => {
+                rules_mut(nsg)[i]["properties"]["provisioningState"] = json!(if operation.fails {
+                    "Failed"
+                } else {
+                    "Succeeded"
+                });
+            }
+        }
+    }
+}
+
+fn server_error() -> Answer {
+    error(
+        500,
+        "InternalServerError",
+        "Encountered an internal server error.",
+    )
 }
 
 /// The rule checks of Resource Manager that a plan can break.

@@ -7,8 +7,9 @@
 //! 409 `AnotherOperationInProgress` and 5xx). Here: long-running operations are polled to their
 //! end (`Azure-AsyncOperation`, else `Location`), each within the deadline; writes to one NSG
 //! wait for each other, since Resource Manager serialises them anyway; governance answers (403,
-//! `RequestDisallowedByPolicy`, `ScopeLocked`) are [`WriteError::Blocked`], not retried; 412 is
-//! [`WriteError::Stale`]; Defender's `SecurityCenter-` rules are refused unless the caller
+//! `RequestDisallowedByPolicy`, `ScopeLocked`) are [`ErrorKind::Blocked`], not retried; 412 is
+//! [`ErrorKind::Stale`], unless a retry of a write whose answer was lost finds the rule as
+//! written; Defender's `SecurityCenter-` rules are refused unless the caller
 //! allows them. Every error names the NSG and the rule and says what to do.
 
 use std::collections::HashMap;
@@ -190,7 +191,7 @@ impl LiveRule {
             #[serde(default)]
             properties: Map<String, Value>,
         }
-        let mut body: Body = serde_json::from_slice(&body[..])
+        let mut body: Body = serde_json::from_slice(body)
             .map_err(|e| format!("the rule is not JSON as Resource Manager sends it: {e}"))?;
         let state = body
             .properties
@@ -268,6 +269,8 @@ pub enum ErrorKind {
     Blocked(BlockReason),
     /// Resource Manager refused the request (400 `SecurityRuleConflict`, `InvalidParameter`…).
     Rejected(ArmError),
+    /// 404 on a write: the NSG is not there (any more).
+    NsgNotFound(ArmError),
     /// The long-running operation ended `Failed` or `Canceled`, or the rule was left `Failed`.
     OperationFailed {
         status: String,
@@ -322,6 +325,11 @@ impl fmt::Display for ErrorKind {
                  (priority 100-4096 and unique per direction in the NSG, valid ports and \
                  prefixes) and plan again"
             ),
+            ErrorKind::NsgNotFound(error) => write!(
+                f,
+                "the NSG does not exist ({error}); nothing written: scan again and plan from the \
+                 live state"
+            ),
             ErrorKind::OperationFailed { status, error } => write!(
                 f,
                 "the operation ended {status} ({error}); read the rule again to see what it \
@@ -348,6 +356,7 @@ impl fmt::Display for ErrorKind {
 
 /// Reads and writes single security rules at one Resource Manager endpoint.
 pub struct RuleWriter {
+    arm: Arc<Arm>,
     session: Session,
     deadline: Duration,
     /// One lock per NSG (by lower-case id): writes to one NSG go one at a time.
@@ -388,14 +397,15 @@ impl Target<'_> {
     /// A failure of a call, with governance answers told apart.
     fn failed(&self, error: ArmError) -> WriteError {
         let code = error.code.clone().unwrap_or_default();
-        let message = error.message.clone();
         let kind = if code.eq_ignore_ascii_case("RequestDisallowedByPolicy") {
-            ErrorKind::Blocked(BlockReason::Policy(message))
+            ErrorKind::Blocked(BlockReason::Policy(error.to_string()))
         } else if code.eq_ignore_ascii_case("ScopeLocked") {
-            ErrorKind::Blocked(BlockReason::Locked(message))
+            ErrorKind::Blocked(BlockReason::Locked(error.to_string()))
         } else if error.status == Some(403) {
             ErrorKind::Blocked(BlockReason::NotAuthorized(error.to_string()))
-        } else if matches!(error.status, Some(400 | 404 | 409 | 422)) {
+        } else if error.status == Some(404) {
+            ErrorKind::NsgNotFound(error)
+        } else if matches!(error.status, Some(400 | 409 | 422)) {
             ErrorKind::Rejected(error)
         } else {
             ErrorKind::Api(error)
@@ -411,9 +421,15 @@ impl RuleWriter {
         let arm = Arc::new(Arm::new(endpoint, credential, limits)?);
         Ok(RuleWriter {
             session: arm.session(),
+            arm,
             deadline: limits.scope_deadline,
             locks: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Gets a token once, so that a credential that cannot give one stops before any write.
+    pub async fn check_credential(&self) -> Result<(), String> {
+        self.arm.check_credential().await
     }
 
     /// HTTP requests sent so far, retries and polls included.

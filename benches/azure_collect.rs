@@ -26,6 +26,7 @@ fn main() {
             page_size: PAGE_SIZE,
             faults: Vec::new(),
             hostile: Vec::new(),
+            writes: Default::default(),
         },
     );
     let minimum = fake.minimum_subscription_list_calls()

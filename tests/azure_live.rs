@@ -101,6 +101,7 @@ fn start_with(estate: Estate, faults: Vec<Fault>, hostile: Vec<Hostile>) -> Fake
             page_size: 3,
             faults,
             hostile,
+            writes: Default::default(),
         },
     )
 }

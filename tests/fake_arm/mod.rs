@@ -7,11 +7,13 @@
 //! counts every request. A retry that comes before the `Retry-After` it was given is throttled
 //! again and counted as premature. A [`Hostile`] page misbehaves on every request, as a broken or
 //! malicious endpoint would: silent, trickling, endless, or with a `nextLink` that loops or leads
-//! elsewhere.
+//! elsewhere. [`rules`] answers writes of single security rules, on NSGs that the NSG list then
+//! shows as written.
 
 #![allow(dead_code)] // The tests and the benchmark example each use their own part.
 
 pub mod estate;
+pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -25,6 +27,7 @@ use axum::response::Response;
 use serde_json::{Value, json};
 
 pub use estate::{Access, Estate, LISTS};
+pub use rules::Writes;
 
 /// What a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -76,6 +79,7 @@ pub struct Config {
     pub page_size: usize,
     pub faults: Vec<Fault>,
     pub hostile: Vec<Hostile>,
+    pub writes: Writes,
 }
 
 /// What the fake saw.
@@ -91,6 +95,12 @@ pub struct Stats {
     pub unauthorized: u64,
     /// Virtual machine pages asked for without `statusOnly=true` (so without power states).
     pub without_status_only: u64,
+    /// Writes accepted (PUT or DELETE of a rule that started an operation), by NSG id.
+    pub writes_by_nsg: BTreeMap<String, u64>,
+    /// Writes that came while an earlier operation on the same NSG had not finished.
+    pub overlapping_writes: u64,
+    /// Polls of long-running operations.
+    pub polls: u64,
 }
 
 struct Shared {
@@ -110,6 +120,16 @@ struct MutableState {
     served: Vec<bool>,
     /// Pages throttled, until when.
     throttled: HashMap<(Target, usize), Instant>,
+    /// The NSGs of each subscription as they are now, writes included.
+    nsgs: Vec<Vec<Value>>,
+    /// Etags issued so far.
+    etags: u64,
+    operations: rules::Operations,
+    /// The last operation started on each NSG (by lower-case id).
+    busy: HashMap<String, u64>,
+    write_faults_served: Vec<bool>,
+    /// Rules throttled (by lower-case NSG id and rule name), until when.
+    write_throttled: HashMap<(String, String), Instant>,
 }
 
 pub struct FakeArm {
@@ -131,11 +151,17 @@ impl FakeArm {
             url: url.clone(),
             stop: tokio::sync::watch::Sender::new(false),
             subscription_list: subscription_list(&estate),
-            estate,
             state: Mutex::new(MutableState {
                 served: vec![false; config.faults.len()],
+                nsgs: estate
+                    .subscriptions
+                    .iter()
+                    .map(|sub| sub.lists[rules::NSG_LIST].clone())
+                    .collect(),
+                write_faults_served: vec![false; config.writes.faults.len()],
                 ..MutableState::default()
             }),
+            estate,
             config,
         });
         let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -166,6 +192,21 @@ impl FakeArm {
 
     pub fn estate(&self) -> &Estate {
         &self.shared.estate
+    }
+
+    /// The NSG with this id as it is now, writes included.
+    pub fn nsg(&self, id: &str) -> Option<Value> {
+        let state = self.shared.state.lock().unwrap();
+        state
+            .nsgs
+            .iter()
+            .flatten()
+            .find(|nsg| {
+                nsg["id"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(id))
+            })
+            .cloned()
     }
 
     pub fn stats(&self) -> Stats {
@@ -246,13 +287,24 @@ async fn handle(
     Query(query): Query<HashMap<String, String>>,
     request: Request,
 ) -> Response {
-    let authorization = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    let (status, headers, body) = match shared.answer(request.uri().path(), &query, authorization) {
+    let (parts, body) = request.into_parts();
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let Ok(body) = axum::body::to_bytes(body, 1 << 20).await else {
+        return Response::builder()
+            .status(413)
+            .body(Body::empty())
+            .expect("response");
+    };
+    let call = rules::Request {
+        method: &parts.method,
+        if_match: header("if-match"),
+        if_none_match: header("if-none-match"),
+        body: &body,
+    };
+    let answer = shared.answer(parts.uri.path(), &query, header("authorization"), &call);
+    let (status, headers, body) = match answer {
         Ok(answer) => answer,
-        Err(misbehaviour) => return shared.misbehave(misbehaviour, request.uri()).await,
+        Err(misbehaviour) => return shared.misbehave(misbehaviour, &parts.uri).await,
     };
     let mut response = Response::builder()
         .status(status)
@@ -260,9 +312,12 @@ async fn handle(
     for (name, value) in headers {
         response = response.header(name, value);
     }
-    response
-        .body(Body::from(serde_json::to_vec(&body).expect("JSON")))
-        .expect("response")
+    let body = if body.is_null() {
+        Body::empty()
+    } else {
+        Body::from(serde_json::to_vec(&body).expect("JSON"))
+    };
+    response.body(body).expect("response")
 }
 
 type Answer = (u16, Vec<(&'static str, String)>, Value);
@@ -312,6 +367,7 @@ impl Shared {
         path: &str,
         query: &HashMap<String, String>,
         authorization: Option<&str>,
+        call: &rules::Request<'_>,
     ) -> Result<Answer, Misbehaviour> {
         let target = self.target_of(path);
         let page = self.page_of(query);
@@ -325,7 +381,7 @@ impl Shared {
                 self.state.lock().unwrap().stats.requests += 1;
                 Err(hostile.misbehaviour.clone())
             }
-            None => Ok(self.answer_page(path, query, authorization)),
+            None => Ok(self.answer_page(path, query, authorization, call)),
         }
     }
 
@@ -366,8 +422,10 @@ impl Shared {
         path: &str,
         query: &HashMap<String, String>,
         authorization: Option<&str>,
+        call: &rules::Request<'_>,
     ) -> Answer {
-        let mut state = self.state.lock().unwrap();
+        let mut guard = self.state.lock().unwrap();
+        let state = &mut *guard;
         state.stats.requests += 1;
         if authorization != Some(format!("Bearer {}", self.config.token).as_str()) {
             state.stats.unauthorized += 1;
@@ -385,6 +443,9 @@ impl Shared {
             );
         }
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        if let Some(route) = rules::route(&segments) {
+            return self.answer_route(state, route, call);
+        }
         let (target, items, strip_power): (Target, &[Value], bool) = match segments.as_slice() {
             ["subscriptions"] => {
                 state.stats.subscription_list += 1;
@@ -443,11 +504,12 @@ impl Shared {
                 if strip_power {
                     state.stats.without_status_only += 1;
                 }
-                (
-                    Target::List { subscription, list },
-                    &sub.lists[list][..],
-                    strip_power,
-                )
+                let items = if list == rules::NSG_LIST {
+                    &state.nsgs[subscription][..]
+                } else {
+                    &sub.lists[list][..]
+                };
+                (Target::List { subscription, list }, items, strip_power)
             }
             _ => return error(404, "NotFound", &format!("No route for {path}.")),
         };

@@ -3,8 +3,10 @@
 //! Everything above this module sees pages of ARM JSON (`{"value": [...]}`, the bytes exactly as
 //! Resource Manager sent them, for the file loader to read) and [`ArmError`]s. Every request is
 //! bounded by the [`Limits`]: a connect timeout, a read timeout (no headers, or a body that
-//! stalls), a largest body; 429 is retried after its `Retry-After` (capped) and 5xx, timeouts and
-//! connection errors with exponential backoff. Lists follow `nextLink` only on the endpoint's own
+//! stalls), a largest body; 429 is retried after its `Retry-After` (capped), 409
+//! `AnotherOperationInProgress` after its `Retry-After` or backoff, and 5xx, timeouts and
+//! connection errors with exponential backoff. Reads and writes ([`super::write`]) go through the
+//! same [`Session::send`]. Lists follow `nextLink` only on the endpoint's own
 //! origin (the bearer token goes nowhere else), never to a page already read, and for at most
 //! [`MAX_PAGES`] pages. Every HTTP request sent is counted, retries included.
 
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 use azure_core::auth::TokenCredential;
 use futures::stream::{self, BoxStream, StreamExt};
-use reqwest::{StatusCode, Url};
+use reqwest::header::{HeaderMap, HeaderName};
+use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 
 use super::credential::Credential;
@@ -26,7 +29,7 @@ pub const PUBLIC_CLOUD: &str = "https://management.azure.com";
 
 const SUBSCRIPTIONS_API_VERSION: &str = "2022-12-01";
 const COMPUTE_API_VERSION: &str = "2024-07-01";
-const NETWORK_API_VERSION: &str = "2024-03-01";
+pub(super) const NETWORK_API_VERSION: &str = "2024-03-01";
 const SECURITY_API_VERSION: &str = "2020-01-01";
 
 /// Retries of one request before its error is the list's.
@@ -146,7 +149,7 @@ impl ArmError {
         self.status == Some(401)
     }
 
-    fn other(message: String) -> Self {
+    pub(super) fn other(message: String) -> Self {
         ArmError {
             status: None,
             code: None,
@@ -305,6 +308,50 @@ struct ErrorDetail {
     message: Option<String>,
 }
 
+/// One request: a method, a URL on the endpoint, extra headers and a JSON body.
+pub(super) struct Call<'a> {
+    pub method: Method,
+    pub url: &'a Url,
+    pub headers: Vec<(HeaderName, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl<'a> Call<'a> {
+    pub fn get(url: &'a Url) -> Self {
+        Call {
+            method: Method::GET,
+            url,
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+}
+
+/// A successful answer (2xx): its status, headers and body.
+pub(super) struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// A header's value, when it is present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The `Retry-After` Resource Manager asked for, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        retry_after(&self.headers)
+    }
+}
+
+/// The outcome of a call and how many times it was retried to get it.
+pub(super) struct Sent {
+    pub result: Result<Reply, ArmError>,
+    pub retries: u32,
+}
+
 /// One attempt that failed, and whether (and after how long) to try again.
 struct Failure {
     error: ArmError,
@@ -408,18 +455,7 @@ impl Session {
 
     /// The URL of a `nextLink`, if it is safe and new to follow.
     fn follow(&self, link: &str, seen: &mut HashSet<String>) -> Result<Url, ArmError> {
-        let url = self
-            .arm
-            .endpoint
-            .join(link)
-            .map_err(|e| ArmError::other(format!("nextLink {link:?} is not a URL: {e}")))?;
-        if url.origin() != self.arm.endpoint.origin() {
-            return Err(ArmError::other(format!(
-                "nextLink {url} leads away from {}; not followed, so that the access token \
-                 goes nowhere else",
-                self.arm.endpoint.origin().ascii_serialization()
-            )));
-        }
+        let url = self.resolve(link, "nextLink")?;
         if seen.len() >= MAX_PAGES {
             return Err(ArmError::other(format!(
                 "the list goes on past {MAX_PAGES} pages; stopped, as no real list is that long"
@@ -434,14 +470,60 @@ impl Session {
         Ok(url)
     }
 
+    /// Refuses a URL Resource Manager gave (`what`: `nextLink`, `Azure-AsyncOperation`) that
+    /// leads off the endpoint's origin, where the bearer token must not go.
+    pub(super) fn check_origin(&self, url: &Url, what: &str) -> Result<(), ArmError> {
+        if url.origin() == self.arm.endpoint.origin() {
+            return Ok(());
+        }
+        Err(ArmError::other(format!(
+            "{what} {url} leads away from {}; not followed, so that the access token goes \
+             nowhere else",
+            self.arm.endpoint.origin().ascii_serialization()
+        )))
+    }
+
+    /// A URL Resource Manager gave in a header or body, resolved against the endpoint and on
+    /// its origin.
+    pub(super) fn resolve(&self, link: &str, what: &str) -> Result<Url, ArmError> {
+        let url = self
+            .arm
+            .endpoint
+            .join(link)
+            .map_err(|e| ArmError::other(format!("{what} {link:?} is not a URL: {e}")))?;
+        self.check_origin(&url, what)?;
+        Ok(url)
+    }
+
+    /// `path` on the endpoint, with the network API version.
+    pub(super) fn network_url(&self, path: &str) -> Url {
+        self.url(path, NETWORK_API_VERSION)
+    }
+
     /// One page, retried while the failure is transient.
     async fn get(&self, url: &Url) -> Result<Vec<u8>, ArmError> {
+        self.send(&Call::get(url))
+            .await
+            .result
+            .map(|reply| reply.body)
+    }
+
+    /// One call, retried while the failure is transient: 429 and 409
+    /// `AnotherOperationInProgress` after their `Retry-After` (capped), 408, 5xx, timeouts and
+    /// connection errors with backoff. Every call portcullis makes is idempotent (a GET, a PUT of
+    /// one whole rule, a DELETE), so each may be sent again.
+    pub(super) async fn send(&self, call: &Call<'_>) -> Sent {
         let limits = self.arm.limits;
         let mut backoff = FIRST_BACKOFF;
         let mut retries = 0;
         loop {
-            let failure = match self.attempt(url).await {
-                Ok(body) => return Ok(body),
+            let failure = match self.attempt(call).await {
+                Ok(reply) => {
+                    return Sent {
+                        result: Ok(reply),
+                        retries,
+                    };
+                }
                 Err(failure) => failure,
             };
             if let Ok(mut last) = self.last_problem.lock() {
@@ -454,7 +536,10 @@ impl Session {
                         .message
                         .push_str(&format!(" (after {retries} retries)"));
                 }
-                return Err(error);
+                return Sent {
+                    result: Err(error),
+                    retries,
+                };
             };
             let wait = if asked.is_zero() { backoff } else { asked };
             tokio::time::sleep(wait.min(limits.max_retry_after)).await;
@@ -463,8 +548,8 @@ impl Session {
         }
     }
 
-    /// One request: its body, or why not.
-    async fn attempt(&self, url: &Url) -> Result<Vec<u8>, Failure> {
+    /// One request: its answer, or why not.
+    async fn attempt(&self, call: &Call<'_>) -> Result<Reply, Failure> {
         let limits = self.arm.limits;
         let token = self
             .arm
@@ -473,12 +558,20 @@ impl Session {
             .await
             .map_err(|e| Failure::fatal(ArmError::other(with_causes(&e))))?;
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let request = self
+        let mut request = self
             .arm
             .http
-            .get(url.clone())
-            .bearer_auth(token.token.secret())
-            .send();
+            .request(call.method.clone(), call.url.clone())
+            .bearer_auth(token.token.secret());
+        for (name, value) in &call.headers {
+            request = request.header(name, value);
+        }
+        if let Some(body) = &call.body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.clone());
+        }
+        let request = request.send();
         let no_answer = || {
             Failure::transient(format!(
                 "timed out: no answer within {} (--read-timeout)",
@@ -501,7 +594,8 @@ impl Session {
                 Ok(Ok(response)) => response,
             };
         let status = response.status();
-        let retry_after = retry_after(&response);
+        let headers = response.headers().clone();
+        let retry_after = retry_after(&headers);
         let too_large = || {
             Failure::fatal(ArmError::other(format!(
                 "HTTP {}: the response is larger than {} (--max-response-size); not read",
@@ -538,7 +632,11 @@ impl Session {
             }
         }
         if status.is_success() {
-            return Ok(body);
+            return Ok(Reply {
+                status: status.as_u16(),
+                headers,
+                body,
+            });
         }
         let detail = serde_json::from_slice::<ErrorBody>(&body)
             .ok()
@@ -548,7 +646,13 @@ impl Session {
             code: detail.as_ref().and_then(|d| d.code.clone()),
             message: detail.and_then(|d| d.message).unwrap_or_default(),
         };
+        let busy = status == StatusCode::CONFLICT
+            && error
+                .code
+                .as_deref()
+                .is_some_and(|code| code.eq_ignore_ascii_case("AnotherOperationInProgress"));
         let transient = status == StatusCode::TOO_MANY_REQUESTS
+            || busy
             || matches!(status.as_u16(), 408 | 500 | 502 | 503 | 504);
         Err(Failure {
             error,
@@ -558,9 +662,8 @@ impl Session {
 }
 
 /// The `Retry-After` of a response, in seconds (the form Resource Manager sends).
-fn retry_after(response: &reqwest::Response) -> Option<Duration> {
-    let seconds: u64 = response
-        .headers()
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds: u64 = headers
         .get(reqwest::header::RETRY_AFTER)?
         .to_str()
         .ok()?

@@ -7,11 +7,14 @@
 //! up pages of ARM JSON, which the file loader's Azure reader turns into the snapshot, resource by
 //! resource, as it does for exported files. Resources read live have no file or line, so the
 //! snapshot has no origins.
+//!
+//! [`write`] changes single NSG rules (for `portcullis fix`), through the same [`arm`] client.
 
 mod arm;
 mod credential;
 mod progress;
 mod subscription;
+pub mod write;
 
 use std::sync::Arc;
 use std::time::Instant;

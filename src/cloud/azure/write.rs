@@ -1,0 +1,821 @@
+//! Writes to Azure network security groups, one security rule at a time: read a rule with its
+//! etag, create or replace it (`PUT …/securityRules/{name}`) under an `If-Match` or
+//! `If-None-Match` precondition, delete it under `If-Match`. Never a PUT of a whole NSG, which
+//! would clobber concurrent changes and Defender's rules.
+//!
+//! Requests go through [`super::arm`]'s session (token, timeouts, body limit, retries of 429,
+//! 409 `AnotherOperationInProgress` and 5xx). Here: long-running operations are polled to their
+//! end (`Azure-AsyncOperation`, else `Location`), each within the deadline; writes to one NSG
+//! wait for each other, since Resource Manager serialises them anyway; governance answers (403,
+//! `RequestDisallowedByPolicy`, `ScopeLocked`) are [`ErrorKind::Blocked`], not retried; 412 is
+//! [`ErrorKind::Stale`], unless a retry of a write whose answer was lost finds the rule as
+//! written; Defender's `SecurityCenter-` rules are refused unless the caller
+//! allows them. Every error names the NSG and the rule and says what to do.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use reqwest::header::{IF_MATCH, IF_NONE_MATCH};
+use reqwest::{Method, Url};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::arm::{Arm, ArmError, Call, Reply, Session, show};
+use super::credential::Credential;
+use crate::limits::Limits;
+
+/// The wait between polls of a long-running operation that gives no `Retry-After`.
+const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest security rule name Resource Manager accepts.
+const MAX_RULE_NAME: usize = 80;
+/// The name prefix of the rules Defender for Cloud's JIT writes and manages.
+pub const DEFENDER_PREFIX: &str = "SecurityCenter-";
+
+/// A network security group's Resource Manager id,
+/// `/subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.Network/networkSecurityGroups/{name}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NsgId(String);
+
+impl NsgId {
+    pub fn parse(id: &str) -> Result<Self, WriteError> {
+        let invalid = || WriteError {
+            nsg: id.to_string(),
+            rule: String::new(),
+            kind: ErrorKind::InvalidId,
+        };
+        let segments: Vec<&str> = id
+            .strip_prefix('/')
+            .ok_or_else(invalid)?
+            .split('/')
+            .collect();
+        let fixed = [
+            (0, "subscriptions"),
+            (2, "resourceGroups"),
+            (4, "providers"),
+            (5, "Microsoft.Network"),
+            (6, "networkSecurityGroups"),
+        ];
+        let well_formed = segments.len() == 8
+            && fixed
+                .iter()
+                .all(|(i, word)| segments[*i].eq_ignore_ascii_case(word))
+            && [1, 3, 7].iter().all(|i| plain_segment(segments[*i]));
+        if !well_formed {
+            return Err(invalid());
+        }
+        Ok(NsgId(id.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    fn rule_path(&self, rule: &str) -> String {
+        format!("{}/securityRules/{rule}", self.0)
+    }
+
+    /// The key writes to one NSG wait on: ids differ in case now and then.
+    fn key(&self) -> String {
+        self.0.to_ascii_lowercase()
+    }
+}
+
+impl fmt::Display for NsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A path segment that stays one segment: not empty, no `.`/`..`, no characters a URL would
+/// read as something else.
+fn plain_segment(segment: &str) -> bool {
+    !segment.is_empty()
+        && segment != "."
+        && segment != ".."
+        && !segment
+            .chars()
+            .any(|c| matches!(c, '?' | '#' | '%' | '\\') || c.is_control())
+}
+
+/// A rule's etag as Resource Manager gives it (`W/"…"`), sent back as is in `If-Match`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Etag(pub String);
+
+impl fmt::Display for Etag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What the rule must be for a PUT to go ahead.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Precondition {
+    /// Exactly the rule that was read: replace it only if its etag is still this one.
+    IfMatch(Etag),
+    /// Create only: the rule must not exist.
+    IfNoneMatch,
+}
+
+/// Whether Defender for Cloud's `SecurityCenter-` rules may be written or deleted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DefenderRules {
+    /// Refused without a request: Defender manages them and renumbers or removes them itself.
+    Refuse,
+    /// The plan says so explicitly.
+    Allow,
+}
+
+/// A rule's `provisioningState`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ProvisioningState {
+    Succeeded,
+    Updating,
+    Deleting,
+    Failed,
+    Other(String),
+}
+
+impl ProvisioningState {
+    fn parse(text: &str) -> Self {
+        match text.to_ascii_lowercase().as_str() {
+            "succeeded" => ProvisioningState::Succeeded,
+            "updating" => ProvisioningState::Updating,
+            "deleting" => ProvisioningState::Deleting,
+            "failed" => ProvisioningState::Failed,
+            _ => ProvisioningState::Other(text.to_string()),
+        }
+    }
+}
+
+/// One security rule as Resource Manager holds it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveRule {
+    pub id: String,
+    pub name: String,
+    pub etag: Etag,
+    /// The rule's `properties` exactly as read, every field (including those portcullis does not
+    /// model) but the read-only `provisioningState`: a PUT of these restores the rule.
+    pub properties: Map<String, Value>,
+    pub provisioning_state: ProvisioningState,
+}
+
+impl LiveRule {
+    /// Whether the rule holds exactly `properties` (as a PUT of them leaves it): every field
+    /// equal, and any other field one Resource Manager fills in empty (`[]`, `null`, `""`).
+    pub fn holds(&self, properties: &Map<String, Value>) -> bool {
+        let empty = |value: &Value| match value {
+            Value::Null => true,
+            Value::Array(items) => items.is_empty(),
+            Value::String(text) => text.is_empty(),
+            _ => false,
+        };
+        let written = writable(properties);
+        written.iter().all(|(key, value)| {
+            self.properties
+                .get(key)
+                .map_or(empty(value), |v| v == value)
+        }) && self
+            .properties
+            .iter()
+            .all(|(key, value)| written.contains_key(key) || empty(value))
+    }
+
+    fn from_body(body: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Body {
+            id: String,
+            name: String,
+            etag: String,
+            #[serde(default)]
+            properties: Map<String, Value>,
+        }
+        let mut body: Body = serde_json::from_slice(body)
+            .map_err(|e| format!("the rule is not JSON as Resource Manager sends it: {e}"))?;
+        let state = body
+            .properties
+            .remove("provisioningState")
+            .and_then(|s| s.as_str().map(ProvisioningState::parse))
+            .unwrap_or(ProvisioningState::Succeeded);
+        Ok(LiveRule {
+            id: body.id,
+            name: body.name,
+            etag: Etag(body.etag),
+            properties: body.properties,
+            provisioning_state: state,
+        })
+    }
+}
+
+/// The properties a PUT sends: all but the read-only ones.
+fn writable(properties: &Map<String, Value>) -> Map<String, Value> {
+    let mut written = properties.clone();
+    written.remove("provisioningState");
+    written
+}
+
+/// How a delete ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deleted {
+    Deleted,
+    /// The rule was not there (any more): what a delete wants, so a replay converges.
+    AlreadyGone,
+}
+
+/// Why governance stopped a write; not retried.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BlockReason {
+    /// 403 `AuthorizationFailed` or another 403.
+    NotAuthorized(String),
+    /// `RequestDisallowedByPolicy`: an Azure Policy assignment denies the change.
+    Policy(String),
+    /// `ScopeLocked`: a ReadOnly or CanNotDelete lock on the NSG, its group or subscription.
+    Locked(String),
+}
+
+impl fmt::Display for BlockReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BlockReason::NotAuthorized(message) => write!(
+                f,
+                "not authorised ({message}); give the identity a role with \
+                 Microsoft.Network/networkSecurityGroups/securityRules/read, write and delete \
+                 on the NSG (e.g. Network Contributor)"
+            ),
+            BlockReason::Policy(message) => write!(
+                f,
+                "an Azure Policy assignment disallows it ({message}); ask its owner for a policy \
+                 exemption for this NSG, or change the rule by the route the policy allows"
+            ),
+            BlockReason::Locked(message) => write!(
+                f,
+                "a resource lock forbids it ({message}); remove or lift the lock on the NSG, its \
+                 resource group or subscription (`az lock list`), then apply again"
+            ),
+        }
+    }
+}
+
+/// What went wrong with one rule.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ErrorKind {
+    /// The NSG id or rule name is not one Resource Manager would accept.
+    InvalidId,
+    /// A `SecurityCenter-` rule, which the caller did not allow.
+    Defender,
+    /// 412: the rule is not as the precondition expected.
+    Stale(Precondition),
+    Blocked(BlockReason),
+    /// Resource Manager refused the request (400 `SecurityRuleConflict`, `InvalidParameter`…).
+    Rejected(ArmError),
+    /// 404 on a write: the NSG is not there (any more).
+    NsgNotFound(ArmError),
+    /// The long-running operation ended `Failed` or `Canceled`, or the rule was left `Failed`.
+    OperationFailed {
+        status: String,
+        error: String,
+    },
+    /// The deadline passed before the write (or its operation) finished.
+    OutOfTime {
+        deadline: Duration,
+        last: String,
+    },
+    /// Any other failure, after retries.
+    Api(ArmError),
+}
+
+/// A write or read of one rule that failed; names the NSG and the rule.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("rule {rule:?} of NSG {nsg}: {kind}")]
+pub struct WriteError {
+    pub nsg: String,
+    pub rule: String,
+    pub kind: ErrorKind,
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ErrorKind::InvalidId => f.write_str(
+                "not a security rule Resource Manager knows: give the NSG id as \
+                 /subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.Network/\
+                 networkSecurityGroups/{name} and a rule name of 1 to 80 letters, digits, '.', \
+                 '-' or '_'",
+            ),
+            ErrorKind::Defender => write!(
+                f,
+                "a Defender for Cloud rule ({DEFENDER_PREFIX}…), which Defender manages; not \
+                 changed: change it through its JIT policy, or plan with Defender's rules \
+                 explicitly allowed"
+            ),
+            ErrorKind::Stale(Precondition::IfMatch(etag)) => write!(
+                f,
+                "changed since it was read (etag {etag} is no longer current); nothing written: \
+                 plan again from the live state"
+            ),
+            ErrorKind::Stale(Precondition::IfNoneMatch) => f.write_str(
+                "exists already, though it was to be created; nothing written: plan again from \
+                 the live state",
+            ),
+            ErrorKind::Blocked(reason) => write!(f, "blocked: {reason}"),
+            ErrorKind::Rejected(error) => write!(
+                f,
+                "Resource Manager refused the rule ({error}); nothing written: correct the rule \
+                 (priority 100-4096 and unique per direction in the NSG, valid ports and \
+                 prefixes) and plan again"
+            ),
+            ErrorKind::NsgNotFound(error) => write!(
+                f,
+                "the NSG does not exist ({error}); nothing written: scan again and plan from the \
+                 live state"
+            ),
+            ErrorKind::OperationFailed { status, error } => write!(
+                f,
+                "the operation ended {status} ({error}); read the rule again to see what it \
+                 holds, then apply or undo again"
+            ),
+            ErrorKind::OutOfTime { deadline, last } => write!(
+                f,
+                "not finished within {} (--scope-deadline){}; it may still complete: read the \
+                 rule again (portcullis fix recover) before writing it again",
+                show(*deadline),
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!(", last: {last}")
+                }
+            ),
+            ErrorKind::Api(error) => write!(
+                f,
+                "{error}; nothing is known to be written: read the rule again, then retry later"
+            ),
+        }
+    }
+}
+
+/// Reads and writes single security rules at one Resource Manager endpoint.
+pub struct RuleWriter {
+    arm: Arc<Arm>,
+    session: Session,
+    deadline: Duration,
+    /// One lock per NSG (by lower-case id): writes to one NSG go one at a time.
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the writer is doing, for the message of a deadline that passes.
+#[derive(Default)]
+struct Progress(Mutex<String>);
+
+impl Progress {
+    fn set(&self, doing: String) {
+        if let Ok(mut text) = self.0.lock() {
+            *text = doing;
+        }
+    }
+
+    fn get(&self) -> String {
+        self.0.lock().map(|t| t.clone()).unwrap_or_default()
+    }
+}
+
+/// One rule, the target of a call.
+struct Target<'a> {
+    nsg: &'a NsgId,
+    rule: &'a str,
+}
+
+impl Target<'_> {
+    fn error(&self, kind: ErrorKind) -> WriteError {
+        WriteError {
+            nsg: self.nsg.to_string(),
+            rule: self.rule.to_string(),
+            kind,
+        }
+    }
+
+    /// A failure of a call, with governance answers told apart.
+    fn failed(&self, error: ArmError) -> WriteError {
+        let code = error.code.clone().unwrap_or_default();
+        let kind = if code.eq_ignore_ascii_case("RequestDisallowedByPolicy") {
+            ErrorKind::Blocked(BlockReason::Policy(error.to_string()))
+        } else if code.eq_ignore_ascii_case("ScopeLocked") {
+            ErrorKind::Blocked(BlockReason::Locked(error.to_string()))
+        } else if error.status == Some(403) {
+            ErrorKind::Blocked(BlockReason::NotAuthorized(error.to_string()))
+        } else if error.status == Some(404) {
+            ErrorKind::NsgNotFound(error)
+        } else if matches!(error.status, Some(400 | 409 | 422)) {
+            ErrorKind::Rejected(error)
+        } else {
+            ErrorKind::Api(error)
+        };
+        self.error(kind)
+    }
+}
+
+impl RuleWriter {
+    /// Checks the endpoint and sets up the credential; makes no call yet. Each write, with its
+    /// long-running operation, must end within `limits.scope_deadline`.
+    pub fn new(endpoint: &str, credential: &Credential, limits: Limits) -> Result<Self, String> {
+        let arm = Arc::new(Arm::new(endpoint, credential, limits)?);
+        Ok(RuleWriter {
+            session: arm.session(),
+            arm,
+            deadline: limits.scope_deadline,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Gets a token once, so that a credential that cannot give one stops before any write.
+    pub async fn check_credential(&self) -> Result<(), String> {
+        self.arm.check_credential().await
+    }
+
+    /// HTTP requests sent so far, retries and polls included.
+    pub fn calls(&self) -> u64 {
+        self.session.calls()
+    }
+
+    /// The rule as it is now; `None` when the NSG has no such rule.
+    pub async fn get_rule(&self, nsg: &NsgId, rule: &str) -> Result<Option<LiveRule>, WriteError> {
+        let target = self.target(nsg, rule, DefenderRules::Allow)?;
+        let progress = Progress::default();
+        self.within_deadline(&target, &progress, self.read(&target, &progress))
+            .await
+    }
+
+    /// Creates or replaces the rule with `properties` (all of them: there is no PATCH), if the
+    /// precondition holds, and waits until it is provisioned. Returns the rule as provisioned.
+    pub async fn put_rule(
+        &self,
+        nsg: &NsgId,
+        rule: &str,
+        properties: &Map<String, Value>,
+        precondition: &Precondition,
+        defender: DefenderRules,
+    ) -> Result<LiveRule, WriteError> {
+        let target = self.target(nsg, rule, defender)?;
+        let lock = self.lock(nsg);
+        let _one_at_a_time = lock.lock().await;
+        let progress = Progress::default();
+        self.within_deadline(
+            &target,
+            &progress,
+            self.put(&target, properties, precondition, &progress),
+        )
+        .await
+    }
+
+    /// Deletes the rule if its etag is still `if_match`, and waits until it is gone.
+    pub async fn delete_rule(
+        &self,
+        nsg: &NsgId,
+        rule: &str,
+        if_match: &Etag,
+        defender: DefenderRules,
+    ) -> Result<Deleted, WriteError> {
+        let target = self.target(nsg, rule, defender)?;
+        let lock = self.lock(nsg);
+        let _one_at_a_time = lock.lock().await;
+        let progress = Progress::default();
+        self.within_deadline(
+            &target,
+            &progress,
+            self.delete(&target, if_match, &progress),
+        )
+        .await
+    }
+
+    /// The rule, if its name is one Resource Manager accepts and, unless `defender` allows it,
+    /// not one of Defender's.
+    fn target<'a>(
+        &self,
+        nsg: &'a NsgId,
+        rule: &'a str,
+        defender: DefenderRules,
+    ) -> Result<Target<'a>, WriteError> {
+        let target = Target { nsg, rule };
+        let valid = !rule.is_empty()
+            && rule.chars().count() <= MAX_RULE_NAME
+            && rule
+                .chars()
+                .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !valid {
+            return Err(target.error(ErrorKind::InvalidId));
+        }
+        let is_defender = rule
+            .get(..DEFENDER_PREFIX.len())
+            .is_some_and(|prefix| prefix.eq_ignore_ascii_case(DEFENDER_PREFIX));
+        if is_defender && defender == DefenderRules::Refuse {
+            return Err(target.error(ErrorKind::Defender));
+        }
+        Ok(target)
+    }
+
+    fn lock(&self, nsg: &NsgId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(nsg.key()).or_default().clone()
+    }
+
+    async fn within_deadline<T>(
+        &self,
+        target: &Target<'_>,
+        progress: &Progress,
+        work: impl Future<Output = Result<T, WriteError>>,
+    ) -> Result<T, WriteError> {
+        tokio::time::timeout(self.deadline, work)
+            .await
+            .unwrap_or_else(|_| {
+                let last = self
+                    .session
+                    .last_problem()
+                    .map(|problem| format!("{}; {problem}", progress.get()))
+                    .unwrap_or_else(|| progress.get());
+                Err(target.error(ErrorKind::OutOfTime {
+                    deadline: self.deadline,
+                    last,
+                }))
+            })
+    }
+
+    fn rule_url(&self, target: &Target<'_>) -> Url {
+        self.session.network_url(&target.nsg.rule_path(target.rule))
+    }
+
+    async fn read(
+        &self,
+        target: &Target<'_>,
+        progress: &Progress,
+    ) -> Result<Option<LiveRule>, WriteError> {
+        progress.set("reading the rule".to_string());
+        let url = self.rule_url(target);
+        match self.session.send(&Call::get(&url)).await.result {
+            Ok(reply) => LiveRule::from_body(&reply.body)
+                .map(Some)
+                .map_err(|e| target.error(ErrorKind::Api(ArmError::other(e)))),
+            Err(error) if error.status == Some(404) => Ok(None),
+            Err(error) => Err(target.failed(error)),
+        }
+    }
+
+    async fn put(
+        &self,
+        target: &Target<'_>,
+        properties: &Map<String, Value>,
+        precondition: &Precondition,
+        progress: &Progress,
+    ) -> Result<LiveRule, WriteError> {
+        let url = self.rule_url(target);
+        let body = serde_json::json!({ "properties": writable(properties) });
+        let header = match precondition {
+            Precondition::IfMatch(etag) => (IF_MATCH, etag.0.clone()),
+            Precondition::IfNoneMatch => (IF_NONE_MATCH, "*".to_string()),
+        };
+        progress.set("writing the rule".to_string());
+        let sent = self
+            .session
+            .send(&Call {
+                method: Method::PUT,
+                url: &url,
+                headers: vec![header],
+                body: Some(body.to_string().into_bytes()),
+            })
+            .await;
+        match sent.result {
+            Ok(reply) => {
+                self.finish(target, &reply, progress).await?;
+                self.provisioned(target, progress).await
+            }
+            // A retry of a PUT whose answer was lost finds the precondition broken by that
+            // very PUT: the rule then holds what was sent.
+            Err(error) if error.status == Some(412) && sent.retries > 0 => {
+                match self.read(target, progress).await? {
+                    Some(live) if live.holds(properties) => {
+                        self.provisioned(target, progress).await
+                    }
+                    _ => Err(target.error(ErrorKind::Stale(precondition.clone()))),
+                }
+            }
+            Err(error) if error.status == Some(412) => {
+                Err(target.error(ErrorKind::Stale(precondition.clone())))
+            }
+            Err(error) => Err(target.failed(error)),
+        }
+    }
+
+    /// The rule once its provisioning has ended: polled while it is `Updating`.
+    async fn provisioned(
+        &self,
+        target: &Target<'_>,
+        progress: &Progress,
+    ) -> Result<LiveRule, WriteError> {
+        loop {
+            let live = self.read(target, progress).await?.ok_or_else(|| {
+                target.error(ErrorKind::OperationFailed {
+                    status: "Succeeded".to_string(),
+                    error: "the rule is not there after the write; someone deleted it".to_string(),
+                })
+            })?;
+            match &live.provisioning_state {
+                ProvisioningState::Succeeded => return Ok(live),
+                ProvisioningState::Failed => {
+                    return Err(target.error(ErrorKind::OperationFailed {
+                        status: "Failed".to_string(),
+                        error: "the rule's provisioningState is Failed".to_string(),
+                    }));
+                }
+                _ => self.pause(None).await,
+            }
+        }
+    }
+
+    async fn delete(
+        &self,
+        target: &Target<'_>,
+        if_match: &Etag,
+        progress: &Progress,
+    ) -> Result<Deleted, WriteError> {
+        let url = self.rule_url(target);
+        progress.set("deleting the rule".to_string());
+        let sent = self
+            .session
+            .send(&Call {
+                method: Method::DELETE,
+                url: &url,
+                headers: vec![(IF_MATCH, if_match.0.clone())],
+                body: None,
+            })
+            .await;
+        match sent.result {
+            Ok(reply) if reply.status == 204 => Ok(Deleted::AlreadyGone),
+            Ok(reply) => {
+                self.finish(target, &reply, progress).await?;
+                Ok(Deleted::Deleted)
+            }
+            Err(error) if error.status == Some(404) => Ok(Deleted::AlreadyGone),
+            // A retried delete whose first answer was lost finds the rule gone.
+            Err(error) if error.status == Some(412) && sent.retries > 0 => {
+                match self.read(target, progress).await? {
+                    None => Ok(Deleted::Deleted),
+                    Some(_) => {
+                        Err(target.error(ErrorKind::Stale(Precondition::IfMatch(if_match.clone()))))
+                    }
+                }
+            }
+            Err(error) if error.status == Some(412) => {
+                Err(target.error(ErrorKind::Stale(Precondition::IfMatch(if_match.clone()))))
+            }
+            Err(error) => Err(target.failed(error)),
+        }
+    }
+
+    /// Waits for the long-running operation an answer started: polls `Azure-AsyncOperation`
+    /// until its status is final, else `Location` until it answers other than 202.
+    async fn finish(
+        &self,
+        target: &Target<'_>,
+        reply: &Reply,
+        progress: &Progress,
+    ) -> Result<(), WriteError> {
+        let link = |name: &str| {
+            reply
+                .header(name)
+                .map(|link| {
+                    self.session
+                        .resolve(link, name)
+                        .map_err(|e| target.error(ErrorKind::Api(e)))
+                })
+                .transpose()
+        };
+        let mut wait = reply.retry_after();
+        if let Some(url) = link("azure-asyncoperation")? {
+            let mut polls = 0u64;
+            loop {
+                self.pause(wait).await;
+                polls += 1;
+                progress.set(format!("waiting for the operation ({polls} polls)"));
+                let poll = self
+                    .session
+                    .send(&Call::get(&url))
+                    .await
+                    .result
+                    .map_err(|e| target.failed(e))?;
+                let operation: Operation = serde_json::from_slice(&poll.body).map_err(|e| {
+                    target.error(ErrorKind::Api(ArmError::other(format!(
+                        "the operation status at {url} is not JSON as Resource Manager sends \
+                         it: {e}"
+                    ))))
+                })?;
+                match operation.status.to_ascii_lowercase().as_str() {
+                    "succeeded" => return Ok(()),
+                    "failed" | "canceled" => {
+                        let error = operation
+                            .error
+                            .map(|e| {
+                                format!(
+                                    "{}: {}",
+                                    e.code.unwrap_or_default(),
+                                    e.message.unwrap_or_default()
+                                )
+                            })
+                            .unwrap_or_else(|| "no error given".to_string());
+                        return Err(target.error(ErrorKind::OperationFailed {
+                            status: operation.status,
+                            error,
+                        }));
+                    }
+                    _ => wait = poll.retry_after(),
+                }
+            }
+        }
+        if reply.status != 202 {
+            return Ok(());
+        }
+        let Some(url) = link("location")? else {
+            return Ok(());
+        };
+        let mut polls = 0u64;
+        loop {
+            self.pause(wait).await;
+            polls += 1;
+            progress.set(format!("waiting for the operation ({polls} polls)"));
+            let poll = self
+                .session
+                .send(&Call::get(&url))
+                .await
+                .result
+                .map_err(|e| target.failed(e))?;
+            if poll.status != 202 {
+                return Ok(());
+            }
+            wait = poll.retry_after();
+        }
+    }
+
+    /// The wait before the next poll: what Resource Manager asked for, capped.
+    async fn pause(&self, asked: Option<Duration>) {
+        let cap = self.session.limits().max_retry_after;
+        tokio::time::sleep(asked.unwrap_or(POLL_INTERVAL).min(cap)).await;
+    }
+}
+
+/// The status of a long-running operation (`Azure-AsyncOperation`).
+#[derive(Deserialize)]
+struct Operation {
+    status: String,
+    error: Option<OperationError>,
+}
+
+#[derive(Deserialize)]
+struct OperationError {
+    code: Option<String>,
+    message: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn nsg_ids_are_checked() {
+        let good = "/subscriptions/5a1e/resourceGroups/rg-0/providers/Microsoft.Network/\
+                    networkSecurityGroups/vm-0-nsg";
+        assert_eq!(NsgId::parse(good).unwrap().as_str(), good);
+        for bad in [
+            "subscriptions/5a1e/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n",
+            "/subscriptions/5a1e/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/n",
+            "/subscriptions/5a1e/resourceGroups/../providers/Microsoft.Network/networkSecurityGroups/n",
+            "/subscriptions/5a1e/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n/x",
+            "/subscriptions/5a1e/resourceGroups/rg/providers/Microsoft.Network/networkSecurityGroups/n?x",
+        ] {
+            let error = NsgId::parse(bad).unwrap_err();
+            assert_eq!(error.kind, ErrorKind::InvalidId, "{bad}");
+            assert!(error.to_string().contains(bad), "{error}");
+        }
+    }
+
+    #[test]
+    fn a_rule_holds_what_was_put_with_the_empty_fields_the_server_fills() {
+        let properties = |value: Value| value.as_object().unwrap().clone();
+        let live = LiveRule {
+            id: "x".to_string(),
+            name: "r".to_string(),
+            etag: Etag("W/\"1\"".to_string()),
+            properties: properties(json!({
+                "priority": 100, "access": "Deny", "sourcePortRanges": [], "description": "",
+            })),
+            provisioning_state: ProvisioningState::Succeeded,
+        };
+        assert!(live.holds(&properties(json!({"priority": 100, "access": "Deny"}))));
+        assert!(live.holds(&properties(
+            json!({"priority": 100, "access": "Deny", "provisioningState": "Updating"})
+        )));
+        assert!(!live.holds(&properties(json!({"priority": 101, "access": "Deny"}))));
+        assert!(!live.holds(&properties(json!({"priority": 100}))));
+        assert!(!live.holds(&properties(
+            json!({"priority": 100, "access": "Deny", "direction": "Inbound"})
+        )));
+    }
+}

@@ -26,7 +26,7 @@ pub const EXIT_ONLY_SKIPPED: u8 = 5;
 #[derive(Debug, Subcommand)]
 pub(super) enum FixCommand {
     /// Plan the fix of the management-port findings and write it (JSON) for `fix apply`.
-    Plan(PlanArgs),
+    Plan(Box<PlanArgs>),
     /// Print a plan file as a readable diff, with the equivalent commands for an offline plan.
     Show {
         /// The plan file `fix plan` wrote.
@@ -63,7 +63,7 @@ pub(super) struct PlanArgs {
 
 pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
     match command {
-        FixCommand::Plan(args) => run_plan(args),
+        FixCommand::Plan(args) => run_plan(*args),
         FixCommand::Show { plan } => {
             let plan = Plan::load(&plan, crate::limits::Limits::default().max_input_bytes)
                 .map_err(|e| e.to_string())?;

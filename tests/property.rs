@@ -68,8 +68,10 @@ const DESTINATIONS: &[&str] = &[
 ];
 const MEMBER_ASG: &str = "/asg/member";
 
-fn policy() -> Policy {
-    Policy::builtin()
+/// The built-in policy, built once: the references ask for it at every probe point.
+fn policy() -> &'static Policy {
+    static POLICY: std::sync::OnceLock<Policy> = std::sync::OnceLock::new();
+    POLICY.get_or_init(Policy::builtin)
 }
 
 fn config() -> EngineConfig {
@@ -796,7 +798,7 @@ fn azure_reach(
     port: &PortSpec,
     with_v6: bool,
 ) -> (bool, bool) {
-    let internet = policy().internet;
+    let internet = &policy().internet;
     let private_ip: IpAddr = if point.is_ipv4() { NIC_V4 } else { NIC_V6 }
         .parse()
         .unwrap();
@@ -889,7 +891,7 @@ fn check_azure_fix(
 fn check_aws_fix(case: AwsCase, narrowing: bool) -> Result<(), TestCaseError> {
     let snapshot = aws_snapshot(&case);
     let (after, plan) = quick_fix(&snapshot, narrowing);
-    let internet = policy().internet;
+    let internet = &policy().internet;
     let lists = engine::prefix_lists(&snapshot.prefix_lists);
     let config = config();
     let reach = |s: &Snapshot, point: &IpAddr, port: &PortSpec| {
@@ -927,7 +929,6 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    #[ignore = "unfinished: 8 cases ran over 6 minutes without a verdict; see the session note"]
     fn azure_quick_fix_closes_only_broad_management_access(
         subnet in prop::option::weighted(0.6, prop::collection::vec(rule_spec(), 0..6)),
         nic in prop::option::weighted(0.8, prop::collection::vec(rule_spec(), 0..8)),
@@ -938,7 +939,7 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "unfinished: 8 cases ran over 6 minutes without a verdict; see the session note"]
+    #[ignore = "fails: apply_to_snapshot refuses its own plan as stale (SgRuleStale, e.g. sg-0 'tcp 3389 from 8.8.0.0/16'); see the session note"]
     fn aws_quick_fix_closes_only_broad_management_access(
         case in aws_case(),
         narrowing in any::<bool>(),

@@ -75,7 +75,7 @@ fn policy() -> &'static Policy {
 }
 
 fn config() -> EngineConfig {
-    EngineConfig::from_policy(&policy())
+    EngineConfig::from_policy(policy())
 }
 
 #[derive(Clone, Debug)]
@@ -760,7 +760,7 @@ fn quick_fix(snapshot: &Snapshot, narrowing: bool) -> (Snapshot, fix::Plan) {
     let source = fix::PlanSource::Offline {
         files: vec!["estate.json".into()],
     };
-    let plan = fix::plan(snapshot, &policy(), &options, source, "t".into()).unwrap();
+    let plan = fix::plan(snapshot, policy(), &options, source, "t".into()).unwrap();
     let after = fix::apply_to_snapshot(snapshot, &plan).unwrap();
     (after, plan)
 }
@@ -784,7 +784,7 @@ fn narrow_prefix(prefix: &AddressPrefix) -> bool {
 fn management_ports_closed(snapshot: &Snapshot, vm: &str) -> bool {
     let p = policy();
     let exposures = engine::evaluate(snapshot, &config());
-    verdict::judge(snapshot, &exposures, &p)
+    verdict::judge(snapshot, &exposures, p)
         .iter()
         .filter(|f| f.resource == vm && f.rule == "management-ports-closed")
         .all(|f| f.status != Status::Unhealthy)
@@ -808,7 +808,7 @@ fn azure_reach(
         let Some(nsg) = snapshot.nsgs.iter().find(|n| n.id == id) else {
             continue;
         };
-        match deciding_nsg_rule(nsg, point, port, &private_ip, &internet) {
+        match deciding_nsg_rule(nsg, point, port, &private_ip, internet) {
             Some(r) if r.access == Access::Allow => {
                 through_narrow &= r
                     .sources

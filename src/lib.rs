@@ -12,6 +12,7 @@
 pub mod addrset;
 pub mod audit;
 mod aws_mapping;
+pub mod azure_rule;
 pub mod baseline;
 pub mod cli;
 pub mod cloud;

@@ -1,10 +1,18 @@
-//! `portcullis fix plan` and `fix show`: plan the remediation of an estate read as `scan` reads
-//! it, write the plan, and print it as a readable diff.
+//! `portcullis fix`: `plan` the remediation of an estate read as `scan` reads it and write the
+//! plan; `show` it as a readable diff; `apply` it (recover, refuse offline or stale plans, ask,
+//! write journaled, verify by a new scan); `undo` what an apply wrote; `recover` after a crash.
 //!
 //! Exit codes of `fix plan`: 0 when the plan has changes, [`EXIT_NOTHING_TO_DO`] when every
 //! selected finding is healthy, [`EXIT_ONLY_SKIPPED`] when findings are unhealthy but nothing can
 //! be planned for them (the plan lists why), 3 when part of the estate could not be read (the
 //! plan is still written), 2 on bad input. `fix show` exits 0, or 2 when the file is no plan.
+//! `fix apply` and `fix undo`: 0 when done and verified (also when there was nothing left to
+//! write), [`EXIT_NOTHING_TO_DO`] for a plan without changes, [`EXIT_PARTIAL`] when some writes
+//! were blocked, failed, or did not verify, [`EXIT_STALE`] when the plan was refused as stale
+//! (nothing written), 2 when refused otherwise. `fix recover`: 0, or [`EXIT_PARTIAL`] when an
+//! intent could not be reconciled.
+
+mod write;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,16 +20,21 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use crate::exemptions::VmSelector;
+use crate::fix::clouds::{Clouds, Connect};
 use crate::fix::{self, Plan, PlanOptions, PlanSource, Strategy};
 use crate::output::escape::visible;
 
-use super::source::{SourceArgs, incomplete_exit};
+use super::source::{LimitArgs, SourceArgs, incomplete_exit};
 use super::{PolicyArgs, write_output, write_text};
 
 /// `fix plan`: nothing to change, every selected finding is healthy.
 pub const EXIT_NOTHING_TO_DO: u8 = 4;
 /// `fix plan`: findings are unhealthy, but every one is skipped.
 pub const EXIT_ONLY_SKIPPED: u8 = 5;
+/// `fix apply`, `undo`, `recover`: some writes were blocked, failed or did not verify.
+pub const EXIT_PARTIAL: u8 = 6;
+/// `fix apply`: the live state has moved past the plan; nothing was written.
+pub const EXIT_STALE: u8 = 7;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum FixCommand {
@@ -32,6 +45,78 @@ pub(super) enum FixCommand {
         /// The plan file `fix plan` wrote.
         plan: PathBuf,
     },
+    /// Apply a plan: re-read every target, refuse a stale plan, ask, write one rule at a time
+    /// (journaled), and verify by scanning the touched scopes again.
+    Apply(Box<ApplyArgs>),
+    /// Take back what `fix apply` wrote for a plan, where the targets still hold what it wrote.
+    Undo(Box<UndoArgs>),
+    /// Reconcile the writes a `fix` that ended half-way left without an outcome.
+    Recover(Box<ConnectArgs>),
+}
+
+/// How to reach the clouds to write.
+#[derive(Debug, Args)]
+pub(super) struct ConnectArgs {
+    /// The AWS profile of ~/.aws/config to use (else AWS_PROFILE, else the default).
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+    /// Send the EC2 calls to this endpoint instead of AWS's (AWS_ENDPOINT_URL_EC2 and
+    /// AWS_ENDPOINT_URL are also honoured).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// The Resource Manager endpoint (sovereign clouds).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PORTCULLIS_ARM_ENDPOINT",
+        default_value = crate::cloud::azure::PUBLIC_CLOUD
+    )]
+    arm_endpoint: String,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+impl ConnectArgs {
+    fn clouds(&self) -> Result<Clouds, String> {
+        Clouds::new(Connect {
+            aws_profile: self.profile.clone(),
+            aws_endpoint: self.endpoint_url.clone(),
+            arm_endpoint: self.arm_endpoint.clone(),
+            limits: self.limits.limits(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ApplyArgs {
+    /// The plan file `fix plan` wrote.
+    plan: PathBuf,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Apply without asking (for automation); without it, apply asks on a terminal and refuses
+    /// elsewhere.
+    #[arg(long)]
+    yes: bool,
+    /// Check everything and ask the clouds whether the writes would be allowed (EC2 DryRun),
+    /// writing nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct UndoArgs {
+    /// The plan file whose apply to take back.
+    plan: PathBuf,
+    #[command(flatten)]
+    connect: ConnectArgs,
+    /// Undo without asking.
+    #[arg(long)]
+    yes: bool,
+    /// Check what undo would write and whether EC2 would allow it, writing nothing.
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +154,9 @@ pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
                 .map_err(|e| e.to_string())?;
             write_text(None, &fix::show::render(&plan)).map(|()| ExitCode::SUCCESS)
         }
+        FixCommand::Apply(args) => write::run_apply(*args),
+        FixCommand::Undo(args) => write::run_undo(*args),
+        FixCommand::Recover(args) => write::run_recover(&args),
     }
 }
 

@@ -115,7 +115,7 @@ struct AzureArgs {
 
 /// Bounds on live calls and input files (docs/limits.md).
 #[derive(Debug, Args)]
-struct LimitArgs {
+pub(super) struct LimitArgs {
     /// Give up on a connection not established within this time (e.g. 10s).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = limits::parse_duration)]
     connect_timeout: std::time::Duration,
@@ -138,7 +138,7 @@ struct LimitArgs {
 }
 
 impl LimitArgs {
-    fn limits(&self) -> Limits {
+    pub(super) fn limits(&self) -> Limits {
         Limits {
             connect_timeout: self.connect_timeout,
             read_timeout: self.read_timeout,

@@ -11,12 +11,18 @@
 //! findings' typed evidence ([`crate::rule_ref`]), and every address
 //! computation is the engine's set arithmetic ([`crate::addrset`]).
 
+pub mod apply;
+pub mod clouds;
 pub mod edit;
 pub mod journal;
 mod lockdown;
 pub mod plan;
 mod quick_fix;
+pub mod recover;
 pub mod show;
+pub mod step;
+pub mod undo;
+pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 

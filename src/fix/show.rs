@@ -221,7 +221,7 @@ fn az_command(change: &NsgRuleChange, commands: &mut Commands) {
     let nsg_name = change.nsg.rsplit('/').next().unwrap_or(&change.nsg);
     let subscription = subscription(&change.nsg);
     let priority = after.priority.to_string();
-    let protocol = az_protocol(after.protocol);
+    let protocol = crate::azure_rule::protocol_name(after.protocol);
     let prefixes = |list: &[AddressPrefix]| -> Vec<String> {
         if list.is_empty() {
             vec!["*".to_owned()]
@@ -259,7 +259,7 @@ fn az_command(change: &NsgRuleChange, commands: &mut Commands) {
         "--access",
         access,
         "--protocol",
-        protocol,
+        &protocol,
     ]
     .map(str::to_owned)
     .to_vec();
@@ -291,22 +291,11 @@ fn az_command(change: &NsgRuleChange, commands: &mut Commands) {
     commands.push_first([words.as_slice()]);
 }
 
-fn subscription(id: &str) -> Option<&str> {
+/// The subscription id of a resource id.
+pub(super) fn subscription(id: &str) -> Option<&str> {
     let mut segments = id.split('/');
     segments.find(|s| s.eq_ignore_ascii_case("subscriptions"))?;
     segments.next().filter(|s| !s.is_empty())
-}
-
-fn az_protocol(protocol: Protocol) -> &'static str {
-    match protocol {
-        Protocol::Any => "*",
-        Protocol::TCP => "Tcp",
-        Protocol::UDP => "Udp",
-        Protocol::Number(1) => "Icmp",
-        Protocol::Number(50) => "Esp",
-        Protocol::Number(51) => "Ah",
-        Protocol::Number(_) => "*",
-    }
 }
 
 fn aws_command(change: &SgRuleChange, commands: &mut Commands) {

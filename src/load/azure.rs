@@ -318,6 +318,14 @@ pub struct Unreadable {
     pub error: LoadError,
 }
 
+/// Reads one NSG security rule (`{"name": …, "properties": {…}}`), as a rule read live on
+/// its own; `label` names it in errors.
+pub fn parse_rule(label: &str, bytes: &[u8]) -> Result<NsgRule, LoadError> {
+    let file = JsonFile::new(label, bytes)?;
+    let element: &RawValue = file.parse(file.text())?;
+    nsg_rule(&file, element)
+}
+
 /// Loads one page of a Resource Manager list (`{"value": [...]}`) read live, resource by
 /// resource: a resource that cannot be read is returned apart, and the others are loaded.
 /// A page that is not such a list at all is an error.

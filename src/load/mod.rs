@@ -8,7 +8,7 @@
 //! a bad value in it, is an error naming the file, line and column.
 
 mod aws;
-mod azure;
+pub(crate) mod azure;
 mod dedup;
 mod json;
 mod rejected;

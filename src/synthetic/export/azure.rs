@@ -9,12 +9,9 @@ use std::path::Path;
 
 use serde_json::{Map, Value, json};
 
-use super::{Layout, address_text, write_list};
+use super::{Layout, write_list};
 use crate::addrset::Family;
-use crate::model::{
-    Access, AddressPrefix, AppSecurityGroup, Direction, Nic, Nsg, NsgRule, PortRange, Protocol,
-    Provider, PublicIp, Snapshot, Subnet, Vm,
-};
+use crate::model::{AppSecurityGroup, Nic, Nsg, NsgRule, Provider, PublicIp, Snapshot, Subnet, Vm};
 use crate::synthetic::network;
 
 /// Resources per list page, as ARM returns them.
@@ -224,102 +221,14 @@ fn nsg(nsg: &Nsg) -> Value {
 }
 
 fn nsg_rule(nsg_id: &str, kind: &str, rule: &NsgRule) -> Value {
-    let mut properties = Map::new();
-    let mut set = |key: &str, value: Value| {
-        properties.insert(key.to_string(), value);
-    };
-    set("protocol", protocol(rule.protocol).into());
-    let source_ports = if rule.source_ports.is_empty() {
-        vec![PortRange::ALL]
-    } else {
-        rule.source_ports.clone()
-    };
-    for (one, many, values) in [
-        ("sourcePortRange", "sourcePortRanges", texts(&source_ports)),
-        (
-            "destinationPortRange",
-            "destinationPortRanges",
-            texts(&rule.destination_ports),
-        ),
-        (
-            "sourceAddressPrefix",
-            "sourceAddressPrefixes",
-            rule.sources.iter().map(prefix).collect(),
-        ),
-        (
-            "destinationAddressPrefix",
-            "destinationAddressPrefixes",
-            rule.destinations.iter().map(prefix).collect(),
-        ),
-    ] {
-        // Azure writes one value in the singular field and several in the plural one.
-        match values.as_slice() {
-            [single] => {
-                set(one, single.as_str().into());
-                set(many, json!([]));
-            }
-            _ => set(many, values.into()),
-        }
-    }
-    for (key, ids) in [
-        ("sourceApplicationSecurityGroups", &rule.source_asg_ids),
-        (
-            "destinationApplicationSecurityGroups",
-            &rule.destination_asg_ids,
-        ),
-    ] {
-        if !ids.is_empty() {
-            set(key, ids.iter().map(|id| id_ref(id)).collect());
-        }
-    }
-    set(
-        "access",
-        match rule.access {
-            Access::Allow => "Allow",
-            Access::Deny => "Deny",
-        }
-        .into(),
-    );
-    set("priority", rule.priority.into());
-    set(
-        "direction",
-        match rule.direction {
-            Direction::Inbound => "Inbound",
-            Direction::Outbound => "Outbound",
-        }
-        .into(),
-    );
-    set("provisioningState", "Succeeded".into());
+    let mut properties = crate::azure_rule::properties(rule);
+    properties.insert("provisioningState".to_string(), "Succeeded".into());
     json!({
         "name": rule.name,
         "id": format!("{nsg_id}/{kind}/{}", rule.name),
         "type": format!("Microsoft.Network/networkSecurityGroups/{kind}"),
         "properties": properties
     })
-}
-
-fn texts(ports: &[PortRange]) -> Vec<String> {
-    ports.iter().map(PortRange::to_string).collect()
-}
-
-fn prefix(prefix: &AddressPrefix) -> String {
-    match prefix {
-        AddressPrefix::Network(net) => address_text(net),
-        other => other.to_string(),
-    }
-}
-
-/// A protocol as Azure names it.
-fn protocol(protocol: Protocol) -> String {
-    match protocol {
-        Protocol::Any => "*".to_string(),
-        Protocol::Number(6) => "Tcp".to_string(),
-        Protocol::Number(17) => "Udp".to_string(),
-        Protocol::Number(1) => "Icmp".to_string(),
-        Protocol::Number(50) => "Esp".to_string(),
-        Protocol::Number(51) => "Ah".to_string(),
-        Protocol::Number(n) => n.to_string(),
-    }
 }
 
 fn public_ip(ip: &PublicIp) -> Value {

@@ -12,10 +12,8 @@ mod azure;
 
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
-use std::net::IpAddr;
 use std::path::Path;
 
-use ipnetwork::IpNetwork;
 use serde_json::Value;
 
 use crate::model::{Provider, Snapshot};
@@ -69,17 +67,4 @@ fn write_list(
     }
     out.write_all(b"\n  ]\n}\n")?;
     out.flush()
-}
-
-/// A network as users write it: a single address without its length.
-fn address_text(net: &IpNetwork) -> String {
-    let single = match net.ip() {
-        IpAddr::V4(_) => 32,
-        IpAddr::V6(_) => 128,
-    };
-    if net.prefix() == single {
-        net.ip().to_string()
-    } else {
-        net.to_string()
-    }
 }

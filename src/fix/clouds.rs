@@ -1,0 +1,303 @@
+//! The clouds as `fix` writes them: one Resource Manager writer and one EC2 writer per region,
+//! connected on first use, and the two things done with a [`Step`]: read what its target holds
+//! now, and make the write (or, in a dry run, ask whether it would be allowed).
+
+use std::collections::HashMap;
+
+use tokio::runtime::Runtime;
+
+use crate::cloud::aws::write::{self as aws_write, GroupId, Mode, SgWriter, Written};
+use crate::cloud::aws::{AwsOptions, Regions};
+use crate::cloud::azure::write::{
+    self as azure_write, DefenderRules, NsgId, Precondition, RuleWriter,
+};
+use crate::cloud::azure::{self, Credential};
+use crate::limits::Limits;
+
+use super::step::{Live, Step};
+
+/// How to reach the clouds: what `fix apply`, `undo` and `recover` are given.
+#[derive(Clone, Debug)]
+pub struct Connect {
+    /// The AWS profile (else the default chain's).
+    pub aws_profile: Option<String>,
+    /// Another EC2 endpoint (a local emulator).
+    pub aws_endpoint: Option<String>,
+    /// The Resource Manager endpoint.
+    pub arm_endpoint: String,
+    pub limits: Limits,
+}
+
+impl Connect {
+    /// What the AWS collector and writers are given to read `regions`.
+    pub fn aws_options(&self, regions: Regions) -> AwsOptions {
+        AwsOptions {
+            regions,
+            profile: self.aws_profile.clone(),
+            endpoint_url: self.aws_endpoint.clone(),
+            concurrency: 8,
+            progress: false,
+            limits: self.limits,
+            organization: None,
+        }
+    }
+}
+
+/// Why a step could not be read or written; names the target and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error("{0}")]
+    Azure(#[from] azure_write::WriteError),
+    #[error("{0}")]
+    Aws(#[from] aws_write::WriteError),
+    #[error("{0}")]
+    AwsPartly(#[from] aws_write::AuthorizeError),
+    #[error("{target}: {detail}")]
+    Connect { target: String, detail: String },
+}
+
+impl StepError {
+    /// True when the cloud's governance refused the write: the rest goes on.
+    pub fn is_blocked(&self) -> bool {
+        match self {
+            StepError::Azure(e) => matches!(e.kind, azure_write::ErrorKind::Blocked(_)),
+            StepError::Aws(e) => e.is_blocked(),
+            StepError::AwsPartly(e) => e.error.is_blocked(),
+            StepError::Connect { .. } => false,
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wrote {
+    /// The cloud changed.
+    Changed,
+    /// The cloud already was as the step writes (a replay, a rule already there or gone).
+    AlreadyThere,
+    /// A dry run: the cloud said the write would be allowed.
+    WouldSucceed,
+    /// A dry run where the cloud cannot say (Resource Manager has no dry run for rule writes).
+    NotChecked,
+}
+
+/// The writers, by cloud and region.
+pub struct Clouds {
+    runtime: Runtime,
+    writers: Writers,
+}
+
+/// The writers connected so far.
+struct Writers {
+    connect: Connect,
+    azure: Option<RuleWriter>,
+    aws: HashMap<String, SgWriter>,
+}
+
+impl Clouds {
+    pub fn new(connect: Connect) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        Ok(Clouds {
+            runtime,
+            writers: Writers {
+                connect,
+                azure: None,
+                aws: HashMap::new(),
+            },
+        })
+    }
+
+    pub fn connect(&self) -> &Connect {
+        &self.writers.connect
+    }
+
+    /// What the step's target holds now.
+    pub fn read(&mut self, step: &Step) -> Result<Live, StepError> {
+        match step {
+            Step::AzurePut { nsg, rule, .. } | Step::AzureDelete { nsg, rule, .. } => {
+                let nsg = NsgId::parse(nsg)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                let live = self.runtime.block_on(writer.get_rule(&nsg, rule))?;
+                Ok(Live::Azure(live))
+            }
+            Step::AwsAuthorize { group, region, .. } | Step::AwsRevoke { group, region, .. } => {
+                let group = group_id(step, group)?;
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                let rules = self.runtime.block_on(writer.describe_group_rules(&group))?;
+                Ok(Live::Aws(rules))
+            }
+        }
+    }
+
+    /// Makes the step's write against the target as `live` holds it: Azure writes carry the
+    /// etag read (so a change since is refused), AWS revokes name the rule id read.
+    pub fn write(&mut self, step: &Step, live: &Live, mode: Mode) -> Result<Wrote, StepError> {
+        match (step, live) {
+            (
+                Step::AzurePut {
+                    nsg,
+                    rule,
+                    properties,
+                    ..
+                },
+                Live::Azure(read),
+            ) => {
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let nsg = NsgId::parse(nsg)?;
+                let precondition = match read {
+                    Some(read) => Precondition::IfMatch(read.etag.clone()),
+                    None => Precondition::IfNoneMatch,
+                };
+                let writer = self.writers.azure(&self.runtime, step)?;
+                self.runtime.block_on(writer.put_rule(
+                    &nsg,
+                    rule,
+                    properties,
+                    &precondition,
+                    DefenderRules::Refuse,
+                ))?;
+                Ok(Wrote::Changed)
+            }
+            (Step::AzureDelete { nsg, rule, .. }, Live::Azure(read)) => {
+                let Some(read) = read else {
+                    return Ok(Wrote::AlreadyThere);
+                };
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let nsg = NsgId::parse(nsg)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                let deleted = self.runtime.block_on(writer.delete_rule(
+                    &nsg,
+                    rule,
+                    &read.etag,
+                    DefenderRules::Refuse,
+                ))?;
+                Ok(match deleted {
+                    azure_write::Deleted::Deleted => Wrote::Changed,
+                    azure_write::Deleted::AlreadyGone => Wrote::AlreadyThere,
+                })
+            }
+            (
+                Step::AwsAuthorize {
+                    group,
+                    region,
+                    rule,
+                },
+                _,
+            ) => {
+                let group = group_id(step, group)?;
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                let written = self.runtime.block_on(writer.authorize_rules(
+                    &group,
+                    std::slice::from_ref(rule),
+                    mode,
+                ))?;
+                Ok(match written {
+                    Written::WouldSucceed => Wrote::WouldSucceed,
+                    Written::Done(rules) if rules.iter().all(|r| r.already_there) => {
+                        Wrote::AlreadyThere
+                    }
+                    Written::Done(_) => Wrote::Changed,
+                })
+            }
+            (
+                Step::AwsRevoke {
+                    group,
+                    region,
+                    rule,
+                },
+                Live::Aws(rules),
+            ) => {
+                let ids: Vec<_> = rules
+                    .iter()
+                    .filter(|r| r.spec.same_access(rule))
+                    .map(|r| r.id.clone())
+                    .collect();
+                if ids.is_empty() {
+                    return Ok(Wrote::AlreadyThere);
+                }
+                let group = group_id(step, group)?;
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                let written = self
+                    .runtime
+                    .block_on(writer.revoke_rules(&group, &ids, mode))?;
+                Ok(match written {
+                    Written::WouldSucceed => Wrote::WouldSucceed,
+                    Written::Done(revoked) if revoked.revoked.is_empty() => Wrote::AlreadyThere,
+                    Written::Done(_) => Wrote::Changed,
+                })
+            }
+            (step, _) => Err(StepError::Connect {
+                target: step.target(),
+                detail: "read from the wrong cloud; this is a bug in portcullis".to_owned(),
+            }),
+        }
+    }
+}
+
+impl Writers {
+    fn azure(&mut self, runtime: &Runtime, step: &Step) -> Result<&RuleWriter, StepError> {
+        if self.azure.is_none() {
+            let credential = Credential::from_env();
+            let writer =
+                RuleWriter::new(&self.connect.arm_endpoint, &credential, self.connect.limits)
+                    .map_err(|detail| StepError::Connect {
+                        target: step.target(),
+                        detail,
+                    })?;
+            runtime
+                .block_on(writer.check_credential())
+                .map_err(|detail| StepError::Connect {
+                    target: step.target(),
+                    detail,
+                })?;
+            self.azure = Some(writer);
+        }
+        Ok(self.azure.as_ref().expect("connected above"))
+    }
+
+    fn aws(
+        &mut self,
+        runtime: &Runtime,
+        step: &Step,
+        region: &str,
+    ) -> Result<&SgWriter, StepError> {
+        if !self.aws.contains_key(region) {
+            let options = self
+                .connect
+                .aws_options(Regions::Named(vec![region.to_owned()]));
+            let writer = runtime
+                .block_on(SgWriter::connect(&options, region))
+                .map_err(|e| StepError::Connect {
+                    target: step.target(),
+                    detail: e.to_string(),
+                })?;
+            self.aws.insert(region.to_owned(), writer);
+        }
+        Ok(&self.aws[region])
+    }
+}
+
+fn group_id(step: &Step, group: &str) -> Result<GroupId, StepError> {
+    GroupId::new(group).map_err(|e| StepError::Connect {
+        target: step.target(),
+        detail: e.to_string(),
+    })
+}
+
+/// The Azure collector's options for re-reading subscriptions after a write.
+pub fn azure_options(connect: &Connect, subscriptions: Vec<String>) -> azure::AzureOptions {
+    azure::AzureOptions {
+        subscriptions: azure::Subscriptions::Only(subscriptions),
+        arm_endpoint: connect.arm_endpoint.clone(),
+        credential: Credential::from_env(),
+        progress: false,
+        limits: connect.limits,
+    }
+}

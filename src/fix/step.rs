@@ -1,0 +1,211 @@
+//! One cloud write of `fix`, as the journal records it before it is sent: the target, what the
+//! target held when it was read, and what the write leaves. A step says where its target stands
+//! ([`Step::progress`]: still to do, done, or changed by someone else), which makes every write
+//! replayable (apply, `fix recover`) and reversible ([`Step::inverse`], for `fix undo`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::cloud::aws::write::{LiveSgRule, RulePorts, SgRuleSpec};
+use crate::cloud::azure::write::LiveRule;
+
+use super::plan::SgRule;
+
+/// The journal's intent kind of a step written by `fix apply`.
+pub const APPLY: &str = "apply";
+/// The journal's intent kind of a step written by `fix undo`.
+pub const UNDO: &str = "undo";
+
+/// One write to one rule.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "write", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Step {
+    /// A PUT of one NSG security rule: `before` is its `properties` as read (`None`: created).
+    AzurePut {
+        nsg: String,
+        rule: String,
+        before: Option<Map<String, Value>>,
+        properties: Map<String, Value>,
+    },
+    /// A DELETE of one NSG security rule that held `before`.
+    AzureDelete {
+        nsg: String,
+        rule: String,
+        before: Map<String, Value>,
+    },
+    /// An authorize of one security group rule.
+    AwsAuthorize {
+        group: String,
+        region: String,
+        rule: SgRuleSpec,
+    },
+    /// A revoke of one security group rule (found by its access: protocol, ports, source).
+    AwsRevoke {
+        group: String,
+        region: String,
+        rule: SgRuleSpec,
+    },
+}
+
+/// A step as the journal's intent body: which change of the plan it makes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recorded {
+    /// The index of the change in the plan's `changes`.
+    pub change: usize,
+    pub step: Step,
+}
+
+/// What a step's target holds now, as read just before the step.
+#[derive(Clone, Debug)]
+pub enum Live {
+    /// The NSG rule, `None` when the NSG has no such rule.
+    Azure(Option<LiveRule>),
+    /// The security group's inbound rules.
+    Aws(Vec<LiveSgRule>),
+}
+
+/// Where a step's target stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// The target holds what the step was planned from: the write is to be made.
+    ToDo,
+    /// The target already holds what the step writes.
+    Done,
+    /// The target holds neither: someone changed it; nothing may be written. Says what it holds.
+    Differs(String),
+}
+
+impl Step {
+    /// The target, as messages name it: `rule "allow-ssh" of NSG /subscriptions/…`.
+    pub fn target(&self) -> String {
+        match self {
+            Step::AzurePut { nsg, rule, .. } | Step::AzureDelete { nsg, rule, .. } => {
+                format!("rule {rule:?} of NSG {nsg}")
+            }
+            Step::AwsAuthorize { group, rule, .. } | Step::AwsRevoke { group, rule, .. } => {
+                format!("rule {rule} of security group {group}")
+            }
+        }
+    }
+
+    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Step::AzurePut { before: None, .. } => "create",
+            Step::AzurePut { .. } => "replace",
+            Step::AzureDelete { .. } => "delete",
+            Step::AwsAuthorize { .. } => "authorize",
+            Step::AwsRevoke { .. } => "revoke",
+        }
+    }
+
+    /// Where the target stands, given what it holds now.
+    pub fn progress(&self, live: &Live) -> Progress {
+        match (self, live) {
+            (
+                Step::AzurePut {
+                    before, properties, ..
+                },
+                Live::Azure(rule),
+            ) => match (rule, before) {
+                (Some(rule), _) if rule.holds(properties) => Progress::Done,
+                (Some(rule), Some(before)) if rule.holds(before) => Progress::ToDo,
+                (None, None) => Progress::ToDo,
+                (None, Some(_)) => Progress::Differs("the rule was deleted since".to_owned()),
+                (Some(rule), _) => Progress::Differs(differs(rule)),
+            },
+            (Step::AzureDelete { before, .. }, Live::Azure(rule)) => match rule {
+                None => Progress::Done,
+                Some(rule) if rule.holds(before) => Progress::ToDo,
+                Some(rule) => Progress::Differs(differs(rule)),
+            },
+            (Step::AwsAuthorize { rule, .. }, Live::Aws(rules)) => {
+                if rules.iter().any(|r| r.spec.same_access(rule)) {
+                    Progress::Done
+                } else {
+                    Progress::ToDo
+                }
+            }
+            (Step::AwsRevoke { rule, .. }, Live::Aws(rules)) => {
+                if rules.iter().any(|r| r.spec.same_access(rule)) {
+                    Progress::ToDo
+                } else {
+                    Progress::Done
+                }
+            }
+            (step, _) => Progress::Differs(format!(
+                "{} was read from the wrong cloud; this is a bug in portcullis",
+                step.target()
+            )),
+        }
+    }
+
+    /// The step that takes this one back: the rule as it was before.
+    pub fn inverse(&self) -> Step {
+        match self.clone() {
+            Step::AzurePut {
+                nsg,
+                rule,
+                before: Some(before),
+                properties,
+            } => Step::AzurePut {
+                nsg,
+                rule,
+                before: Some(properties),
+                properties: before,
+            },
+            Step::AzurePut {
+                nsg,
+                rule,
+                before: None,
+                properties,
+            } => Step::AzureDelete {
+                nsg,
+                rule,
+                before: properties,
+            },
+            Step::AzureDelete { nsg, rule, before } => Step::AzurePut {
+                nsg,
+                rule,
+                before: None,
+                properties: before,
+            },
+            Step::AwsAuthorize {
+                group,
+                region,
+                rule,
+            } => Step::AwsRevoke {
+                group,
+                region,
+                rule,
+            },
+            Step::AwsRevoke {
+                group,
+                region,
+                rule,
+            } => Step::AwsAuthorize {
+                group,
+                region,
+                rule,
+            },
+        }
+    }
+}
+
+fn differs(rule: &LiveRule) -> String {
+    format!(
+        "the rule was changed since (it now holds {})",
+        Value::Object(rule.properties.clone())
+    )
+}
+
+/// A plan's security group rule as the writer takes it.
+pub fn sg_spec(rule: &SgRule) -> SgRuleSpec {
+    SgRuleSpec {
+        protocol: rule.protocol,
+        ports: rule.ports.map_or(RulePorts::All, RulePorts::Range),
+        source: rule.source.clone(),
+        description: rule.description.clone(),
+    }
+}

@@ -959,3 +959,158 @@ fn writes_in_the_account_of_the_environment() {
     );
     println!("{WRITES_CHECKED}");
 }
+
+/// Every inbound rule of the account's security groups in `region`, by content (EC2 gives a
+/// rule authorized again a new id, so ids are left out).
+fn group_rules(account: &Account, region: &str) -> BTreeSet<String> {
+    let rules: Value =
+        serde_json::from_str(&account.aws_cli(region, &["describe-security-group-rules"])).unwrap();
+    rules["SecurityGroupRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["IsEgress"] == false)
+        .map(|r| {
+            let field = |key: &str| r[key].to_string();
+            [
+                "GroupId",
+                "IpProtocol",
+                "FromPort",
+                "ToPort",
+                "CidrIpv4",
+                "CidrIpv6",
+                "PrefixListId",
+                "ReferencedGroupInfo",
+                "Description",
+            ]
+            .map(field)
+            .join(" ")
+        })
+        .collect()
+}
+
+/// The unhealthy findings of `recommendation` in a live scan of `regions`, by VM name.
+fn unhealthy(account: &Account, regions: &str, recommendation: &str) -> BTreeSet<String> {
+    let out = account.portcullis(&[
+        "scan",
+        "--aws",
+        "--regions",
+        regions,
+        "--endpoint-url",
+        &account.moto.url,
+        "--quiet",
+        "--format",
+        "json",
+    ]);
+    let report: Value = serde_json::from_slice(&out.stdout).expect(&stderr(&out));
+    verdicts(&report)
+        .into_iter()
+        .filter(|((_, rule), (status, _))| rule == recommendation && status == "unhealthy")
+        .map(|((name, _), _)| name)
+        .collect()
+}
+
+/// Plans with `strategy` (and `extra`), applies, applies again, and undoes, against moto.
+fn aws_apply_then_undo(estate: &str, salt: u64, strategy: &str, extra: &[&str]) {
+    let account = Account::seed(salt, &[estate]);
+    let regions = "eu-west-1,us-east-1";
+    let state = account.path("state");
+    let plan = account.path("plan.json");
+    let run = |args: &[&str]| {
+        account
+            .command(Path::new(env!("CARGO_BIN_EXE_portcullis")))
+            .args(args)
+            .env("PORTCULLIS_STATE_DIR", &state)
+            .output()
+            .unwrap()
+    };
+    let text = |out: &Output| {
+        format!(
+            "status {:?}\n{}\n{}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout),
+            stderr(out)
+        )
+    };
+    let recommendation = match strategy {
+        "jit" => "management-ports-jit",
+        _ => "management-ports-closed",
+    };
+    let original: Vec<BTreeSet<String>> = ["eu-west-1", "us-east-1"]
+        .map(|r| group_rules(&account, r))
+        .to_vec();
+    let before = unhealthy(&account, regions, recommendation);
+    assert!(!before.is_empty());
+
+    let mut args = vec![
+        "fix",
+        "plan",
+        "--aws",
+        "--regions",
+        regions,
+        "--endpoint-url",
+        &account.moto.url,
+        "--quiet",
+        "--strategy",
+        strategy,
+        "-o",
+        &plan,
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let planned = read_json(&plan);
+    let skipped: BTreeSet<String> = planned["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["resource_name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_ne!(skipped, before, "the plan must fix something");
+
+    let apply = [
+        "fix",
+        "apply",
+        &plan,
+        "--endpoint-url",
+        &account.moto.url,
+        "--yes",
+    ];
+    let out = run(&apply);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("verified:"), "{}", text(&out));
+    assert_eq!(unhealthy(&account, regions, recommendation), skipped);
+
+    let applied: Vec<BTreeSet<String>> = ["eu-west-1", "us-east-1"]
+        .map(|r| group_rules(&account, r))
+        .to_vec();
+    assert_ne!(applied, original);
+    let out = run(&apply);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("nothing to write"), "{}", text(&out));
+
+    let out = run(&[
+        "fix",
+        "undo",
+        &plan,
+        "--endpoint-url",
+        &account.moto.url,
+        "--yes",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let undone: Vec<BTreeSet<String>> = ["eu-west-1", "us-east-1"]
+        .map(|r| group_rules(&account, r))
+        .to_vec();
+    assert_eq!(undone, original);
+    assert_eq!(unhealthy(&account, regions, recommendation), before);
+}
+
+#[test]
+fn aws_quick_fix_applied_narrows_each_rule_and_undo_restores_every_rule() {
+    aws_apply_then_undo("commands", 21, "quick-fix", &["--allow-protocol-narrowing"]);
+}
+
+#[test]
+fn aws_lockdown_applied_revokes_the_internet_and_undo_restores_every_rule() {
+    aws_apply_then_undo("verdicts", 22, "jit", &[]);
+}

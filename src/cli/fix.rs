@@ -160,7 +160,25 @@ pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
     }
 }
 
+/// Says so when an earlier `fix` left writes without an outcome: the estate read may be half-way
+/// through a plan. Planning reads only, so it goes on; `fix apply` recovers first.
+fn warn_pending() {
+    let Ok(journals) = crate::fix::journal::Journals::in_state_dir() else {
+        return;
+    };
+    if let Ok(pending) = journals.pending()
+        && !pending.value.is_empty()
+    {
+        eprintln!(
+            "warning: {} write(s) of an earlier `portcullis fix` have no recorded outcome (it \
+             ended half-way); run `portcullis fix recover` (`fix apply` does it first)",
+            pending.value.len()
+        );
+    }
+}
+
 fn run_plan(args: PlanArgs) -> Result<ExitCode, String> {
+    warn_pending();
     let policy = args.policy.load()?;
     let (loaded, _) = args.source.gather(false)?;
     let snapshot = &loaded.snapshot;

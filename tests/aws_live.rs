@@ -1002,7 +1002,8 @@ fn unhealthy(account: &Account, regions: &str, recommendation: &str) -> BTreeSet
         "--format",
         "json",
     ]);
-    let report: Value = serde_json::from_slice(&out.stdout).expect(&stderr(&out));
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", stderr(&out)));
     verdicts(&report)
         .into_iter()
         .filter(|((_, rule), (status, _))| rule == recommendation && status == "unhealthy")

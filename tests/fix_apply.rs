@@ -119,7 +119,8 @@ fn unhealthy(fake: &FakeArm, state: &Path, recommendation: &str) -> Vec<String> 
             "json",
         ],
     );
-    let report: Value = serde_json::from_slice(&out.stdout).expect(&text(&out));
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
     let mut names: Vec<String> = report["findings"]
         .as_array()
         .unwrap()
@@ -193,6 +194,15 @@ fn apply_then_undo(strategy: &str, recommendation: &str) {
     assert!(text(&out).contains("verified:"), "{}", text(&out));
     assert_eq!(unhealthy(&fake, &state, recommendation), skipped(&planned));
     assert_ne!(rules(&fake), original);
+    assert!(
+        fake.stats().writes_by_nsg.len() > 1,
+        "several NSGs are written"
+    );
+    assert_eq!(
+        fake.stats().overlapping_writes,
+        0,
+        "one write at a time per NSG"
+    );
 
     let writes = fake.stats().writes_by_nsg.values().sum::<u64>();
     let again = apply(&fake, &state, &plan_path, &["--yes"]);

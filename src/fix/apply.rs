@@ -1,19 +1,21 @@
 //! `fix apply`'s stages: refuse what cannot be applied (an offline plan, a plan of another
 //! policy), read every target live, sort the plan's changes into done, to do and stale (a stale
-//! plan is refused whole, before any write), then make the writes one at a time, each journaled
-//! before it is sent and its outcome after. Verification by a new scan is [`super::verify`].
+//! plan is refused whole, before any write), then make the writes, one at a time per NSG or
+//! security group and several NSGs and groups at once, each journaled before it is sent and its
+//! outcome after. Verification by a new scan is [`super::verify`].
 //!
 //! A second apply of the same plan finds every change done and writes nothing; an apply after a
 //! crash finds the changes made so far done and makes the rest.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use serde_json::{Value, json};
 
 use crate::azure_rule;
 use crate::cloud::aws::write::Mode;
 
-use super::clouds::{Clouds, StepError, Wrote};
+use super::clouds::{Clouds, Connect, StepError, Wrote};
 use super::journal::{self, Intent, Journal, JournalError, Outcome};
 use super::plan::{Change, NsgRuleChange, Plan, SgRuleChange};
 use super::step::{self, Live, Progress, Recorded, Step, sg_spec};
@@ -44,7 +46,10 @@ pub enum RefusedError {
     )]
     OtherAccount { account: String },
     #[error("cannot read {target}: {error}")]
-    Read { target: String, error: StepError },
+    Read {
+        target: String,
+        error: Box<StepError>,
+    },
     #[error(
         "the plan is stale, nothing was written: {}; plan again from the live state",
         stale.iter().map(|s| format!("change {} ({}): {}", s.change + 1, s.target, s.holds)).collect::<Vec<_>>().join("; ")
@@ -154,7 +159,7 @@ fn check_nsg_rule(
     let target = probe.target();
     let live = clouds.read(&probe).map_err(|error| RefusedError::Read {
         target: target.clone(),
-        error,
+        error: Box::new(error),
     })?;
     let Live::Azure(read) = &live else {
         unreachable!("an NSG rule reads as Azure")
@@ -164,10 +169,10 @@ fn check_nsg_rule(
             azure_rule::from_properties(&target, &rule.name, &rule.properties).map_err(|e| {
                 RefusedError::Read {
                     target: target.clone(),
-                    error: StepError::Connect {
+                    error: Box::new(StepError::Connect {
                         target: target.clone(),
                         detail: e.to_string(),
-                    },
+                    }),
                 }
             })?,
         ),
@@ -269,7 +274,7 @@ fn check_sg_rule(
     if !groups.contains_key(&change.group) {
         let live = clouds.read(&step).map_err(|error| RefusedError::Read {
             target: target.clone(),
-            error,
+            error: Box::new(error),
         })?;
         groups.insert(change.group.clone(), live);
     }
@@ -299,39 +304,108 @@ fn check_sg_rule(
     }))
 }
 
-/// Makes the writes of `checked`, one at a time, each journaled before it is sent and its
-/// outcome after; in a dry run nothing is journaled (nothing is written).
+/// How many NSGs or security groups are written at the same time, each by its own thread with
+/// its own connections.
+pub const WRITERS: usize = 4;
+
+/// Makes the writes of `checked`: one at a time and in order within an NSG or security group,
+/// up to [`WRITERS`] NSGs and groups at once; each journaled before it is sent and its outcome
+/// after. In a dry run nothing is journaled (nothing is written). Outcomes come back in the
+/// plan's order.
 pub fn write(
     checked: Vec<Checked>,
-    clouds: &mut Clouds,
-    mut journal: Option<&mut Journal<'_>>,
+    connect: &Connect,
+    journal: Option<&mut Journal<'_>>,
     mode: Mode,
 ) -> Result<Vec<ChangeOutcome>, JournalError> {
-    let mut outcomes = Vec::new();
+    let groups = by_container(checked);
+    let writers = WRITERS.min(groups.len());
+    let queue = Mutex::new(groups.into_iter());
+    let journal = journal.map(Mutex::new);
+    let outcomes = Mutex::new(Vec::new());
+    let failures: Vec<JournalError> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..writers)
+            .map(|_| {
+                scope.spawn(|| -> Result<(), JournalError> {
+                    let mut clouds = Clouds::new(connect.clone());
+                    loop {
+                        let next = lock(&queue).next();
+                        let Some(group) = next else {
+                            return Ok(());
+                        };
+                        for Todo { change, step, live } in group {
+                            let result = match (&mut clouds, journal.as_ref()) {
+                                (Err(detail), _) => Err(StepError::Connect {
+                                    target: step.target(),
+                                    detail: detail.clone(),
+                                }),
+                                (Ok(clouds), Some(journal)) => {
+                                    journaled(journal, change, &step, step::APPLY, |step| {
+                                        clouds.write(step, &live, mode)
+                                    })?
+                                }
+                                (Ok(clouds), None) => clouds.write(&step, &live, mode),
+                            };
+                            lock(&outcomes).push(ChangeOutcome {
+                                change,
+                                target: step.target(),
+                                verb: step.verb(),
+                                result,
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .filter_map(|w| w.join().expect("a writer thread panicked").err())
+            .collect()
+    });
+    if let Some(failure) = failures.into_iter().next() {
+        return Err(failure);
+    }
+    let mut outcomes = outcomes.into_inner().unwrap_or_else(|p| p.into_inner());
+    outcomes.sort_by_key(|o| o.change);
+    Ok(outcomes)
+}
+
+/// One write to make: the change it is for, the step, and its target as read.
+struct Todo {
+    change: usize,
+    step: Step,
+    live: Live,
+}
+
+/// The writes to make, NSG by NSG and group by group, each in the order [`check`] put them.
+fn by_container(checked: Vec<Checked>) -> Vec<Vec<Todo>> {
+    let mut groups: Vec<(String, Vec<Todo>)> = Vec::new();
     for one in checked {
         let Some((step, live)) = one.todo else {
             continue;
         };
-        let result = match journal.as_deref_mut() {
-            Some(journal) => journaled(journal, one.change, &step, step::APPLY, |step| {
-                clouds.write(step, &live, mode)
-            })?,
-            None => clouds.write(&step, &live, mode),
-        };
-        outcomes.push(ChangeOutcome {
+        let key = step.container().to_ascii_lowercase();
+        let todo = Todo {
             change: one.change,
-            target: step.target(),
-            verb: step.verb(),
-            result,
-        });
+            step,
+            live,
+        };
+        match groups.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, group)) => group.push(todo),
+            None => groups.push((key, vec![todo])),
+        }
     }
-    Ok(outcomes)
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Records `step` as an intent, makes it with `write`, and records its outcome: the one way
 /// `fix` writes to a cloud. [`crash_point`]s sit between the three.
 pub fn journaled(
-    journal: &mut Journal<'_>,
+    journal: &Mutex<&mut Journal<'_>>,
     change: usize,
     step: &Step,
     kind: &str,
@@ -342,14 +416,14 @@ pub fn journaled(
         step: step.clone(),
     })
     .expect("a step is JSON");
-    let intent = journal.record_intent(&Intent {
+    let intent = lock(journal).record_intent(&Intent {
         kind: kind.to_owned(),
         body,
     })?;
     crash_point();
     let result = write(step);
     crash_point();
-    journal.record_outcome(intent, &outcome_of(&result))?;
+    lock(journal).record_outcome(intent, &outcome_of(&result))?;
     crash_point();
     Ok(result)
 }

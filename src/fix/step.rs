@@ -89,6 +89,14 @@ impl Step {
         }
     }
 
+    /// The NSG or security group the step writes to.
+    pub fn container(&self) -> &str {
+        match self {
+            Step::AzurePut { nsg, .. } | Step::AzureDelete { nsg, .. } => nsg,
+            Step::AwsAuthorize { group, .. } | Step::AwsRevoke { group, .. } => group,
+        }
+    }
+
     /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`.
     pub fn verb(&self) -> &'static str {
         match self {

@@ -5,6 +5,7 @@
 //! apply's, and is left. Undo's own writes are journaled like apply's.
 
 use std::collections::BTreeMap;
+use std::sync::Mutex;
 
 use super::apply::journaled;
 use super::clouds::{Clouds, StepError, Wrote};
@@ -77,7 +78,7 @@ pub fn in_effect(records: &[JournalRecord]) -> Result<Vec<(usize, Step)>, String
         .into_iter()
         .filter_map(|(change, (sequence, step))| Some((sequence, change, step?)))
         .collect();
-    writes.sort_by(|a, b| b.0.cmp(&a.0));
+    writes.sort_by_key(|w| std::cmp::Reverse(w.0));
     Ok(writes
         .into_iter()
         .map(|(_, change, step)| (change, step))
@@ -101,9 +102,12 @@ pub fn undo(
                 Progress::Done => UndoResult::AlreadyUndone,
                 Progress::Differs(holds) => UndoResult::Differs(holds),
                 Progress::ToDo => UndoResult::Written(match journal.as_deref_mut() {
-                    Some(journal) => journaled(journal, change, &inverse, step::UNDO, |step| {
-                        clouds.write(step, &live, mode)
-                    })?,
+                    Some(journal) => {
+                        let journal = Mutex::new(journal);
+                        journaled(&journal, change, &inverse, step::UNDO, |step| {
+                            clouds.write(step, &live, mode)
+                        })?
+                    }
                     None => clouds.write(&inverse, &live, mode),
                 }),
             },

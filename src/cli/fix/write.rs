@@ -80,7 +80,7 @@ pub(super) fn run_apply(args: ApplyArgs) -> Result<ExitCode, String> {
             }
             Mode::DryRun => None,
         };
-        outcomes = apply::write(checked, &mut clouds, journal.as_mut(), mode)
+        outcomes = apply::write(checked, clouds.connect(), journal.as_mut(), mode)
             .map_err(|e| e.to_string())?;
         for outcome in &outcomes {
             print_write(outcome.verb, &outcome.target, &outcome.result);

@@ -217,3 +217,150 @@ pub fn sg_spec(rule: &SgRule) -> SgRuleSpec {
         description: rule.description.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::cloud::aws::write::{GroupId, RuleId};
+    use crate::cloud::azure::write::{Etag, ProvisioningState};
+    use crate::model::{PortRange, Protocol, SgSourceKind};
+
+    fn props(value: Value) -> Map<String, Value> {
+        value.as_object().unwrap().clone()
+    }
+
+    fn live(properties: Option<Map<String, Value>>) -> Live {
+        Live::Azure(properties.map(|properties| LiveRule {
+            id: "…/securityRules/allow-ssh".to_owned(),
+            name: "allow-ssh".to_owned(),
+            etag: Etag("W/\"1\"".to_owned()),
+            properties,
+            provisioning_state: ProvisioningState::Succeeded,
+        }))
+    }
+
+    fn spec(cidr: &str) -> SgRuleSpec {
+        SgRuleSpec {
+            protocol: Protocol::TCP,
+            ports: RulePorts::Range(PortRange {
+                first: 22,
+                last: 22,
+            }),
+            source: SgSourceKind::Cidr(cidr.parse().unwrap()),
+            description: None,
+        }
+    }
+
+    fn group(cidrs: &[&str]) -> Live {
+        Live::Aws(
+            cidrs
+                .iter()
+                .enumerate()
+                .map(|(i, cidr)| LiveSgRule {
+                    id: RuleId::new(&format!("sgr-{i}")).unwrap(),
+                    group_id: GroupId::new("sg-1").unwrap(),
+                    spec: spec(cidr),
+                })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn where_a_step_stands_given_its_target() {
+        let wide = props(json!({"sourceAddressPrefix": "*", "priority": 100}));
+        let narrow = props(json!({"sourceAddressPrefix": "10.0.0.0/8", "priority": 100}));
+        let other = props(json!({"sourceAddressPrefix": "1.2.3.4", "priority": 100}));
+        let put = |before: Option<&Map<String, Value>>| Step::AzurePut {
+            nsg: "nsg".to_owned(),
+            rule: "allow-ssh".to_owned(),
+            before: before.cloned(),
+            properties: narrow.clone(),
+        };
+        let delete = Step::AzureDelete {
+            nsg: "nsg".to_owned(),
+            rule: "allow-ssh".to_owned(),
+            before: wide.clone(),
+        };
+        let authorize = Step::AwsAuthorize {
+            group: "sg-1".to_owned(),
+            region: "eu-west-1".to_owned(),
+            rule: spec("10.0.0.0/8"),
+        };
+        let revoke = Step::AwsRevoke {
+            group: "sg-1".to_owned(),
+            region: "eu-west-1".to_owned(),
+            rule: spec("0.0.0.0/0"),
+        };
+        let differs = |p: Progress| matches!(p, Progress::Differs(_));
+        let table: [(&Step, Live, fn(Progress) -> bool); 12] = [
+            (&put(Some(&wide)), live(Some(wide.clone())), |p| {
+                p == Progress::ToDo
+            }),
+            (&put(Some(&wide)), live(Some(narrow.clone())), |p| {
+                p == Progress::Done
+            }),
+            (&put(Some(&wide)), live(Some(other.clone())), differs),
+            (&put(Some(&wide)), live(None), differs),
+            (&put(None), live(None), |p| p == Progress::ToDo),
+            (&put(None), live(Some(other.clone())), differs),
+            (&delete, live(Some(wide.clone())), |p| p == Progress::ToDo),
+            (&delete, live(None), |p| p == Progress::Done),
+            (&authorize, group(&["0.0.0.0/0"]), |p| p == Progress::ToDo),
+            (&authorize, group(&["10.0.0.0/8"]), |p| p == Progress::Done),
+            (&revoke, group(&["0.0.0.0/0", "10.0.0.0/8"]), |p| {
+                p == Progress::ToDo
+            }),
+            (&revoke, group(&["10.0.0.0/8"]), |p| p == Progress::Done),
+        ];
+        for (i, (step, live, expected)) in table.into_iter().enumerate() {
+            let progress = step.progress(&live);
+            assert!(expected(progress.clone()), "case {i}: {progress:?}");
+        }
+    }
+
+    #[test]
+    fn an_inverse_takes_a_step_back_and_twice_is_the_step() {
+        let before = props(json!({"sourceAddressPrefix": "*"}));
+        let after = props(json!({"sourceAddressPrefix": "10.0.0.0/8"}));
+        let steps = [
+            Step::AzurePut {
+                nsg: "nsg".to_owned(),
+                rule: "r".to_owned(),
+                before: Some(before.clone()),
+                properties: after.clone(),
+            },
+            Step::AzurePut {
+                nsg: "nsg".to_owned(),
+                rule: "r".to_owned(),
+                before: None,
+                properties: after.clone(),
+            },
+            Step::AwsRevoke {
+                group: "sg-1".to_owned(),
+                region: "eu-west-1".to_owned(),
+                rule: spec("0.0.0.0/0"),
+            },
+        ];
+        for step in steps {
+            assert_ne!(step.inverse(), step);
+            assert_eq!(step.inverse().inverse(), step);
+        }
+        let Step::AzurePut {
+            before: Some(inverse_before),
+            properties,
+            ..
+        } = (Step::AzurePut {
+            nsg: "nsg".to_owned(),
+            rule: "r".to_owned(),
+            before: Some(before.clone()),
+            properties: after.clone(),
+        })
+        .inverse()
+        else {
+            panic!("the inverse of a replace is a replace");
+        };
+        assert_eq!((inverse_before, properties), (after, before));
+    }
+}

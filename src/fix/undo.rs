@@ -121,3 +121,114 @@ pub fn undo(
     }
     Ok(undone)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::fix::journal::{Intent, IntentId, Outcome, Status};
+
+    fn step(cidr: &str) -> Step {
+        Step::AwsRevoke {
+            group: "sg-1".to_owned(),
+            region: "eu-west-1".to_owned(),
+            rule: crate::cloud::aws::write::SgRuleSpec {
+                protocol: crate::model::Protocol::TCP,
+                ports: crate::cloud::aws::write::RulePorts::All,
+                source: crate::model::SgSourceKind::Cidr(cidr.parse().unwrap()),
+                description: None,
+            },
+        }
+    }
+
+    fn record(
+        line: usize,
+        kind: &str,
+        change: usize,
+        cidr: &str,
+        outcome: Option<(Status, &str)>,
+    ) -> JournalRecord {
+        JournalRecord {
+            id: IntentId(line as u64),
+            intent: Intent {
+                kind: kind.to_owned(),
+                body: serde_json::to_value(Recorded {
+                    change,
+                    step: step(cidr),
+                })
+                .unwrap(),
+            },
+            outcome: outcome.map(|(status, detail)| Outcome {
+                status,
+                detail: json!(detail),
+            }),
+            line,
+        }
+    }
+
+    #[test]
+    fn the_writes_in_effect_are_the_last_successful_applies_not_undone_newest_first() {
+        let records = [
+            record(
+                1,
+                step::APPLY,
+                0,
+                "1.0.0.0/8",
+                Some((Status::Applied, "Changed")),
+            ),
+            record(
+                2,
+                step::APPLY,
+                1,
+                "2.0.0.0/8",
+                Some((Status::Applied, "Changed")),
+            ),
+            // Found in place at apply: not apply's to undo.
+            record(
+                3,
+                step::APPLY,
+                2,
+                "3.0.0.0/8",
+                Some((Status::Converged, "AlreadyThere")),
+            ),
+            // Written, as recover found after a crash.
+            record(
+                4,
+                step::APPLY,
+                3,
+                "4.0.0.0/8",
+                Some((Status::Converged, FOUND_WRITTEN)),
+            ),
+            record(
+                5,
+                step::APPLY,
+                4,
+                "5.0.0.0/8",
+                Some((Status::Blocked, "denied")),
+            ),
+            record(6, step::APPLY, 5, "6.0.0.0/8", None),
+            // Change 1 was undone, then change 0 applied again by a later apply.
+            record(
+                7,
+                step::UNDO,
+                1,
+                "2.0.0.0/8",
+                Some((Status::Applied, "Changed")),
+            ),
+            record(
+                8,
+                step::APPLY,
+                0,
+                "1.0.0.0/8",
+                Some((Status::Applied, "Changed")),
+            ),
+        ];
+        let changes: Vec<usize> = in_effect(&records)
+            .unwrap()
+            .into_iter()
+            .map(|(change, _)| change)
+            .collect();
+        assert_eq!(changes, vec![0, 3]);
+    }
+}

@@ -144,6 +144,59 @@ fn printed_commands_paste_into_bash_as_written() {
     }
 }
 
+/// The printed `plan:` line (`portcullis fix plan` for the VM), typed into bash with
+/// `portcullis` a stub: it gets exactly the live source, the VM's name and the plan file, and
+/// nothing the name holds runs as a command.
+#[test]
+fn the_printed_fix_plan_command_pastes_into_bash_as_written() {
+    for name in [
+        "vm$(touch MARK)",
+        "tick`touch MARK`",
+        "quote'\"vm",
+        "bang!!vm^x",
+    ] {
+        let mut resources = AzureVm::new()
+            .nic(vec![allow(300, "Tcp", "*", "22")])
+            .resources(false);
+        let vm = resources
+            .iter_mut()
+            .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
+            .unwrap();
+        vm["name"] = json!(name);
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("estate.json");
+        std::fs::write(&input, json!({ "value": resources }).to_string()).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .arg("scan")
+            .arg("-i")
+            .arg(&input)
+            .output()
+            .unwrap();
+        let table = String::from_utf8(o.stdout).unwrap();
+        let plans: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.trim_start().strip_prefix("plan: "))
+            .collect();
+        let [plan] = plans[..] else {
+            panic!("{name:?}: one plan line expected: {table}")
+        };
+        let argv = paste(dir.path(), "portcullis", plan);
+        let expected = json!([
+            "fix",
+            "plan",
+            "--azure",
+            "--subscriptions",
+            support::SUB,
+            "--resource",
+            name,
+            "-o",
+            "plan.json"
+        ]);
+        assert_eq!(argv, vec![expected], "{name:?}: pasted {plan}");
+        assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
+    }
+}
+
 /// A snapshot of one internet-facing AWS instance whose security group `group` lets `source`
 /// reach port 22.
 fn aws_snapshot(group: &str, source: Value) -> Value {

@@ -97,6 +97,11 @@ fn demo_report_shows_the_score_and_the_unhealthy_vms() {
          resourceGroups/rg-prod/providers/Microsoft.Network/networkSecurityGroups/web-01-nsg/\
          securityRules/allow-ssh"
     ));
+    // The fix plan command of that VM, next to the raw commands.
+    assert!(text.contains(
+        "portcullis fix plan --azure --subscriptions 11111111-1111-4111-8111-111111111111 \
+         --resource web-01 -o plan.json"
+    ));
 
     let png = browser.screenshot();
     assert_eq!(png_size(&png), (1280, 1800));
@@ -218,5 +223,14 @@ fn names_from_cloud_data_are_text_not_markup() {
     assert_eq!(
         browser.eval("document.querySelector('.vm-name').innerText"),
         json!(name)
+    );
+    // The fix plan command names it as text too, quoted for the shell.
+    let plan = browser.eval("document.querySelector('.plan code').innerText");
+    let quoted = shlex::try_quote(name).unwrap();
+    assert!(
+        plan.as_str()
+            .unwrap()
+            .contains(&format!("--resource {quoted} -o plan.json")),
+        "{plan}"
     );
 }

@@ -939,7 +939,6 @@ proptest! {
     }
 
     #[test]
-    #[ignore = "fails: apply_to_snapshot refuses its own plan as stale (SgRuleStale, e.g. sg-0 'tcp 3389 from 8.8.0.0/16'); see the session note"]
     fn aws_quick_fix_closes_only_broad_management_access(
         case in aws_case(),
         narrowing in any::<bool>(),

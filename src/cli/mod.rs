@@ -315,7 +315,7 @@ fn run_scan(
     // is hundreds of megabytes.
     let write = |path: Option<&Path>, format: Format| match format {
         Format::Json => write_output(path, |out| output::write_json(&report, out)),
-        Format::Table => write_text(path, &output::render_table(&report)),
+        Format::Table => write_text(path, &output::render_table(&report, &policy)),
         Format::Sarif => write_text(path, &output::render_sarif(&report, &policy, &base)),
         Format::Html => write_text(path, &output::render_html(&report, &policy)),
     };

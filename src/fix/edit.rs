@@ -2,10 +2,10 @@
 //! differences from the original as a plan's [`Change`]s (with blast radius), and the pure
 //! application of a plan to a snapshot, which checks each before-image as apply will.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::engine::id_key;
-use crate::model::{NsgRule, SgPermission, SgSource, Snapshot};
+use crate::model::{NsgRule, PortRange, Protocol, SgPermission, SgSource, SgSourceKind, Snapshot};
 
 use super::plan::{AffectedVm, Change, ChangeNote, NsgRuleChange, Plan, SgRule, SgRuleChange};
 
@@ -197,21 +197,24 @@ fn without_origin(rule: &NsgRule) -> NsgRule {
     }
 }
 
-/// A security group's inbound rules, one per source.
+/// A security group's inbound rules as EC2 holds them: a set, one rule per protocol, ports and
+/// source. A source listed twice (in two permissions of the same protocol and ports, or twice in
+/// one) is one rule, which one revoke removes; the first listing gives its id and description.
 fn sg_rules(snapshot: &Snapshot, group: &str) -> Vec<SgRule> {
+    let mut seen: HashSet<(Protocol, Option<PortRange>, &SgSourceKind)> = HashSet::new();
     snapshot
         .security_groups
         .iter()
         .filter(|g| g.id == group)
         .flat_map(|g| &g.inbound)
-        .flat_map(|p| {
-            p.sources.iter().map(|s| SgRule {
-                rule_id: s.rule_id.clone(),
-                protocol: p.protocol,
-                ports: p.ports,
-                source: s.kind.clone(),
-                description: s.description.clone(),
-            })
+        .flat_map(|p| p.sources.iter().map(move |s| (p, s)))
+        .filter(|(p, s)| seen.insert((p.protocol, p.ports, &s.kind)))
+        .map(|(p, s)| SgRule {
+            rule_id: s.rule_id.clone(),
+            protocol: p.protocol,
+            ports: p.ports,
+            source: s.kind.clone(),
+            description: s.description.clone(),
         })
         .collect()
 }
@@ -399,9 +402,9 @@ pub fn describe_sg_rule(rule: &SgRule) -> String {
         .ports
         .map_or_else(|| "all ports".to_owned(), |p| p.to_string());
     let source = match &rule.source {
-        crate::model::SgSourceKind::Cidr(net) => net.to_string(),
-        crate::model::SgSourceKind::PrefixList(id) => format!("prefix list {id}"),
-        crate::model::SgSourceKind::Group(id) => format!("group {id}"),
+        SgSourceKind::Cidr(net) => net.to_string(),
+        SgSourceKind::PrefixList(id) => format!("prefix list {id}"),
+        SgSourceKind::Group(id) => format!("group {id}"),
     };
     let content = format!("{} {ports} from {source}", rule.protocol);
     match &rule.rule_id {

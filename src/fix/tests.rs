@@ -386,3 +386,32 @@ fn resources_select_vms_by_name_or_tag() {
         );
     }
 }
+
+#[test]
+fn a_rule_listed_twice_is_one_rule_revoked_once() {
+    // EC2 holds a group's rules as a set: the same protocol, ports and source listed in two
+    // permissions, or twice in one, is one rule, and the plan revokes it once.
+    let twice_in_two = json!([
+        {"protocol": "tcp", "ports": "3389", "sources": [{"cidr": "8.8.0.0/16"}]},
+        {"protocol": "tcp", "ports": "3389", "sources": [{"cidr": "8.8.0.0/16"}]}]);
+    let twice_in_one = json!([{"protocol": "tcp", "ports": "3389",
+        "sources": [{"cidr": "8.8.0.0/16"}, {"cidr": "8.8.0.0/16", "description": "again"}]}]);
+    for permissions in [twice_in_two, twice_in_one] {
+        let snapshot = aws(permissions.clone());
+        let plan = plan_of(&snapshot, &options(Strategy::QuickFix, false));
+        let revokes: Vec<&SgRule> = plan
+            .changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Aws(c) => c.before.as_ref(),
+                Change::Azure(_) => None,
+            })
+            .collect();
+        assert_eq!(revokes.len(), 1, "{permissions}: {:#?}", plan.changes);
+        assert_eq!(revokes[0].description, None, "{permissions}");
+        assert!(
+            unhealthy_after(&snapshot, &plan, "management-ports-closed").is_empty(),
+            "{permissions}"
+        );
+    }
+}

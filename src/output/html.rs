@@ -13,6 +13,7 @@ use crate::baseline::BaselineSummary;
 use crate::finding::{BaselineState, Finding, Status};
 use crate::gate::GateOutcome;
 use crate::policy::Policy;
+use crate::remediate::PlanCommands;
 use crate::verdict::thousands;
 
 /// Radius of the gauge circle in SVG units.
@@ -95,6 +96,10 @@ struct VmView<'a> {
     detailed: bool,
     /// Lower-case name and id, for the search box.
     search: String,
+    /// The `portcullis fix plan` command for its management-port findings (detailed VMs only),
+    /// and why it is withheld when it is not safe to paste.
+    plan: Vec<String>,
+    plan_withheld: Vec<String>,
     findings: Vec<FindingView<'a>>,
 }
 
@@ -301,6 +306,7 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> Listing<'a> {
         .filter(|fs| fs.iter().map(rank).min() == Some(0))
         .count();
     groups.truncate(LISTED_VMS);
+    let plans = PlanCommands::new(&report.findings, policy);
     let views = groups
         .into_iter()
         .enumerate()
@@ -313,6 +319,11 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> Listing<'a> {
                 _ => ("not-applicable", "Not applicable"),
             };
             let detailed = index < DETAILED_VMS && matches!(status, "unhealthy" | "exempt");
+            let plan = if detailed {
+                plans.for_vm(findings)
+            } else {
+                Default::default()
+            };
             VmView {
                 anchor: format!("vm-{}", index + 1),
                 name: &first.resource_name,
@@ -330,6 +341,8 @@ fn vms<'a>(report: &'a Report, policy: &Policy) -> Listing<'a> {
                 status_label,
                 detailed,
                 search: format!("{} {}", first.resource_name, first.resource).to_lowercase(),
+                plan: plan.lines,
+                plan_withheld: plan.withheld,
                 findings: findings
                     .iter()
                     .map(|f| finding(f, policy, detailed))

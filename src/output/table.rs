@@ -3,7 +3,8 @@
 //! VMs with an unhealthy finding come first. Each VM shows its findings (status, recommendation,
 //! why, marked new against a baseline or exempt), then, once, the ports the internet reaches with
 //! the number of addresses and the rules that let them in (ports with the same evidence share a
-//! line), then the commands that fix it. Baseline and gate results follow the score. Names from
+//! line), then the commands that fix it and the `portcullis fix plan` command that plans the fix
+//! ([`crate::remediate::PlanCommands`]). Baseline and gate results follow the score. Names from
 //! cloud data are shown with control and bidi characters escaped ([`super::escape`]).
 
 use std::fmt::Write;
@@ -11,8 +12,10 @@ use std::fmt::Write;
 use super::escape::{visible, visible_layout};
 use super::{Report, address_counts};
 use crate::finding::{BaselineState, Finding, PortEvidence, RuleEvidence, Status};
+use crate::policy::Policy;
+use crate::remediate::PlanCommands;
 
-pub fn render(report: &Report) -> String {
+pub fn render(report: &Report, policy: &Policy) -> String {
     let mut out = String::new();
     let mut vms: Vec<&[Finding]> = report
         .findings
@@ -20,8 +23,9 @@ pub fn render(report: &Report) -> String {
         .collect();
     // Unhealthy first, then healthy, then not applicable; stable within each group.
     vms.sort_by_key(|fs| fs.iter().map(rank).min().unwrap_or(u8::MAX));
+    let plans = PlanCommands::new(&report.findings, policy);
     for findings in vms {
-        write_vm(&mut out, findings);
+        write_vm(&mut out, findings, &plans);
     }
     write_score(&mut out, report);
     write_collection(&mut out, report);
@@ -36,7 +40,7 @@ pub fn render(report: &Report) -> String {
     visible_layout(&out).into_owned()
 }
 
-fn write_vm(out: &mut String, findings: &[Finding]) {
+fn write_vm(out: &mut String, findings: &[Finding], plans: &PlanCommands) {
     let first = &findings[0];
     let region = first.region.as_deref().unwrap_or("-");
     let _ = writeln!(
@@ -104,12 +108,19 @@ fn write_vm(out: &mut String, findings: &[Finding]) {
     for command in commands {
         let _ = writeln!(out, "    fix: {}", visible(command));
     }
+    let plan = plans.for_vm(findings);
+    for command in &plan.lines {
+        let _ = writeln!(out, "    plan: {}", visible(command));
+    }
     let mut withheld: Vec<&str> = Vec::new();
-    for f in findings.iter().filter(|f| f.status == Status::Unhealthy) {
-        for why in &f.commands_withheld {
-            if !withheld.contains(&why.as_str()) {
-                withheld.push(why);
-            }
+    let reasons = findings
+        .iter()
+        .filter(|f| f.status == Status::Unhealthy)
+        .flat_map(|f| &f.commands_withheld)
+        .chain(&plan.withheld);
+    for why in reasons {
+        if !withheld.contains(&why.as_str()) {
+            withheld.push(why);
         }
     }
     for why in withheld {

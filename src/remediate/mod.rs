@@ -10,11 +10,14 @@
 //! The rules come from the typed references in the findings' evidence ([`crate::rule_ref`]): the
 //! ids and contents of the rules as read, never display text or file lines, so a live scan gets
 //! the same commands as a scan of files of the same estate. [`azure`] and [`aws`] write each
-//! cloud's commands; [`line`] prints them only when they are safe to paste.
+//! cloud's commands; [`line`] prints them only when they are safe to paste; [`plan_command`]
+//! writes the `portcullis fix plan` command that plans a VM's fix, for the reports to print
+//! next to these.
 
 mod aws;
 mod azure;
 pub(crate) mod line;
+mod plan_command;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
@@ -30,6 +33,7 @@ use crate::rule_ref::RuleRef;
 pub(crate) use aws::aws_protocol;
 pub(crate) use azure::resource_group;
 use line::Commands;
+pub(crate) use plan_command::PlanCommands;
 
 /// Fills [`Finding::commands`] of every unhealthy finding, in parallel.
 pub fn fill(snapshot: &Snapshot, policy: &Policy, findings: &mut [Finding]) {

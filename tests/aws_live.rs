@@ -208,6 +208,16 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// A command's status and output, for assertion messages.
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\n{}\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        stderr(out)
+    )
+}
+
 fn read_json(path: &str) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -1025,14 +1035,6 @@ fn aws_apply_then_undo(estate: &str, salt: u64, strategy: &str, extra: &[&str]) 
             .output()
             .unwrap()
     };
-    let text = |out: &Output| {
-        format!(
-            "status {:?}\n{}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
-    };
     let recommendation = match strategy {
         "jit" => "management-ports-jit",
         _ => "management-ports-closed",
@@ -1129,14 +1131,6 @@ fn aws_apply_killed_anywhere_converges_after_recover() {
             command.env("PORTCULLIS_TEST_CRASH_AT", at.to_string());
         }
         command.output().unwrap()
-    };
-    let text = |out: &Output| {
-        format!(
-            "status {:?}\n{}\n{}",
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout),
-            stderr(out)
-        )
     };
     let plan_and_apply = |account: &Account, crash_at: Option<u64>| {
         let (state, plan) = (account.path("state"), account.path("plan.json"));

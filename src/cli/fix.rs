@@ -19,6 +19,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use crate::cloud::aws::write::Mode;
 use crate::exemptions::VmSelector;
 use crate::fix::clouds::{Clouds, Connect};
 use crate::fix::{self, Plan, PlanOptions, PlanSource, Strategy};
@@ -49,7 +50,7 @@ pub(super) enum FixCommand {
     /// (journaled), and verify by scanning the touched scopes again.
     Apply(Box<ApplyArgs>),
     /// Take back what `fix apply` wrote for a plan, where the targets still hold what it wrote.
-    Undo(Box<UndoArgs>),
+    Undo(Box<WriteArgs>),
     /// Reconcile the writes a `fix` that ended half-way left without an outcome.
     Recover(Box<ConnectArgs>),
 }
@@ -87,15 +88,14 @@ impl ConnectArgs {
     }
 }
 
+/// What `fix apply` and `fix undo` take: the plan, how to reach the clouds, whether to ask.
 #[derive(Debug, Args)]
-pub(super) struct ApplyArgs {
+pub(super) struct WriteArgs {
     /// The plan file `fix plan` wrote.
     plan: PathBuf,
     #[command(flatten)]
-    policy: PolicyArgs,
-    #[command(flatten)]
     connect: ConnectArgs,
-    /// Apply without asking (for automation); without it, apply asks on a terminal and refuses
+    /// Go ahead without asking (for automation); without it, fix asks on a terminal and refuses
     /// elsewhere.
     #[arg(long)]
     yes: bool,
@@ -105,18 +105,23 @@ pub(super) struct ApplyArgs {
     dry_run: bool,
 }
 
+impl WriteArgs {
+    fn mode(&self) -> Mode {
+        if self.dry_run {
+            Mode::DryRun
+        } else {
+            Mode::Apply
+        }
+    }
+}
+
 #[derive(Debug, Args)]
-pub(super) struct UndoArgs {
-    /// The plan file whose apply to take back.
-    plan: PathBuf,
+pub(super) struct ApplyArgs {
     #[command(flatten)]
-    connect: ConnectArgs,
-    /// Undo without asking.
-    #[arg(long)]
-    yes: bool,
-    /// Check what undo would write and whether EC2 would allow it, writing nothing.
-    #[arg(long)]
-    dry_run: bool,
+    write: WriteArgs,
+    /// The policy the plan was made with (the same --rules as `fix plan`).
+    #[command(flatten)]
+    policy: PolicyArgs,
 }
 
 #[derive(Debug, Args)]

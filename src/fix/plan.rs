@@ -8,6 +8,7 @@
 //! apply compares the live rules with before writing, so a plan that the estate has moved past
 //! is refused.
 
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -50,6 +51,17 @@ pub enum PlanSource {
     Live { scopes: Vec<ReadScope> },
     /// Read from files (with or without live scopes): not the live state, so apply refuses it.
     Offline { files: Vec<String> },
+}
+
+impl Plan {
+    /// The ids of every VM a change affects (the plan's blast radius).
+    pub fn affected_vms(&self) -> BTreeSet<&str> {
+        self.changes
+            .iter()
+            .flat_map(Change::affects)
+            .map(|vm| vm.id.as_str())
+            .collect()
+    }
 }
 
 impl PlanSource {

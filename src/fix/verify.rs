@@ -62,12 +62,7 @@ pub fn reread(plan: &Plan, connect: &Connect) -> Result<Snapshot, String> {
 
 /// Judges `snapshot` (read after the writes) for the VMs `plan`'s changes affect.
 pub fn verify(plan: &Plan, snapshot: &Snapshot, policy: &Policy) -> Verification {
-    let affected: HashSet<&str> = plan
-        .changes
-        .iter()
-        .flat_map(|c| c.affects())
-        .map(|vm| vm.id.as_str())
-        .collect();
+    let affected = plan.affected_vms();
     let skipped: HashSet<(&str, &str)> = plan
         .skipped
         .iter()

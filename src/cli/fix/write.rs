@@ -3,7 +3,6 @@
 //! ([`crate::fix::apply`], [`crate::fix::undo`], [`crate::fix::verify`]) and prints what each
 //! write did; an apply ends with a new scan of the touched scopes.
 
-use std::collections::BTreeSet;
 use std::io::{BufRead, IsTerminal};
 use std::path::Path;
 use std::process::ExitCode;
@@ -17,12 +16,17 @@ use crate::fix::undo::{self, UndoResult};
 use crate::fix::{Plan, verify};
 use crate::output::escape::visible;
 
-use super::{ApplyArgs, ConnectArgs, EXIT_NOTHING_TO_DO, EXIT_PARTIAL, EXIT_STALE, UndoArgs};
+use super::{ApplyArgs, ConnectArgs, EXIT_NOTHING_TO_DO, EXIT_PARTIAL, EXIT_STALE, WriteArgs};
 
 /// `fix apply`.
-pub(super) fn run_apply(args: ApplyArgs) -> Result<ExitCode, String> {
+pub(super) fn run_apply(
+    ApplyArgs {
+        write: args,
+        policy,
+    }: ApplyArgs,
+) -> Result<ExitCode, String> {
     let plan = load_plan(&args.plan)?;
-    let policy = args.policy.load()?;
+    let policy = policy.load()?;
     apply::refuse(&plan, &policy.digest()).map_err(|e| e.to_string())?;
     if plan.changes.is_empty() {
         eprintln!("plan {} has no changes: nothing to apply", plan.id);
@@ -41,11 +45,7 @@ pub(super) fn run_apply(args: ApplyArgs) -> Result<ExitCode, String> {
         Err(error) => return Err(error.to_string()),
     };
     let todo: Vec<_> = checked.iter().filter_map(|c| c.todo.as_ref()).collect();
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Apply
-    };
+    let mode = args.mode();
     let mut outcomes = Vec::new();
     if todo.is_empty() {
         println!(
@@ -54,12 +54,7 @@ pub(super) fn run_apply(args: ApplyArgs) -> Result<ExitCode, String> {
         );
     } else {
         print!("{}", crate::fix::show::render(&plan));
-        let affected: BTreeSet<&str> = plan
-            .changes
-            .iter()
-            .flat_map(|c| c.affects())
-            .map(|vm| vm.id.as_str())
-            .collect();
+        let affected = plan.affected_vms();
         let question = format!(
             "{} {} write(s) ({} already in place), affecting {} VM(s)?",
             if args.dry_run { "Check" } else { "Make" },
@@ -142,7 +137,7 @@ fn verify_applied(
 }
 
 /// `fix undo`.
-pub(super) fn run_undo(args: UndoArgs) -> Result<ExitCode, String> {
+pub(super) fn run_undo(args: WriteArgs) -> Result<ExitCode, String> {
     let plan = load_plan(&args.plan)?;
     let plan_id = PlanId::new(&plan.id).map_err(|e| e.to_string())?;
     let mut clouds = args.connect.clouds()?;
@@ -174,11 +169,7 @@ pub(super) fn run_undo(args: UndoArgs) -> Result<ExitCode, String> {
         eprintln!("not undone: nothing was written");
         return Ok(ExitCode::FAILURE);
     }
-    let mode = if args.dry_run {
-        Mode::DryRun
-    } else {
-        Mode::Apply
-    };
+    let mode = args.mode();
     let mut journal = match mode {
         Mode::Apply => Some(
             journals

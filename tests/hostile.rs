@@ -116,16 +116,7 @@ fn printed_commands_paste_into_bash_as_written() {
         "bang!!rule^x",
     ] {
         let vm = AzureVm::new().nic(vec![allow(300, "Tcp", "*", "22").named(name)]);
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("estate.json");
-        std::fs::write(&input, json!({ "value": vm.resources(false) }).to_string()).unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("scan")
-            .arg("-i")
-            .arg(&input)
-            .output()
-            .unwrap();
-        let table = String::from_utf8(o.stdout).unwrap();
+        let (dir, table) = scan_table(&vm.resources(false));
         let fixes: Vec<&str> = table
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix("fix: "))
@@ -142,6 +133,20 @@ fn printed_commands_paste_into_bash_as_written() {
         assert_eq!(argv, vec![expected], "{name:?}: pasted {delete}");
         assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
     }
+}
+
+/// The table of a scan of `resources` (an ARM list), and the folder it ran in.
+fn scan_table(resources: &[serde_json::Value]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("estate.json");
+    std::fs::write(&input, json!({ "value": resources }).to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("scan")
+        .arg("-i")
+        .arg(&input)
+        .output()
+        .unwrap();
+    (dir, String::from_utf8(o.stdout).unwrap())
 }
 
 /// The printed `plan:` line (`portcullis fix plan` for the VM), typed into bash with
@@ -163,16 +168,7 @@ fn the_printed_fix_plan_command_pastes_into_bash_as_written() {
             .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
             .unwrap();
         vm["name"] = json!(name);
-        let dir = tempfile::tempdir().unwrap();
-        let input = dir.path().join("estate.json");
-        std::fs::write(&input, json!({ "value": resources }).to_string()).unwrap();
-        let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-            .arg("scan")
-            .arg("-i")
-            .arg(&input)
-            .output()
-            .unwrap();
-        let table = String::from_utf8(o.stdout).unwrap();
+        let (dir, table) = scan_table(&resources);
         let plans: Vec<&str> = table
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix("plan: "))

@@ -325,6 +325,270 @@ fn diff_needs_two_runs() {
     });
 }
 
+fn history(store: &str, args: &[&str]) -> String {
+    let mut all = vec!["history"];
+    all.extend(args);
+    all.extend(["--store", store]);
+    ok(portcullis(&all))
+}
+
+fn history_json(store: &str, args: &[&str]) -> Value {
+    serde_json::from_str(&history(store, args)).unwrap()
+}
+
+/// The SARIF results of `sarif` by their `portcullisFinding/v1` fingerprint.
+fn sarif_results(sarif: &Value) -> std::collections::BTreeMap<String, Value> {
+    sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = r["partialFingerprints"]["portcullisFinding/v1"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (key, r.clone())
+        })
+        .collect()
+}
+
+fn fingerprints(diff: &Value, key: &str) -> BTreeSet<String> {
+    diff[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn show_trend_and_diff_formats_over_a_changing_estate() {
+    for_each_store("show_trend", |dir, store| {
+        let full = base(dir);
+        let all = audit(dir, store, &full);
+        let (name, resource) = unhealthy_vm(&all, &full);
+        let vm_findings = of(&all, &resource);
+        audit(dir, store, &without_vm(&full, &name));
+        // Run 3 has the VM back, and writes the scan's own SARIF.
+        let input = dir.join("estate.json");
+        std::fs::write(&input, full.to_string()).unwrap();
+        let scan_sarif = dir.join("scan.sarif");
+        ok(portcullis(&[
+            "audit",
+            "-i",
+            &input.display().to_string(),
+            "--store",
+            store,
+            "--output-sarif",
+            &scan_sarif.display().to_string(),
+            "-o",
+            &dir.join("r.txt").display().to_string(),
+        ]));
+
+        // show: run 2 lacks the VM's findings, and names its scopes.
+        let shown = history_json(store, &["show", "2", "--format", "json"]);
+        assert_eq!(shown["id"], 2);
+        let unhealthy: BTreeSet<_> = shown["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "unhealthy")
+            .map(pair)
+            .collect();
+        assert_eq!(unhealthy, all.difference(&vm_findings).cloned().collect());
+        assert!(!shown["scopes"].as_object().unwrap().is_empty(), "{shown}");
+        assert_eq!(shown["scopes_missing"], serde_json::json!([]));
+        let table = history(store, &["show", "2"]);
+        assert!(table.starts_with("run 2 at "), "{table}");
+        let output = portcullis(&["history", "show", "99", "--store", store]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no run 99"));
+
+        // trend: one point per run in order; run 2 counts the VM's findings fewer.
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        let points = history_json(store, &["trend", "--format", "json"]);
+        let points = points.as_array().unwrap();
+        assert_eq!(points.len(), 3);
+        for (point, run) in points.iter().zip(runs.as_array().unwrap()) {
+            assert_eq!(
+                (&point["run"], &point["time"], &point["score"]),
+                (&run["id"], &run["time"], &run["score"])
+            );
+            assert!(!point["scopes"].as_object().unwrap().is_empty(), "{point}");
+        }
+        let closed = |i: usize| {
+            points[i]["unhealthy"]["management-ports-closed"]
+                .as_u64()
+                .unwrap()
+        };
+        let of_rule = |set: &BTreeSet<(String, String)>| {
+            set.iter()
+                .filter(|(r, _)| r == "management-ports-closed")
+                .count() as u64
+        };
+        assert_eq!(closed(0), of_rule(&all));
+        assert_eq!(closed(1), of_rule(&all) - of_rule(&vm_findings));
+        assert_eq!(closed(2), closed(0));
+        let markdown = history(store, &["trend", "--format", "markdown"]);
+        assert!(markdown.contains("| RUN | TIME | SCORE |"), "{markdown}");
+
+        // diff as a pull-request comment.
+        let markdown = history(store, &["diff", "--format", "markdown"]);
+        assert!(
+            markdown.contains(&format!("#### Reopened ({})", vm_findings.len())),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("<details><summary>Still open"),
+            "{markdown}"
+        );
+
+        // diff as SARIF: the scan's fingerprints, each with its baseline state.
+        let d = diff(store);
+        let sarif: Value =
+            serde_json::from_str(&history(store, &["diff", "--format", "sarif"])).unwrap();
+        let errors = support::sarif_schema_errors(&sarif);
+        assert!(errors.is_empty(), "{errors:#?}");
+        let results = sarif_results(&sarif);
+        let state = |key: &str| -> BTreeSet<String> {
+            results
+                .iter()
+                .filter(|(_, r)| r["baselineState"] == key)
+                .map(|(f, _)| f.clone())
+                .collect()
+        };
+        assert_eq!(state("new"), fingerprints(&d, "reopened"));
+        assert_eq!(state("unchanged"), fingerprints(&d, "open"));
+        assert!(state("absent").is_empty() && state("updated").is_empty());
+        let scan: Value =
+            serde_json::from_str(&std::fs::read_to_string(&scan_sarif).unwrap()).unwrap();
+        let scanned = sarif_results(&scan);
+        assert_eq!(
+            results.keys().collect::<BTreeSet<_>>(),
+            scanned.keys().collect::<BTreeSet<_>>()
+        );
+        for (key, result) in &results {
+            assert_eq!(
+                result["partialFingerprints"],
+                scanned[key]["partialFingerprints"]
+            );
+            assert_eq!(result["ruleIndex"], scanned[key]["ruleIndex"]);
+        }
+        // From run 1 to 2 the VM's findings are gone: absent.
+        let sarif: Value =
+            serde_json::from_str(&history(store, &["diff", "1", "2", "--format", "sarif"]))
+                .unwrap();
+        assert!(support::sarif_schema_errors(&sarif).is_empty());
+        let absent: BTreeSet<String> = sarif_results(&sarif)
+            .into_iter()
+            .filter(|(_, r)| r["baselineState"] == "absent")
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(absent, fingerprints(&diff_of(store, "1", "2"), "fixed"));
+        assert_eq!(absent.len(), vm_findings.len());
+    });
+}
+
+fn diff_of(store: &str, from: &str, to: &str) -> Value {
+    history_json(store, &["diff", from, to, "--format", "json"])
+}
+
+/// A run at `time` seeing `findings`: (resource, status) of `management-ports-closed` (high).
+fn run_at(time: &str, findings: &[(&str, Observed)]) -> NewRun {
+    let mut run = one_finding_run(time);
+    run.observations = findings
+        .iter()
+        .map(|(resource, status)| Observation {
+            subject: Subject {
+                fingerprint: format!("management-ports-closed|{resource}"),
+                rule: "management-ports-closed".to_owned(),
+                resource: (*resource).to_owned(),
+                scope: "s1".to_owned(),
+                region: None,
+            },
+            status: *status,
+        })
+        .collect();
+    run
+}
+
+#[test]
+fn open_findings_have_ages_times_to_fix_and_overdue_by_the_sla() {
+    for_each_store("open_sla", |dir, url| {
+        let mut store =
+            portcullis::store::open(&portcullis::store::StoreUrl::parse(url).unwrap()).unwrap();
+        use Observed::{Healthy, Unhealthy};
+        for run in [
+            run_at(
+                "2026-01-01T00:00:00Z",
+                &[("vm1", Unhealthy), ("vm2", Unhealthy)],
+            ),
+            run_at(
+                "2026-01-03T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy)],
+            ),
+            run_at(
+                "2026-01-04T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy), ("vm3", Healthy)],
+            ),
+            run_at(
+                "2026-01-08T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy), ("vm3", Unhealthy)],
+            ),
+        ] {
+            store.record(&run).unwrap();
+        }
+        drop(store);
+        let rules = dir.join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        std::fs::write(rules.join("sla.yaml"), "sla:\n  high: 7d\n").unwrap();
+        let rules = rules.display().to_string();
+
+        let report = history_json(url, &["open", "--rules", &rules, "--format", "json"]);
+        let open = report["open"].as_array().unwrap();
+        let shown: Vec<(&str, &str, bool)> = open
+            .iter()
+            .map(|o| {
+                (
+                    o["resource"].as_str().unwrap(),
+                    o["unhealthy_since"].as_str().unwrap(),
+                    o["overdue"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        // Ages run to now, which is long after January 2026: both are past 7 days.
+        assert_eq!(
+            shown,
+            [
+                ("vm2", "2026-01-01T00:00:00Z", true),
+                ("vm3", "2026-01-08T00:00:00Z", true)
+            ]
+        );
+        assert_eq!(open[0]["severity"], "high");
+        assert_eq!(open[0]["sla_seconds"], 7 * 86_400);
+        assert!(
+            open[1]["age_seconds"].as_u64().unwrap() < open[0]["age_seconds"].as_u64().unwrap()
+        );
+        assert_eq!(
+            report["time_to_fix"],
+            serde_json::json!([{"severity": "high", "fixed": 1,
+                "median_seconds": 2 * 86_400, "p90_seconds": 2 * 86_400}])
+        );
+        // Without the rules there is no SLA, so nothing is overdue.
+        let report = history_json(url, &["open", "--format", "json"]);
+        assert!(
+            report["open"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["overdue"] == false && o["sla_seconds"].is_null())
+        );
+        let table = history(url, &["open", "--rules", &rules]);
+        assert!(table.contains("2 overdue"), "{table}");
+        assert!(table.contains("OVERDUE"), "{table}");
+    });
+}
+
 fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(dir.path(), name) {
@@ -365,10 +629,10 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
     store.record(&one_finding_run("t1")).unwrap();
     drop(store);
     let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.runs().unwrap().len(), 1);
     let session = Session::connect(&url, "portcullis tests");
-    assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 1);
+    assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 2);
     session.run("INSERT INTO schema_version (version) VALUES (99)");
     let err = PostgresStore::open(&url, LOCK_WAIT).err().unwrap();
     assert!(
@@ -376,7 +640,7 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),

@@ -2,4 +2,6 @@
 //! fixed or reopened and how long a finding has stayed unhealthy.
 
 pub mod diff;
+pub mod open;
 pub mod record;
+pub mod trend;

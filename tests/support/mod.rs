@@ -640,3 +640,21 @@ impl AwsVm {
         scan_files(&refs)
     }
 }
+
+/// Where `sarif` breaks the OASIS SARIF 2.1.0 schema (vendored in tests/data): one line per
+/// error, none when it is valid.
+pub fn sarif_schema_errors(sarif: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/sarif-schema-2.1.0.json").unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    validator
+        .iter_errors(sarif)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
+}

@@ -1,0 +1,298 @@
+//! The audit command family: `audit` (scan and record the run in the store) and `history`
+//! (`runs`, `show`, `diff`, `trend`, `open`), which read the store back; [`render`] writes
+//! their text and Markdown.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand, ValueEnum};
+
+use super::{PolicyArgs, ScanArgs, Scanned, run_scan, write_text};
+use crate::audit::diff::{self, Diff};
+use crate::audit::record::{NewRun, Observation};
+use crate::audit::{open, trend};
+use crate::output;
+use crate::store::{self, RunDetail, Store, StoreUrl};
+use render::Style;
+
+#[derive(Debug, Args)]
+pub(super) struct StoreArg {
+    /// The audit store: sqlite:PATH or postgres://…; default sqlite: at audit.db in the state
+    /// directory ($PORTCULLIS_STATE_DIR, else $XDG_STATE_HOME/portcullis, else
+    /// ~/.local/state/portcullis).
+    #[arg(long, value_name = "URL")]
+    store: Option<String>,
+}
+
+impl StoreArg {
+    fn open(&self) -> Result<Box<dyn Store>, String> {
+        StoreUrl::from_arg(self.store.as_deref())
+            .and_then(|url| store::open(&url))
+            .map_err(|e| e.to_string())
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct AuditArgs {
+    #[command(flatten)]
+    scan: ScanArgs,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum HistoryCommand {
+    /// List the recorded runs, oldest first.
+    Runs {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// One run: its sources, scopes, score per scope and the findings it saw.
+    Show {
+        /// The run's id (`history runs` lists them).
+        run: i64,
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// What changed between two runs (default: the last two).
+    Diff {
+        /// The earlier run's id (default: the run before TO).
+        from: Option<i64>,
+        /// The later run's id (default: the last run).
+        to: Option<i64>,
+        #[command(flatten)]
+        store: StoreArg,
+        /// The policy whose recommendations SARIF results refer to.
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long, value_enum, default_value_t = DiffFormat::Table)]
+        format: DiffFormat,
+    },
+    /// The score per run, overall and per scope, and unhealthy findings per recommendation.
+    Trend {
+        #[command(flatten)]
+        store: StoreArg,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// The findings open now with their age, overdue ones past the policy's `sla`, and the
+    /// time fixed findings took to fix per severity.
+    Open {
+        #[command(flatten)]
+        store: StoreArg,
+        /// The policy that gives severities and the `sla` (docs/audits.md).
+        #[command(flatten)]
+        policy: PolicyArgs,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum ReportFormat {
+    Table,
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment or a job summary.
+    Markdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(super) enum DiffFormat {
+    Table,
+    Json,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+    /// SARIF 2.1.0 whose results carry `baselineState`.
+    Sarif,
+}
+
+impl ReportFormat {
+    /// `json` of `value`, else the text or Markdown `render` makes.
+    fn render<T: serde::Serialize>(
+        self,
+        value: &T,
+        render: impl FnOnce(&T, Style) -> String,
+    ) -> Result<String, String> {
+        match self {
+            ReportFormat::Json => json(value),
+            ReportFormat::Table => Ok(render(value, Style::Text)),
+            ReportFormat::Markdown => Ok(render(value, Style::Markdown)),
+        }
+    }
+}
+
+pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
+    // Opened first: a store that cannot be used fails the audit before the scan's work.
+    let mut store = args.store.open()?;
+    run_scan(args.scan, |scanned: Scanned| {
+        let run = NewRun::new(
+            time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .map_err(|e| format!("cannot format the run's time: {e}"))?,
+            scanned.sources,
+            &scanned.report.findings,
+            scanned.missing.to_vec(),
+            scanned.policy.digest(),
+            &scanned.report.score,
+        );
+        let id = store.record(&run).map_err(|e| e.to_string())?;
+        eprintln!("recorded audit run {id}");
+        Ok(())
+    })
+}
+
+pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
+    let err = |e: store::StoreError| e.to_string();
+    let text = match command {
+        HistoryCommand::Runs { store, format } => {
+            let runs = store.open()?.runs().map_err(err)?;
+            format.render(&runs, |runs, style| render::runs(runs, style))?
+        }
+        HistoryCommand::Show { run, store, format } => {
+            let mut store = store.open()?;
+            let detail = store
+                .run_details()
+                .map_err(err)?
+                .into_iter()
+                .find(|r| r.summary.id == run)
+                .ok_or_else(|| unknown_run(run))?;
+            let shown = Shown {
+                scopes: trend::scope_scores(&detail)?,
+                findings: store.observations(run).map_err(err)?,
+                detail,
+            };
+            format.render(&shown, |s, style| {
+                render::show(&s.detail, &s.scopes, &s.findings, style)
+            })?
+        }
+        HistoryCommand::Diff {
+            from,
+            to,
+            store,
+            policy,
+            format,
+        } => {
+            let mut store = store.open()?;
+            let (from, to, diff) = diff_runs(store.as_mut(), from, to)?;
+            match format {
+                DiffFormat::Json => json(&diff)?,
+                DiffFormat::Table => render::diff_text(&diff),
+                DiffFormat::Markdown => render::diff_markdown(&diff, from, to),
+                DiffFormat::Sarif => output::render_history_sarif(&diff, from, to, &policy.load()?),
+            }
+        }
+        HistoryCommand::Trend { store, format } => {
+            let mut store = store.open()?;
+            let runs = store.run_details().map_err(err)?;
+            let points = trend::trend(&runs, &store.status_counts().map_err(err)?)?;
+            format.render(&points, |points, style| render::trend(points, style))?
+        }
+        HistoryCommand::Open {
+            store,
+            policy,
+            format,
+        } => {
+            let policy = policy.load()?;
+            let lives = store.open()?.lives().map_err(err)?;
+            let report = open::open(&lives, &policy, time::OffsetDateTime::now_utc())?;
+            format.render(&report, |report, style| render::open(report, style))?
+        }
+    };
+    write_text(None, &text)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `history show`'s data, as `--format json` writes it.
+struct Shown {
+    detail: RunDetail,
+    scopes: BTreeMap<String, f64>,
+    findings: Vec<Observation>,
+}
+
+impl serde::Serialize for Shown {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let run = &self.detail.summary;
+        let findings: Vec<serde_json::Value> = self
+            .findings
+            .iter()
+            .map(|o| {
+                serde_json::json!({
+                    "rule": o.subject.rule,
+                    "resource": o.subject.resource,
+                    "scope": o.subject.scope,
+                    "fingerprint": o.subject.fingerprint,
+                    "status": o.status.as_str(),
+                })
+            })
+            .collect();
+        serde_json::json!({
+            "id": run.id,
+            "time": run.time,
+            "sources": run.sources,
+            "score": run.score,
+            "scopes_read": run.scopes_read,
+            "scopes_missing": self.detail.scopes_missing,
+            "policy_digest": self.detail.policy_digest,
+            "scopes": self.scopes,
+            "findings": findings,
+        })
+        .serialize(serializer)
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Result<String, String> {
+    serde_json::to_string_pretty(value)
+        .map(|text| text + "\n")
+        .map_err(|e| format!("cannot write JSON: {e}"))
+}
+
+fn unknown_run(id: i64) -> String {
+    format!("no run {id} in the audit store (`portcullis history runs` lists them)")
+}
+
+/// The diff of runs FROM and TO, defaulting to the last two; returns their ids with it.
+fn diff_runs(
+    store: &mut dyn Store,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<(i64, i64, Diff), String> {
+    let runs = store.runs().map_err(|e| e.to_string())?;
+    let ids: Vec<i64> = runs.iter().map(|r| r.id).collect();
+    let known = |id: i64| {
+        if ids.contains(&id) {
+            Ok(id)
+        } else {
+            Err(unknown_run(id))
+        }
+    };
+    let to = match to {
+        Some(id) => known(id)?,
+        None => *ids
+            .last()
+            .ok_or("the audit store has no runs yet; record one with `portcullis audit`")?,
+    };
+    let from = match from {
+        Some(id) => known(id)?,
+        None => ids
+            .iter()
+            .rev()
+            .copied()
+            .find(|&id| id < to)
+            .ok_or_else(|| {
+                format!(
+                    "run {to} is the first in the audit store; there is nothing to compare it with"
+                )
+            })?,
+    };
+    let err = |e: store::StoreError| e.to_string();
+    let before = store.observations(from).map_err(err)?;
+    let after = store.observations(to).map_err(err)?;
+    let ever = store.unhealthy_up_to(from).map_err(err)?;
+    Ok((from, to, diff::diff(&before, &after, &ever)))
+}

@@ -589,6 +589,181 @@ fn open_findings_have_ages_times_to_fix_and_overdue_by_the_sla() {
     });
 }
 
+/// A Prometheus text exposition: (name, labels) to value. Fails on a sample whose family was
+/// not announced with `# HELP` and `# TYPE … gauge`, or on a line that is not a sample.
+type Samples = std::collections::BTreeMap<(String, Vec<(String, String)>), f64>;
+
+fn parse_prometheus(text: &str) -> Samples {
+    let mut announced = BTreeSet::new();
+    let mut helped = BTreeSet::new();
+    let mut samples = Samples::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge", "{line}");
+            announced.insert(name.to_owned());
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels.strip_suffix('}').unwrap();
+                let labels: Vec<(String, String)> = labels
+                    .split("\",")
+                    .map(|pair| {
+                        let (k, v) = pair.split_once("=\"").unwrap();
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+            None => (series, Vec::new()),
+        };
+        assert!(
+            announced.contains(name) && helped.contains(name),
+            "{name} has no HELP and TYPE before its samples"
+        );
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        assert!(
+            samples.insert((name.to_owned(), labels), value).is_none(),
+            "{line}"
+        );
+    }
+    samples
+}
+
+fn metric(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let key = (name.to_owned(), labels);
+    *samples
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key:?} in {samples:?}"))
+}
+
+#[test]
+fn the_metrics_file_holds_the_runs_figures() {
+    for_each_store("metrics", |dir, store| {
+        let full = base(dir);
+        let input = dir.join("estate.json");
+        let metrics_dir = dir.join("textfile");
+        std::fs::create_dir(&metrics_dir).unwrap();
+        let metrics = metrics_dir.join("portcullis.prom");
+        let report = dir.join("report.json");
+        let audit_with_metrics = |estate: &Value, code: i32| {
+            std::fs::write(&input, estate.to_string()).unwrap();
+            exits(
+                portcullis(&[
+                    "audit",
+                    "-i",
+                    &input.display().to_string(),
+                    "--store",
+                    store,
+                    "--format",
+                    "json",
+                    "-o",
+                    &report.display().to_string(),
+                    "--metrics-file",
+                    &metrics.display().to_string(),
+                ]),
+                code,
+            );
+            let names: Vec<_> = std::fs::read_dir(&metrics_dir).unwrap().collect();
+            assert_eq!(names.len(), 1, "a temporary file was left behind");
+            parse_prometheus(&std::fs::read_to_string(&metrics).unwrap())
+        };
+        let samples = audit_with_metrics(&full, 0);
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let score = &report["score"];
+        assert_eq!(
+            metric(&samples, "portcullis_secure_score_percent", &[]),
+            score["percent"].as_f64().unwrap()
+        );
+        for scope in score["scopes"].as_array().unwrap() {
+            let labels = [
+                ("provider", scope["provider"].as_str().unwrap()),
+                ("scope", scope["scope"].as_str().unwrap()),
+            ];
+            assert_eq!(
+                metric(&samples, "portcullis_scope_secure_score_percent", &labels),
+                scope["percent"].as_f64().unwrap()
+            );
+        }
+        let mut unhealthy = std::collections::BTreeMap::<(String, String), f64>::new();
+        for rule in [
+            "internet-facing-vm-nsg",
+            "management-ports-closed",
+            "management-ports-jit",
+        ] {
+            unhealthy.insert((rule.to_owned(), "high".to_owned()), 0.0);
+        }
+        for f in report["findings"].as_array().unwrap() {
+            if f["status"] == "unhealthy" {
+                let key = (
+                    f["rule"].as_str().unwrap().to_owned(),
+                    f["severity"].as_str().unwrap().to_owned(),
+                );
+                *unhealthy.entry(key).or_default() += 1.0;
+            }
+        }
+        for ((rule, severity), count) in &unhealthy {
+            assert_eq!(
+                metric(
+                    &samples,
+                    "portcullis_unhealthy_findings",
+                    &[("recommendation", rule), ("severity", severity)]
+                ),
+                *count
+            );
+        }
+        assert!(unhealthy.values().any(|&n| n > 0.0));
+        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 1.0);
+        assert!(metric(&samples, "portcullis_audit_duration_seconds", &[]) > 0.0);
+        let ran = metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]);
+        assert_eq!(
+            metric(
+                &samples,
+                "portcullis_audit_last_success_timestamp_seconds",
+                &[]
+            ),
+            ran
+        );
+        assert_eq!(
+            metric(&samples, "portcullis_audit_scopes_missing", &[]),
+            0.0
+        );
+
+        // A partial run is not a success: the last success stays the first run's.
+        let mut partial = full.clone();
+        partial["missing_scopes"] = serde_json::json!([{
+            "provider": "azure", "kind": "subscription", "name": "33333333-3333-4333-8333-333333333333",
+            "error": "403 in test"
+        }]);
+        let samples = audit_with_metrics(&partial, 3);
+        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 2.0);
+        assert_eq!(
+            metric(&samples, "portcullis_audit_scopes_missing", &[]),
+            1.0
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "portcullis_audit_last_success_timestamp_seconds",
+                &[]
+            ),
+            ran
+        );
+        assert!(metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]) > ran);
+    });
+}
+
 fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(dir.path(), name) {

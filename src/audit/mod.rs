@@ -2,6 +2,7 @@
 //! fixed or reopened and how long a finding has stayed unhealthy.
 
 pub mod diff;
+pub mod metrics;
 pub mod open;
 pub mod record;
 pub mod trend;

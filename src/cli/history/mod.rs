@@ -5,17 +5,21 @@
 mod render;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Args, Subcommand, ValueEnum};
 
 use super::{PolicyArgs, ScanArgs, Scanned, run_scan, write_text};
 use crate::audit::diff::{self, Diff};
 use crate::audit::record::{NewRun, Observation};
-use crate::audit::{open, trend};
+use crate::audit::{metrics, open, trend};
 use crate::output;
 use crate::store::{self, RunDetail, Store, StoreUrl};
 use render::Style;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 #[derive(Debug, Args)]
 pub(super) struct StoreArg {
@@ -40,6 +44,10 @@ pub(super) struct AuditArgs {
     scan: ScanArgs,
     #[command(flatten)]
     store: StoreArg,
+    /// After each run, replace FILE with the run's metrics in Prometheus's text format (for
+    /// node_exporter's textfile collector; name it *.prom).
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -128,12 +136,13 @@ impl ReportFormat {
 }
 
 pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
+    let started = Instant::now();
     // Opened first: a store that cannot be used fails the audit before the scan's work.
     let mut store = args.store.open()?;
     run_scan(args.scan, |scanned: Scanned| {
+        let now = OffsetDateTime::now_utc();
         let run = NewRun::new(
-            time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
+            now.format(&Rfc3339)
                 .map_err(|e| format!("cannot format the run's time: {e}"))?,
             scanned.sources,
             &scanned.report.findings,
@@ -143,8 +152,41 @@ pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
         );
         let id = store.record(&run).map_err(|e| e.to_string())?;
         eprintln!("recorded audit run {id}");
+        if let Some(path) = &args.metrics_file {
+            let facts = metrics::RunFacts {
+                id,
+                time: epoch_seconds(now),
+                duration: started.elapsed(),
+                last_success: last_success(store.as_mut())?,
+                scopes_missing: run.scopes_missing.len(),
+            };
+            metrics::write_atomically(
+                path,
+                &metrics::render(scanned.report, scanned.policy, &facts),
+            )?;
+        }
         Ok(())
     })
+}
+
+fn epoch_seconds(time: OffsetDateTime) -> f64 {
+    time.unix_timestamp_nanos() as f64 / 1e9
+}
+
+/// When the last run that read every scope ran, from the store.
+fn last_success(store: &mut dyn Store) -> Result<Option<f64>, String> {
+    let runs = store.runs().map_err(|e| e.to_string())?;
+    let Some(run) = runs.iter().rev().find(|r| r.scopes_missing == 0) else {
+        return Ok(None);
+    };
+    OffsetDateTime::parse(&run.time, &Rfc3339)
+        .map(|time| Some(epoch_seconds(time)))
+        .map_err(|e| {
+            format!(
+                "run {} in the audit store has a bad time {}: {e}",
+                run.id, run.time
+            )
+        })
 }
 
 pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
@@ -200,7 +242,7 @@ pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
         } => {
             let policy = policy.load()?;
             let lives = store.open()?.lives().map_err(err)?;
-            let report = open::open(&lives, &policy, time::OffsetDateTime::now_utc())?;
+            let report = open::open(&lives, &policy, OffsetDateTime::now_utc())?;
             format.render(&report, |report, style| render::open(report, style))?
         }
     };

@@ -16,6 +16,7 @@ use portcullis::audit::record::{NewRun, Observation, Observed, Subject};
 use portcullis::store::{LOCK_WAIT, PostgresStore, Store, StoreError, WRITER_LOCK_KEY};
 use serde_json::Value;
 use support::demo_inputs;
+use support::webhook::Receiver;
 
 /// The stores every case runs against: SQLite, and PostgreSQL when the test server is up.
 fn stores(dir: &Path, case: &str) -> Vec<String> {
@@ -761,6 +762,120 @@ fn the_metrics_file_holds_the_runs_figures() {
             ran
         );
         assert!(metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]) > ran);
+    });
+}
+
+/// Audits `estate` with `extra` arguments; returns standard error.
+fn audit_with(dir: &Path, store: &str, estate: &Value, extra: &[&str], code: i32) -> String {
+    let input = dir.join("estate.json");
+    std::fs::write(&input, estate.to_string()).unwrap();
+    let input = input.display().to_string();
+    let out = dir.join("out.txt").display().to_string();
+    let mut args = vec!["audit", "-i", &input, "--store", store, "-o", &out];
+    args.extend(extra);
+    let output = portcullis(&args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    stderr
+}
+
+#[test]
+fn webhooks_hear_of_new_and_reopened_findings_and_score_drops_once() {
+    for_each_store("notify", |dir, store| {
+        let generic = Receiver::start(&[]);
+        let slack = Receiver::start(&[500]);
+        let broken = Receiver::start(&[503, 503, 503]);
+        let slack_url = format!("slack:{}", slack.url);
+        let notify = [
+            "--notify",
+            generic.url.as_str(),
+            "--notify",
+            &slack_url,
+            "--notify",
+            broken.url.as_str(),
+        ];
+        let full = base(dir);
+        let all = audit(
+            dir,
+            &format!("sqlite:{}", dir.join("scratch.db").display()),
+            &full,
+        );
+        let (name, resource) = unhealthy_vm(&all, &full);
+        let smaller = without_vm(&full, &name);
+
+        // Run 1, a new store: one baseline summary; Slack's is retried after its 500; the
+        // broken webhook is tried three times, reported, and the audit still succeeds.
+        let stderr = audit_with(dir, store, &full, &notify, 0);
+        let messages = generic.received();
+        assert_eq!(messages.len(), 1);
+        let baseline = &messages[0].body;
+        assert_eq!(baseline["schema"], "portcullis.notification/v1");
+        assert_eq!(baseline["kind"], "baseline");
+        assert_eq!(baseline["run"]["id"], 1);
+        assert_eq!(baseline["new"], serde_json::json!([]));
+        let unhealthy: u64 = baseline["unhealthy"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(unhealthy, all.len() as u64);
+        let slack_got = slack.received();
+        assert_eq!(slack_got.len(), 2, "one 500, then the retry");
+        assert_eq!(slack_got[0].body, slack_got[1].body);
+        let text = slack_got[0].body["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("*portcullis audit run 1: first run"),
+            "{text}"
+        );
+        assert_eq!(broken.received().len(), 3);
+        assert!(
+            stderr.contains("could not notify http://127.0.0.1/…"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("503 Service Unavailable (3 attempts)"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(&broken.url),
+            "the webhook's URL is a secret: {stderr}"
+        );
+
+        // Runs 2 (nothing changed) and 3 (a VM fixed): nothing to tell.
+        audit_with(dir, store, &full, &notify, 0);
+        audit_with(dir, store, &smaller, &notify, 0);
+        assert_eq!(generic.received().len(), 1);
+
+        // Run 4: the VM is back, and the score falls below the minimum of run 3's score.
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        let score3 = runs[2]["score"].as_f64().unwrap();
+        assert!(score3 > runs[1]["score"].as_f64().unwrap(), "{runs}");
+        let gate = format!("{score3}");
+        let mut gated = notify.to_vec();
+        gated.extend(["--min-score", &gate]);
+        audit_with(dir, store, &full, &gated, 1);
+        let messages = generic.received();
+        assert_eq!(messages.len(), 2);
+        let change = &messages[1].body;
+        assert_eq!(change["kind"], "changes");
+        assert_eq!(change["run"]["previous_run"], 3);
+        assert_eq!(change["score_below"], score3);
+        assert_eq!(change["new_count"], 0);
+        let reopened: BTreeSet<(String, String)> = change["reopened"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pair)
+            .collect();
+        assert_eq!(reopened, of(&all, &resource));
+        assert_eq!(change["reopened_count"], reopened.len());
+
+        // Run 5: still below the minimum, and nothing new: announced once already.
+        audit_with(dir, store, &full, &gated, 1);
+        assert_eq!(generic.received().len(), 2);
+        assert_eq!(slack.received().len(), 3);
+        assert!(generic.received().iter().all(|r| r.path == "/hook"));
     });
 }
 

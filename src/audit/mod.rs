@@ -3,6 +3,7 @@
 
 pub mod diff;
 pub mod metrics;
+pub mod notify;
 pub mod open;
 pub mod record;
 pub mod trend;

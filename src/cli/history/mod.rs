@@ -14,8 +14,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use super::{PolicyArgs, ScanArgs, Scanned, run_scan, write_text};
 use crate::audit::diff::{self, Diff};
 use crate::audit::record::{NewRun, Observation};
-use crate::audit::{metrics, open, trend};
+use crate::audit::{metrics, notify, open, trend};
+use crate::finding::Status;
 use crate::output;
+use crate::output::escape::visible;
 use crate::store::{self, RunDetail, Store, StoreUrl};
 use render::Style;
 use time::OffsetDateTime;
@@ -48,6 +50,13 @@ pub(super) struct AuditArgs {
     /// node_exporter's textfile collector; name it *.prom).
     #[arg(long, value_name = "FILE")]
     metrics_file: Option<PathBuf>,
+    /// Send a webhook message when a run finds new or reopened unhealthy findings or its score
+    /// falls below --min-score (and one baseline summary on a store's first run): a plain
+    /// http(s) URL gets generic JSON, slack:URL a Slack incoming webhook's, teams:URL a Teams
+    /// Workflows Adaptive Card. Repeatable. A failing webhook is retried, then reported; it
+    /// never fails the audit.
+    #[arg(long, value_name = "URL", value_parser = notify::Target::parse)]
+    notify: Vec<notify::Target>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -144,7 +153,7 @@ pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
         let run = NewRun::new(
             now.format(&Rfc3339)
                 .map_err(|e| format!("cannot format the run's time: {e}"))?,
-            scanned.sources,
+            scanned.sources.clone(),
             &scanned.report.findings,
             scanned.missing.to_vec(),
             scanned.policy.digest(),
@@ -165,8 +174,70 @@ pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
                 &metrics::render(scanned.report, scanned.policy, &facts),
             )?;
         }
+        if !args.notify.is_empty()
+            && let Err(why) = notify_run(store.as_mut(), id, &run, &scanned, &args.notify)
+        {
+            eprintln!(
+                "warning: no notification sent for run {id}: {}",
+                visible(&why)
+            );
+        }
         Ok(())
     })
+}
+
+/// Sends run `id`'s message, if it calls for one, and reports each webhook's outcome.
+fn notify_run(
+    store: &mut dyn Store,
+    id: i64,
+    run: &NewRun,
+    scanned: &Scanned,
+    targets: &[notify::Target],
+) -> Result<(), String> {
+    let runs = store.runs().map_err(|e| e.to_string())?;
+    let previous = runs.iter().rev().find(|r| r.id < id);
+    let diff = match previous {
+        Some(previous) => Some(diff_runs(store, Some(previous.id), Some(id))?.2),
+        None => None,
+    };
+    let mut unhealthy: BTreeMap<String, usize> = scanned
+        .policy
+        .recommendations
+        .iter()
+        .map(|r| (r.id.clone(), 0))
+        .collect();
+    for f in &scanned.report.findings {
+        if f.status == Status::Unhealthy && !f.is_exempt() {
+            *unhealthy.entry(f.rule.clone()).or_default() += 1;
+        }
+    }
+    let recorded = notify::Recorded {
+        run: notify::RunFacts {
+            id,
+            time: run.time.clone(),
+            score: run.score,
+            sources: run.sources.clone(),
+            previous_run: previous.map(|p| p.id),
+            previous_score: previous.map(|p| p.score),
+        },
+        diff: diff.as_ref(),
+        min_score: scanned.report.gate.as_ref().and_then(|g| g.min_score),
+        unhealthy,
+    };
+    let Some(message) = notify::message(recorded, scanned.policy) else {
+        return Ok(());
+    };
+    for delivery in notify::deliver(targets, &message) {
+        match delivery.outcome {
+            Ok(_) => eprintln!("notified {} of run {id}", delivery.target),
+            Err(why) => eprintln!(
+                "warning: could not notify {} of run {id}: {}; the run is recorded",
+                delivery.target,
+                visible(&why)
+            ),
+        }
+    }
+    Ok(())
 }
 
 fn epoch_seconds(time: OffsetDateTime) -> f64 {

@@ -879,6 +879,114 @@ fn webhooks_hear_of_new_and_reopened_findings_and_score_drops_once() {
     });
 }
 
+/// `audit --every 1h` on `store`, its standard error read line by line.
+struct Every {
+    child: std::process::Child,
+    stderr: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl Every {
+    fn start(dir: &Path, store: &str) -> Self {
+        let input = dir.join("estate.json");
+        std::fs::write(&input, base(dir).to_string()).unwrap();
+        let report = dir.join("report.json").display().to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "audit",
+                "-i",
+                &input.display().to_string(),
+                "--store",
+                store,
+            ])
+            .args(["--every", "1h", "--format", "json", "-o", &report])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        Every {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads standard error up to a line starting with `start`.
+    fn until(&mut self, start: &str) {
+        for line in self.stderr.by_ref() {
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if line.starts_with(start) {
+                return;
+            }
+        }
+        panic!("the audit ended before saying {start:?}: {:#?}", self.seen);
+    }
+
+    /// Sends SIGTERM and waits for the process to end (a minute at most); returns the rest of
+    /// its standard error.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let rest: Vec<String> = self.stderr.by_ref().map(Result::unwrap).collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, rest);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIGTERM did not stop the audit"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn every_stops_on_sigterm_between_runs() {
+    for_each_store("every_between", |dir, store| {
+        let mut every = Every::start(dir, store);
+        every.until("next audit run at ");
+        let (status, rest) = every.terminate();
+        assert_eq!(status.code(), Some(0), "{rest:#?}");
+        assert_eq!(rest, ["SIGTERM: stopped between runs"]);
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        assert_eq!(runs.as_array().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn every_finishes_the_run_under_way_on_sigterm() {
+    for_each_store("every_during", |dir, store| {
+        let mut every = Every::start(dir, store);
+        // Signals are caught from here on, so this one lands before or during the first run.
+        every.until("auditing every 1h;");
+        let (status, rest) = every.terminate();
+        assert_eq!(status.code(), Some(0), "{rest:#?}");
+        assert!(
+            rest.contains(&"recorded audit run 1".to_owned()),
+            "{rest:#?}"
+        );
+        assert_eq!(rest.last().unwrap(), "SIGTERM: stopped between runs");
+        // The run is whole: its report is complete JSON and its findings are recorded.
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        let shown = history_json(store, &["show", "1", "--format", "json"]);
+        assert_eq!(
+            shown["findings"].as_array().unwrap().len(),
+            report["findings"].as_array().unwrap().len()
+        );
+    });
+}
+
 fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(dir.path(), name) {

@@ -6,4 +6,5 @@ pub mod metrics;
 pub mod notify;
 pub mod open;
 pub mod record;
+pub mod schedule;
 pub mod trend;

@@ -7,15 +7,17 @@ mod render;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{PolicyArgs, ScanArgs, Scanned, run_scan, write_text};
+use super::{PolicyArgs, ScanArgs, Scanned, Then, run_scan, write_text};
 use crate::audit::diff::{self, Diff};
 use crate::audit::record::{NewRun, Observation};
+use crate::audit::schedule::Schedule;
 use crate::audit::{metrics, notify, open, trend};
 use crate::finding::Status;
+use crate::limits;
 use crate::output;
 use crate::output::escape::visible;
 use crate::store::{self, RunDetail, Store, StoreUrl};
@@ -57,6 +59,10 @@ pub(super) struct AuditArgs {
     /// never fails the audit.
     #[arg(long, value_name = "URL", value_parser = notify::Target::parse)]
     notify: Vec<notify::Target>,
+    /// Audit again and again, one run starting each DURATION (e.g. 8h), until SIGTERM or
+    /// SIGINT, which stop it between runs: a run under way is finished and recorded first.
+    #[arg(long, value_name = "DURATION", value_parser = limits::parse_duration)]
+    every: Option<Duration>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -145,10 +151,50 @@ impl ReportFormat {
 }
 
 pub(super) fn run_audit(args: AuditArgs) -> Result<ExitCode, String> {
+    let Some(every) = args.every else {
+        return audit_once(&args, Then::Exit);
+    };
+    let mut schedule = Schedule::new(every)?;
+    eprintln!(
+        "auditing every {}; SIGTERM or SIGINT stops it between runs",
+        humanised(every)
+    );
+    loop {
+        let started = Instant::now();
+        // A failed run is reported, and the next one tried: the cause may pass.
+        if let Err(message) = audit_once(&args, Then::ScanAgain) {
+            eprintln!("error: {}", visible(&message));
+        }
+        let next = schedule.next(started);
+        let at = OffsetDateTime::now_utc() + next.saturating_duration_since(Instant::now());
+        eprintln!(
+            "next audit run at {}",
+            at.format(&Rfc3339).unwrap_or_else(|_| at.to_string())
+        );
+        if let Some(signal) = schedule.wait(next)? {
+            eprintln!("{signal}: stopped between runs");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+}
+
+/// `8h`, `90m`, `45s`: a cadence as the user would write it.
+fn humanised(every: Duration) -> String {
+    let seconds = every.as_secs();
+    match seconds {
+        0 => format!("{}ms", every.as_millis()),
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+/// One audit: scan, write the outputs, record the run, then write metrics and notify.
+fn audit_once(args: &AuditArgs, then: Then) -> Result<ExitCode, String> {
     let started = Instant::now();
     // Opened first: a store that cannot be used fails the audit before the scan's work.
     let mut store = args.store.open()?;
-    run_scan(args.scan, |scanned: Scanned| {
+    run_scan(&args.scan, then, |scanned: Scanned| {
         let now = OffsetDateTime::now_utc();
         let run = NewRun::new(
             now.format(&Rfc3339)

@@ -16,6 +16,7 @@ use portcullis::audit::record::{NewRun, Observation, Observed, Subject};
 use portcullis::store::{LOCK_WAIT, PostgresStore, Store, StoreError, WRITER_LOCK_KEY};
 use serde_json::Value;
 use support::demo_inputs;
+use support::webhook::Receiver;
 
 /// The stores every case runs against: SQLite, and PostgreSQL when the test server is up.
 fn stores(dir: &Path, case: &str) -> Vec<String> {
@@ -325,6 +326,667 @@ fn diff_needs_two_runs() {
     });
 }
 
+fn history(store: &str, args: &[&str]) -> String {
+    let mut all = vec!["history"];
+    all.extend(args);
+    all.extend(["--store", store]);
+    ok(portcullis(&all))
+}
+
+fn history_json(store: &str, args: &[&str]) -> Value {
+    serde_json::from_str(&history(store, args)).unwrap()
+}
+
+/// The SARIF results of `sarif` by their `portcullisFinding/v1` fingerprint.
+fn sarif_results(sarif: &Value) -> std::collections::BTreeMap<String, Value> {
+    sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let key = r["partialFingerprints"]["portcullisFinding/v1"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (key, r.clone())
+        })
+        .collect()
+}
+
+fn fingerprints(diff: &Value, key: &str) -> BTreeSet<String> {
+    diff[key]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["fingerprint"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn show_trend_and_diff_formats_over_a_changing_estate() {
+    for_each_store("show_trend", |dir, store| {
+        let full = base(dir);
+        let all = audit(dir, store, &full);
+        let (name, resource) = unhealthy_vm(&all, &full);
+        let vm_findings = of(&all, &resource);
+        audit(dir, store, &without_vm(&full, &name));
+        // Run 3 has the VM back, and writes the scan's own SARIF.
+        let input = dir.join("estate.json");
+        std::fs::write(&input, full.to_string()).unwrap();
+        let scan_sarif = dir.join("scan.sarif");
+        ok(portcullis(&[
+            "audit",
+            "-i",
+            &input.display().to_string(),
+            "--store",
+            store,
+            "--output-sarif",
+            &scan_sarif.display().to_string(),
+            "-o",
+            &dir.join("r.txt").display().to_string(),
+        ]));
+
+        // show: run 2 lacks the VM's findings, and names its scopes.
+        let shown = history_json(store, &["show", "2", "--format", "json"]);
+        assert_eq!(shown["id"], 2);
+        let unhealthy: BTreeSet<_> = shown["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["status"] == "unhealthy")
+            .map(pair)
+            .collect();
+        assert_eq!(unhealthy, all.difference(&vm_findings).cloned().collect());
+        assert!(!shown["scopes"].as_object().unwrap().is_empty(), "{shown}");
+        assert_eq!(shown["scopes_missing"], serde_json::json!([]));
+        let table = history(store, &["show", "2"]);
+        assert!(table.starts_with("run 2 at "), "{table}");
+        let output = portcullis(&["history", "show", "99", "--store", store]);
+        assert_eq!(output.status.code(), Some(2));
+        assert!(String::from_utf8_lossy(&output.stderr).contains("no run 99"));
+
+        // trend: one point per run in order; run 2 counts the VM's findings fewer.
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        let points = history_json(store, &["trend", "--format", "json"]);
+        let points = points.as_array().unwrap();
+        assert_eq!(points.len(), 3);
+        for (point, run) in points.iter().zip(runs.as_array().unwrap()) {
+            assert_eq!(
+                (&point["run"], &point["time"], &point["score"]),
+                (&run["id"], &run["time"], &run["score"])
+            );
+            assert!(!point["scopes"].as_object().unwrap().is_empty(), "{point}");
+        }
+        let closed = |i: usize| {
+            points[i]["unhealthy"]["management-ports-closed"]
+                .as_u64()
+                .unwrap()
+        };
+        let of_rule = |set: &BTreeSet<(String, String)>| {
+            set.iter()
+                .filter(|(r, _)| r == "management-ports-closed")
+                .count() as u64
+        };
+        assert_eq!(closed(0), of_rule(&all));
+        assert_eq!(closed(1), of_rule(&all) - of_rule(&vm_findings));
+        assert_eq!(closed(2), closed(0));
+        let markdown = history(store, &["trend", "--format", "markdown"]);
+        assert!(markdown.contains("| RUN | TIME | SCORE |"), "{markdown}");
+
+        // diff as a pull-request comment.
+        let markdown = history(store, &["diff", "--format", "markdown"]);
+        assert!(
+            markdown.contains(&format!("#### Reopened ({})", vm_findings.len())),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("<details><summary>Still open"),
+            "{markdown}"
+        );
+
+        // diff as SARIF: the scan's fingerprints, each with its baseline state.
+        let d = diff(store);
+        let sarif: Value =
+            serde_json::from_str(&history(store, &["diff", "--format", "sarif"])).unwrap();
+        let errors = support::sarif_schema_errors(&sarif);
+        assert!(errors.is_empty(), "{errors:#?}");
+        let results = sarif_results(&sarif);
+        let state = |key: &str| -> BTreeSet<String> {
+            results
+                .iter()
+                .filter(|(_, r)| r["baselineState"] == key)
+                .map(|(f, _)| f.clone())
+                .collect()
+        };
+        assert_eq!(state("new"), fingerprints(&d, "reopened"));
+        assert_eq!(state("unchanged"), fingerprints(&d, "open"));
+        assert!(state("absent").is_empty() && state("updated").is_empty());
+        let scan: Value =
+            serde_json::from_str(&std::fs::read_to_string(&scan_sarif).unwrap()).unwrap();
+        let scanned = sarif_results(&scan);
+        assert_eq!(
+            results.keys().collect::<BTreeSet<_>>(),
+            scanned.keys().collect::<BTreeSet<_>>()
+        );
+        for (key, result) in &results {
+            assert_eq!(
+                result["partialFingerprints"],
+                scanned[key]["partialFingerprints"]
+            );
+            assert_eq!(result["ruleIndex"], scanned[key]["ruleIndex"]);
+        }
+        // From run 1 to 2 the VM's findings are gone: absent.
+        let sarif: Value =
+            serde_json::from_str(&history(store, &["diff", "1", "2", "--format", "sarif"]))
+                .unwrap();
+        assert!(support::sarif_schema_errors(&sarif).is_empty());
+        let absent: BTreeSet<String> = sarif_results(&sarif)
+            .into_iter()
+            .filter(|(_, r)| r["baselineState"] == "absent")
+            .map(|(f, _)| f)
+            .collect();
+        assert_eq!(absent, fingerprints(&diff_of(store, "1", "2"), "fixed"));
+        assert_eq!(absent.len(), vm_findings.len());
+    });
+}
+
+fn diff_of(store: &str, from: &str, to: &str) -> Value {
+    history_json(store, &["diff", from, to, "--format", "json"])
+}
+
+/// A run at `time` seeing `findings`: (resource, status) of `management-ports-closed` (high).
+fn run_at(time: &str, findings: &[(&str, Observed)]) -> NewRun {
+    let mut run = one_finding_run(time);
+    run.observations = findings
+        .iter()
+        .map(|(resource, status)| Observation {
+            subject: Subject {
+                fingerprint: format!("management-ports-closed|{resource}"),
+                rule: "management-ports-closed".to_owned(),
+                resource: (*resource).to_owned(),
+                scope: "s1".to_owned(),
+                region: None,
+            },
+            status: *status,
+        })
+        .collect();
+    run
+}
+
+#[test]
+fn open_findings_have_ages_times_to_fix_and_overdue_by_the_sla() {
+    for_each_store("open_sla", |dir, url| {
+        let mut store =
+            portcullis::store::open(&portcullis::store::StoreUrl::parse(url).unwrap()).unwrap();
+        use Observed::{Healthy, Unhealthy};
+        for run in [
+            run_at(
+                "2026-01-01T00:00:00Z",
+                &[("vm1", Unhealthy), ("vm2", Unhealthy)],
+            ),
+            run_at(
+                "2026-01-03T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy)],
+            ),
+            run_at(
+                "2026-01-04T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy), ("vm3", Healthy)],
+            ),
+            run_at(
+                "2026-01-08T00:00:00Z",
+                &[("vm1", Healthy), ("vm2", Unhealthy), ("vm3", Unhealthy)],
+            ),
+        ] {
+            store.record(&run).unwrap();
+        }
+        drop(store);
+        let rules = dir.join("rules");
+        std::fs::create_dir(&rules).unwrap();
+        std::fs::write(rules.join("sla.yaml"), "sla:\n  high: 7d\n").unwrap();
+        let rules = rules.display().to_string();
+
+        let report = history_json(url, &["open", "--rules", &rules, "--format", "json"]);
+        let open = report["open"].as_array().unwrap();
+        let shown: Vec<(&str, &str, bool)> = open
+            .iter()
+            .map(|o| {
+                (
+                    o["resource"].as_str().unwrap(),
+                    o["unhealthy_since"].as_str().unwrap(),
+                    o["overdue"].as_bool().unwrap(),
+                )
+            })
+            .collect();
+        // Ages run to now, which is long after January 2026: both are past 7 days.
+        assert_eq!(
+            shown,
+            [
+                ("vm2", "2026-01-01T00:00:00Z", true),
+                ("vm3", "2026-01-08T00:00:00Z", true)
+            ]
+        );
+        assert_eq!(open[0]["severity"], "high");
+        assert_eq!(open[0]["sla_seconds"], 7 * 86_400);
+        assert!(
+            open[1]["age_seconds"].as_u64().unwrap() < open[0]["age_seconds"].as_u64().unwrap()
+        );
+        assert_eq!(
+            report["time_to_fix"],
+            serde_json::json!([{"severity": "high", "fixed": 1,
+                "median_seconds": 2 * 86_400, "p90_seconds": 2 * 86_400}])
+        );
+        // Without the rules there is no SLA, so nothing is overdue.
+        let report = history_json(url, &["open", "--format", "json"]);
+        assert!(
+            report["open"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|o| o["overdue"] == false && o["sla_seconds"].is_null())
+        );
+        let table = history(url, &["open", "--rules", &rules]);
+        assert!(table.contains("2 overdue"), "{table}");
+        assert!(table.contains("OVERDUE"), "{table}");
+    });
+}
+
+/// A Prometheus text exposition: (name, labels) to value. Fails on a sample whose family was
+/// not announced with `# HELP` and `# TYPE … gauge`, or on a line that is not a sample.
+type Samples = std::collections::BTreeMap<(String, Vec<(String, String)>), f64>;
+
+fn parse_prometheus(text: &str) -> Samples {
+    let mut announced = BTreeSet::new();
+    let mut helped = BTreeSet::new();
+    let mut samples = Samples::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().unwrap().to_owned());
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert_eq!(kind, "gauge", "{line}");
+            announced.insert(name.to_owned());
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line:?}"));
+        let (name, labels) = match series.split_once('{') {
+            Some((name, labels)) => {
+                let labels = labels.strip_suffix('}').unwrap();
+                let labels: Vec<(String, String)> = labels
+                    .split("\",")
+                    .map(|pair| {
+                        let (k, v) = pair.split_once("=\"").unwrap();
+                        (k.to_owned(), v.trim_end_matches('"').to_owned())
+                    })
+                    .collect();
+                (name, labels)
+            }
+            None => (series, Vec::new()),
+        };
+        assert!(
+            announced.contains(name) && helped.contains(name),
+            "{name} has no HELP and TYPE before its samples"
+        );
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line:?}"));
+        assert!(
+            samples.insert((name.to_owned(), labels), value).is_none(),
+            "{line}"
+        );
+    }
+    samples
+}
+
+fn metric(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let labels = labels
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    let key = (name.to_owned(), labels);
+    *samples
+        .get(&key)
+        .unwrap_or_else(|| panic!("no {key:?} in {samples:?}"))
+}
+
+#[test]
+fn the_metrics_file_holds_the_runs_figures() {
+    for_each_store("metrics", |dir, store| {
+        let full = base(dir);
+        let input = dir.join("estate.json");
+        let metrics_dir = dir.join("textfile");
+        std::fs::create_dir(&metrics_dir).unwrap();
+        let metrics = metrics_dir.join("portcullis.prom");
+        let report = dir.join("report.json");
+        let audit_with_metrics = |estate: &Value, code: i32| {
+            std::fs::write(&input, estate.to_string()).unwrap();
+            exits(
+                portcullis(&[
+                    "audit",
+                    "-i",
+                    &input.display().to_string(),
+                    "--store",
+                    store,
+                    "--format",
+                    "json",
+                    "-o",
+                    &report.display().to_string(),
+                    "--metrics-file",
+                    &metrics.display().to_string(),
+                ]),
+                code,
+            );
+            let names: Vec<_> = std::fs::read_dir(&metrics_dir).unwrap().collect();
+            assert_eq!(names.len(), 1, "a temporary file was left behind");
+            parse_prometheus(&std::fs::read_to_string(&metrics).unwrap())
+        };
+        let samples = audit_with_metrics(&full, 0);
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+        let score = &report["score"];
+        assert_eq!(
+            metric(&samples, "portcullis_secure_score_percent", &[]),
+            score["percent"].as_f64().unwrap()
+        );
+        for scope in score["scopes"].as_array().unwrap() {
+            let labels = [
+                ("provider", scope["provider"].as_str().unwrap()),
+                ("scope", scope["scope"].as_str().unwrap()),
+            ];
+            assert_eq!(
+                metric(&samples, "portcullis_scope_secure_score_percent", &labels),
+                scope["percent"].as_f64().unwrap()
+            );
+        }
+        let mut unhealthy = std::collections::BTreeMap::<(String, String), f64>::new();
+        for rule in [
+            "internet-facing-vm-nsg",
+            "management-ports-closed",
+            "management-ports-jit",
+        ] {
+            unhealthy.insert((rule.to_owned(), "high".to_owned()), 0.0);
+        }
+        for f in report["findings"].as_array().unwrap() {
+            if f["status"] == "unhealthy" {
+                let key = (
+                    f["rule"].as_str().unwrap().to_owned(),
+                    f["severity"].as_str().unwrap().to_owned(),
+                );
+                *unhealthy.entry(key).or_default() += 1.0;
+            }
+        }
+        for ((rule, severity), count) in &unhealthy {
+            assert_eq!(
+                metric(
+                    &samples,
+                    "portcullis_unhealthy_findings",
+                    &[("recommendation", rule), ("severity", severity)]
+                ),
+                *count
+            );
+        }
+        assert!(unhealthy.values().any(|&n| n > 0.0));
+        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 1.0);
+        assert!(metric(&samples, "portcullis_audit_duration_seconds", &[]) > 0.0);
+        let ran = metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]);
+        assert_eq!(
+            metric(
+                &samples,
+                "portcullis_audit_last_success_timestamp_seconds",
+                &[]
+            ),
+            ran
+        );
+        assert_eq!(
+            metric(&samples, "portcullis_audit_scopes_missing", &[]),
+            0.0
+        );
+
+        // A partial run is not a success: the last success stays the first run's.
+        let mut partial = full.clone();
+        partial["missing_scopes"] = serde_json::json!([{
+            "provider": "azure", "kind": "subscription", "name": "33333333-3333-4333-8333-333333333333",
+            "error": "403 in test"
+        }]);
+        let samples = audit_with_metrics(&partial, 3);
+        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 2.0);
+        assert_eq!(
+            metric(&samples, "portcullis_audit_scopes_missing", &[]),
+            1.0
+        );
+        assert_eq!(
+            metric(
+                &samples,
+                "portcullis_audit_last_success_timestamp_seconds",
+                &[]
+            ),
+            ran
+        );
+        assert!(metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]) > ran);
+    });
+}
+
+/// Audits `estate` with `extra` arguments; returns standard error.
+fn audit_with(dir: &Path, store: &str, estate: &Value, extra: &[&str], code: i32) -> String {
+    let input = dir.join("estate.json");
+    std::fs::write(&input, estate.to_string()).unwrap();
+    let input = input.display().to_string();
+    let out = dir.join("out.txt").display().to_string();
+    let mut args = vec!["audit", "-i", &input, "--store", store, "-o", &out];
+    args.extend(extra);
+    let output = portcullis(&args);
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(output.status.code(), Some(code), "{stderr}");
+    stderr
+}
+
+#[test]
+fn webhooks_hear_of_new_and_reopened_findings_and_score_drops_once() {
+    for_each_store("notify", |dir, store| {
+        let generic = Receiver::start(&[]);
+        let slack = Receiver::start(&[500]);
+        let broken = Receiver::start(&[503, 503, 503]);
+        let slack_url = format!("slack:{}", slack.url);
+        let notify = [
+            "--notify",
+            generic.url.as_str(),
+            "--notify",
+            &slack_url,
+            "--notify",
+            broken.url.as_str(),
+        ];
+        let full = base(dir);
+        let all = audit(
+            dir,
+            &format!("sqlite:{}", dir.join("scratch.db").display()),
+            &full,
+        );
+        let (name, resource) = unhealthy_vm(&all, &full);
+        let smaller = without_vm(&full, &name);
+
+        // Run 1, a new store: one baseline summary; Slack's is retried after its 500; the
+        // broken webhook is tried three times, reported, and the audit still succeeds.
+        let stderr = audit_with(dir, store, &full, &notify, 0);
+        let messages = generic.received();
+        assert_eq!(messages.len(), 1);
+        let baseline = &messages[0].body;
+        assert_eq!(baseline["schema"], "portcullis.notification/v1");
+        assert_eq!(baseline["kind"], "baseline");
+        assert_eq!(baseline["run"]["id"], 1);
+        assert_eq!(baseline["new"], serde_json::json!([]));
+        let unhealthy: u64 = baseline["unhealthy"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum();
+        assert_eq!(unhealthy, all.len() as u64);
+        let slack_got = slack.received();
+        assert_eq!(slack_got.len(), 2, "one 500, then the retry");
+        assert_eq!(slack_got[0].body, slack_got[1].body);
+        let text = slack_got[0].body["text"].as_str().unwrap();
+        assert!(
+            text.starts_with("*portcullis audit run 1: first run"),
+            "{text}"
+        );
+        assert_eq!(broken.received().len(), 3);
+        assert!(
+            stderr.contains("could not notify http://127.0.0.1/…"),
+            "{stderr}"
+        );
+        assert!(
+            stderr.contains("503 Service Unavailable (3 attempts)"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(&broken.url),
+            "the webhook's URL is a secret: {stderr}"
+        );
+
+        // Runs 2 (nothing changed) and 3 (a VM fixed): nothing to tell.
+        audit_with(dir, store, &full, &notify, 0);
+        audit_with(dir, store, &smaller, &notify, 0);
+        assert_eq!(generic.received().len(), 1);
+
+        // Run 4: the VM is back, and the score falls below the minimum of run 3's score.
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        let score3 = runs[2]["score"].as_f64().unwrap();
+        assert!(score3 > runs[1]["score"].as_f64().unwrap(), "{runs}");
+        let gate = format!("{score3}");
+        let mut gated = notify.to_vec();
+        gated.extend(["--min-score", &gate]);
+        audit_with(dir, store, &full, &gated, 1);
+        let messages = generic.received();
+        assert_eq!(messages.len(), 2);
+        let change = &messages[1].body;
+        assert_eq!(change["kind"], "changes");
+        assert_eq!(change["run"]["previous_run"], 3);
+        assert_eq!(change["score_below"], score3);
+        assert_eq!(change["new_count"], 0);
+        let reopened: BTreeSet<(String, String)> = change["reopened"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(pair)
+            .collect();
+        assert_eq!(reopened, of(&all, &resource));
+        assert_eq!(change["reopened_count"], reopened.len());
+
+        // Run 5: still below the minimum, and nothing new: announced once already.
+        audit_with(dir, store, &full, &gated, 1);
+        assert_eq!(generic.received().len(), 2);
+        assert_eq!(slack.received().len(), 3);
+        assert!(generic.received().iter().all(|r| r.path == "/hook"));
+    });
+}
+
+/// `audit --every 1h` on `store`, its standard error read line by line.
+struct Every {
+    child: std::process::Child,
+    stderr: std::io::Lines<std::io::BufReader<std::process::ChildStderr>>,
+    seen: Vec<String>,
+}
+
+impl Every {
+    fn start(dir: &Path, store: &str) -> Self {
+        let input = dir.join("estate.json");
+        std::fs::write(&input, base(dir).to_string()).unwrap();
+        let report = dir.join("report.json").display().to_string();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+            .args([
+                "audit",
+                "-i",
+                &input.display().to_string(),
+                "--store",
+                store,
+            ])
+            .args(["--every", "1h", "--format", "json", "-o", &report])
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufRead::lines(std::io::BufReader::new(child.stderr.take().unwrap()));
+        Every {
+            child,
+            stderr,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads standard error up to a line starting with `start`.
+    fn until(&mut self, start: &str) {
+        for line in self.stderr.by_ref() {
+            let line = line.unwrap();
+            self.seen.push(line.clone());
+            if line.starts_with(start) {
+                return;
+            }
+        }
+        panic!("the audit ended before saying {start:?}: {:#?}", self.seen);
+    }
+
+    /// Sends SIGTERM and waits for the process to end (a minute at most); returns the rest of
+    /// its standard error.
+    fn terminate(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let rest: Vec<String> = self.stderr.by_ref().map(Result::unwrap).collect();
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, rest);
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "SIGTERM did not stop the audit"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+#[test]
+fn every_stops_on_sigterm_between_runs() {
+    for_each_store("every_between", |dir, store| {
+        let mut every = Every::start(dir, store);
+        every.until("next audit run at ");
+        let (status, rest) = every.terminate();
+        assert_eq!(status.code(), Some(0), "{rest:#?}");
+        assert_eq!(rest, ["SIGTERM: stopped between runs"]);
+        let runs = history_json(store, &["runs", "--format", "json"]);
+        assert_eq!(runs.as_array().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn every_finishes_the_run_under_way_on_sigterm() {
+    for_each_store("every_during", |dir, store| {
+        let mut every = Every::start(dir, store);
+        // Signals are caught from here on, so this one lands before or during the first run.
+        every.until("auditing every 1h;");
+        let (status, rest) = every.terminate();
+        assert_eq!(status.code(), Some(0), "{rest:#?}");
+        assert!(
+            rest.contains(&"recorded audit run 1".to_owned()),
+            "{rest:#?}"
+        );
+        assert_eq!(rest.last().unwrap(), "SIGTERM: stopped between runs");
+        // The run is whole: its report is complete JSON and its findings are recorded.
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap())
+                .unwrap();
+        let shown = history_json(store, &["show", "1", "--format", "json"]);
+        assert_eq!(
+            shown["findings"].as_array().unwrap().len(),
+            report["findings"].as_array().unwrap().len()
+        );
+    });
+}
+
 fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(dir.path(), name) {
@@ -365,10 +1027,10 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
     store.record(&one_finding_run("t1")).unwrap();
     drop(store);
     let mut store = PostgresStore::open(&url, LOCK_WAIT).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.runs().unwrap().len(), 1);
     let session = Session::connect(&url, "portcullis tests");
-    assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 1);
+    assert_eq!(session.count("SELECT COUNT(*) FROM schema_version"), 2);
     session.run("INSERT INTO schema_version (version) VALUES (99)");
     let err = PostgresStore::open(&url, LOCK_WAIT).err().unwrap();
     assert!(
@@ -376,7 +1038,7 @@ fn postgres_migrations_run_once_and_a_newer_schema_is_refused() {
             err,
             StoreError::TooNew {
                 found: 99,
-                known: 1,
+                known: 2,
                 ..
             }
         ),

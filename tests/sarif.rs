@@ -33,20 +33,8 @@ fn results(sarif: &Value) -> &Vec<Value> {
 
 #[test]
 fn demo_sarif_is_valid_against_the_oasis_schema() {
-    let schema: Value = serde_json::from_str(
-        &std::fs::read_to_string("tests/data/sarif-schema-2.1.0.json").unwrap(),
-    )
-    .unwrap();
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft4)
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap();
     let (_, sarif) = demo_sarif();
-    let errors: Vec<String> = validator
-        .iter_errors(&sarif)
-        .map(|e| format!("{}: {e}", e.instance_path()))
-        .collect();
+    let errors = support::sarif_schema_errors(&sarif);
     assert!(errors.is_empty(), "{errors:#?}");
 
     // The check is real: a result without its message is rejected.
@@ -55,7 +43,7 @@ fn demo_sarif_is_valid_against_the_oasis_schema() {
         .as_object_mut()
         .unwrap()
         .remove("message");
-    assert!(!validator.is_valid(&broken));
+    assert!(!support::sarif_schema_errors(&broken).is_empty());
 }
 
 /// The multitool's Linux binary, as `scripts/test` installs it (the npm wrapper runs it through

@@ -14,6 +14,9 @@ pub struct Changed {
     pub resource: String,
     pub scope: String,
     pub fingerprint: String,
+    /// Its status in FROM, if FROM observed it.
+    #[serde(skip)]
+    pub before: Option<Observed>,
 }
 
 /// The findings of run TO, sorted into what happened since run FROM.
@@ -40,12 +43,6 @@ fn unhealthy(status: Observed) -> bool {
 /// Compares `to` with `from`; `ever_unhealthy` holds the fingerprints unhealthy in any run up
 /// to FROM.
 pub fn diff(from: &[Observation], to: &[Observation], ever_unhealthy: &BTreeSet<String>) -> Diff {
-    let changed = |o: &Observation| Changed {
-        rule: o.subject.rule.clone(),
-        resource: o.subject.resource.clone(),
-        scope: o.subject.scope.clone(),
-        fingerprint: o.subject.fingerprint.clone(),
-    };
     let before: BTreeMap<&str, Observed> = from
         .iter()
         .map(|o| (o.subject.fingerprint.as_str(), o.status))
@@ -54,6 +51,13 @@ pub fn diff(from: &[Observation], to: &[Observation], ever_unhealthy: &BTreeSet<
         .iter()
         .map(|o| (o.subject.fingerprint.as_str(), o.status))
         .collect();
+    let changed = |o: &Observation| Changed {
+        rule: o.subject.rule.clone(),
+        resource: o.subject.resource.clone(),
+        scope: o.subject.scope.clone(),
+        fingerprint: o.subject.fingerprint.clone(),
+        before: before.get(o.subject.fingerprint.as_str()).copied(),
+    };
     let mut diff = Diff::default();
     for o in to {
         let key = o.subject.fingerprint.as_str();
@@ -133,5 +137,8 @@ mod tests {
         assert_eq!(names(&d.open), ["open"]);
         assert_eq!(names(&d.exempt), ["accepted"]);
         assert_eq!(names(&d.not_assessed), ["unread"]);
+        assert_eq!(d.fixed[1].before, Some(Exempt));
+        assert_eq!(d.reopened[0].before, Some(Healthy));
+        assert_eq!(d.exempt[0].before, None);
     }
 }

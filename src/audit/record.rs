@@ -168,8 +168,22 @@ pub struct Life {
     pub unhealthy_since: Option<String>,
     /// When it was last seen fixed (healthy, or gone from a scope that was read).
     pub fixed_at: Option<String>,
+    /// While fixed: when the unhealthy spell that `fixed_at` ended began (its time to fix is
+    /// the time between the two).
+    pub opened_at: Option<String>,
     pub reopened: u32,
     pub exempt: bool,
+}
+
+impl Life {
+    /// Seen fixed at `time`: an unhealthy spell ends there.
+    fn fix(&mut self, time: &str) {
+        if let Some(since) = self.unhealthy_since.take() {
+            self.opened_at = Some(since);
+            self.fixed_at = Some(time.to_owned());
+        }
+        self.exempt = false;
+    }
 }
 
 /// Advances `lives` by `run` and returns every observation to store: the run's own, plus a
@@ -191,9 +205,8 @@ pub fn advance(lives: &mut BTreeMap<String, Life>, run: &NewRun) -> Vec<Observat
                 subject: life.subject.clone(),
                 status: Observed::NotAssessed,
             });
-        } else if life.unhealthy_since.take().is_some() {
-            life.fixed_at = Some(run.time.clone());
-            life.exempt = false;
+        } else {
+            life.fix(&run.time);
         }
     }
     for observation in &run.observations {
@@ -205,6 +218,7 @@ pub fn advance(lives: &mut BTreeMap<String, Life>, run: &NewRun) -> Vec<Observat
                 last_seen: run.time.clone(),
                 unhealthy_since: None,
                 fixed_at: None,
+                opened_at: None,
                 reopened: 0,
                 exempt: false,
             });
@@ -213,6 +227,7 @@ pub fn advance(lives: &mut BTreeMap<String, Life>, run: &NewRun) -> Vec<Observat
         match observation.status {
             Observed::Unhealthy | Observed::Exempt => {
                 if life.unhealthy_since.is_none() {
+                    life.opened_at = None;
                     if life.fixed_at.take().is_some() {
                         life.reopened += 1;
                     }
@@ -220,12 +235,7 @@ pub fn advance(lives: &mut BTreeMap<String, Life>, run: &NewRun) -> Vec<Observat
                 }
                 life.exempt = observation.status == Observed::Exempt;
             }
-            Observed::Healthy | Observed::NotApplicable => {
-                if life.unhealthy_since.take().is_some() {
-                    life.fixed_at = Some(run.time.clone());
-                }
-                life.exempt = false;
-            }
+            Observed::Healthy | Observed::NotApplicable => life.fix(&run.time),
             Observed::NotAssessed => {}
         }
     }
@@ -345,6 +355,8 @@ mod tests {
             assert_eq!(life.first_seen, "t1");
             assert_eq!(life.unhealthy_since.as_deref(), since, "{}", run.time);
             assert_eq!(life.fixed_at.as_deref(), fixed, "{}", run.time);
+            let opened = fixed.map(|_| if run.time == "t2" { "t1" } else { "t3" });
+            assert_eq!(life.opened_at.as_deref(), opened, "{}", run.time);
             assert_eq!(
                 (life.reopened, life.exempt),
                 (reopened, exempt),

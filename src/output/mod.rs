@@ -1,6 +1,8 @@
 //! Outputs of a scan: the report every format renders, and the formats.
 
 pub mod escape;
+pub mod grid;
+mod history_sarif;
 mod html;
 mod json;
 mod sarif;
@@ -18,6 +20,7 @@ use crate::rule_ref::RuleKind;
 use crate::score::Score;
 use crate::verdict::{ipv6_count_text, thousands};
 
+pub use history_sarif::render as render_history_sarif;
 pub use html::render as render_html;
 pub use json::write as write_json;
 pub use sarif::{notices as sarif_notices, render as render_sarif};

@@ -59,7 +59,6 @@ const URI_PATH: &AsciiSet = &CONTROLS
 /// Renders the report; `base` is the folder that relative file URIs start from (the working
 /// directory, where input paths given as relative paths start).
 pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
-    let rules: Vec<ReportingDescriptor> = policy.recommendations.iter().map(descriptor).collect();
     let mut unhealthy: Vec<&Finding> = report
         .findings
         .iter()
@@ -83,14 +82,6 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
         .map(|w| notification(w, "warning"))
         .collect();
     notifications.extend(notices(report).iter().map(|n| notification(n, "warning")));
-    let invocation = if notifications.is_empty() {
-        Invocation::builder().execution_successful(true).build()
-    } else {
-        Invocation::builder()
-            .execution_successful(true)
-            .tool_execution_notifications(notifications)
-            .build()
-    };
 
     let mut run_properties = BTreeMap::from([
         (
@@ -105,10 +96,31 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
     if let Some(gate) = &report.gate {
         run_properties.insert("gate".to_owned(), json!(gate));
     }
+    log(&report.tool, policy, results, notifications, run_properties)
+}
+
+/// A SARIF log of one run by `tool`: every recommendation of `policy` as a rule, `results`,
+/// `notifications` on the invocation and `properties` on the run; pretty-printed.
+pub(super) fn log(
+    tool: &super::Tool,
+    policy: &Policy,
+    results: Vec<SarifResult>,
+    notifications: Vec<Notification>,
+    properties: BTreeMap<String, Value>,
+) -> String {
+    let rules: Vec<ReportingDescriptor> = policy.recommendations.iter().map(descriptor).collect();
+    let invocation = if notifications.is_empty() {
+        Invocation::builder().execution_successful(true).build()
+    } else {
+        Invocation::builder()
+            .execution_successful(true)
+            .tool_execution_notifications(notifications)
+            .build()
+    };
     let mut driver = ToolComponent::builder()
-        .name(report.tool.name)
-        .version(report.tool.version)
-        .semantic_version(report.tool.version)
+        .name(tool.name)
+        .version(tool.version)
+        .semantic_version(tool.version)
         .rules(rules)
         .build();
     // Cargo leaves these empty when the package does not name a home page or repository.
@@ -122,7 +134,7 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
         .results(results)
         .properties(
             PropertyBag::builder()
-                .additional_properties(run_properties)
+                .additional_properties(properties)
                 .build(),
         )
         .build();
@@ -134,6 +146,26 @@ pub fn render(report: &Report, policy: &Policy, base: &Path) -> String {
     let mut text = serde_json::to_string_pretty(&log).expect("a SARIF log always serialises");
     text.push('\n');
     text
+}
+
+/// The partial fingerprints of the finding whose [`crate::fingerprint::identity`] is
+/// `identity`: a hash of it in GitHub's `primaryLocationLineHash`, and the identity itself.
+pub(super) fn fingerprints(identity: String) -> BTreeMap<String, String> {
+    let digest = Sha256::digest(identity.as_bytes());
+    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    BTreeMap::from([
+        ("primaryLocationLineHash".to_owned(), format!("{hash}:1")),
+        (FINGERPRINT_KEY.to_owned(), identity),
+    ])
+}
+
+/// The index of recommendation `rule` in the log's rules.
+pub(super) fn rule_index(policy: &Policy, rule: &str) -> Option<i64> {
+    policy
+        .recommendations
+        .iter()
+        .position(|r| r.id == rule)
+        .and_then(|i| i64::try_from(i).ok())
 }
 
 /// What a SARIF consumer must know about the results: findings left out beyond GitHub's limit,
@@ -162,7 +194,7 @@ pub fn notices(report: &Report) -> Vec<String> {
     notices
 }
 
-fn notification(text: &str, level: &str) -> Notification {
+pub(super) fn notification(text: &str, level: &str) -> Notification {
     Notification::builder()
         .message(Message::from(visible(&sentence(text)).as_ref()))
         .level(json!(level))
@@ -217,11 +249,7 @@ fn descriptor(rec: &Recommendation) -> ReportingDescriptor {
 }
 
 fn result(finding: &Finding, policy: &Policy, base: &Path) -> SarifResult {
-    let rule_index = policy
-        .recommendations
-        .iter()
-        .position(|r| r.id == finding.rule)
-        .and_then(|i| i64::try_from(i).ok());
+    let rule_index = rule_index(policy, &finding.rule);
     let logical = LogicalLocation::builder()
         .name(&finding.resource_name)
         .fully_qualified_name(&finding.resource)
@@ -234,13 +262,7 @@ fn result(finding: &Finding, policy: &Policy, base: &Path) -> SarifResult {
             .build(),
         None => Location::builder().logical_locations(vec![logical]).build(),
     };
-    let identity = crate::fingerprint::identity(finding);
-    let digest = Sha256::digest(identity.as_bytes());
-    let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    let fingerprints = BTreeMap::from([
-        ("primaryLocationLineHash".to_owned(), format!("{hash}:1")),
-        (FINGERPRINT_KEY.to_owned(), identity),
-    ]);
+    let fingerprints = fingerprints(crate::fingerprint::identity(finding));
 
     let mut properties = BTreeMap::from([
         (SARIF_RESOURCE_NAME.to_owned(), json!(finding.resource_name)),
@@ -397,7 +419,7 @@ fn artifact_uri(file: &str, base: &Path) -> String {
     }
 }
 
-fn level(severity: Severity) -> ResultLevel {
+pub(super) fn level(severity: Severity) -> ResultLevel {
     match severity {
         Severity::Critical | Severity::High => ResultLevel::Error,
         Severity::Medium => ResultLevel::Warning,
@@ -439,7 +461,7 @@ fn pascal_case(id: &str) -> String {
 }
 
 /// Ends a message with a period, as SARIF asks of plain-text messages.
-fn sentence(text: &str) -> String {
+pub(super) fn sentence(text: &str) -> String {
     let text = text.trim_end();
     if text.ends_with(['.', '!', '?']) {
         text.to_owned()

@@ -11,8 +11,8 @@ use ipnetwork::IpNetwork;
 use serde_saphyr::Spanned;
 
 use super::error::{Place, Problem};
-use super::schema::{ControlDef, OpenWhenBroaderThan, RecommendationDef, RulesFile};
-use super::{InternetRanges, Override, Policy, PolicyError, resolve};
+use super::schema::{ControlDef, OpenWhenBroaderThan, RecommendationDef, RulesFile, SlaDuration};
+use super::{InternetRanges, Override, Policy, PolicyError, Severity, resolve};
 use crate::input_file;
 use crate::limits::Limits;
 use crate::model::PortSpec;
@@ -57,6 +57,7 @@ pub(super) struct Merged {
     pub management_ports: Option<Defined<Vec<PortSpec>>>,
     pub thresholds: Option<Defined<OpenWhenBroaderThan>>,
     pub jit_rule_prefixes: Option<Defined<Vec<String>>>,
+    pub sla: Option<Defined<BTreeMap<Severity, SlaDuration>>>,
     pub controls: Vec<Defined<ControlDef>>,
     pub recommendations: Vec<Defined<RecommendationDef>>,
 }
@@ -218,6 +219,7 @@ impl Merger {
             source,
             file,
         );
+        log.section(&mut merged.sla, "sla", rules.sla, source, file);
         for control in rules.controls {
             let incoming = Defined {
                 place: Place::of(file, &control.id),

@@ -41,6 +41,9 @@ pub struct Policy {
     pub thresholds: Thresholds,
     /// Names (Azure rule names, AWS source descriptions) starting with one of these are JIT grants.
     pub jit_rule_prefixes: Vec<String>,
+    /// How long an unhealthy finding of each severity may stay open before `history open` marks
+    /// it overdue; severities without an entry have no limit.
+    pub sla: BTreeMap<Severity, std::time::Duration>,
     pub controls: Vec<Control>,
     pub recommendations: Vec<Recommendation>,
 }

@@ -3,13 +3,14 @@
 //! (zero points, empty port lists, an empty internet), and the fixed recommendation ids.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 
 use super::error::{Place, Problem};
 use super::load::{Defined, Merged};
-use super::schema::{ControlDef, RecommendationDef};
-use super::{Control, FIXED_RECOMMENDATIONS, InternetRanges, Policy, Recommendation};
+use super::schema::{ControlDef, RecommendationDef, SlaDuration};
+use super::{Control, FIXED_RECOMMENDATIONS, InternetRanges, Policy, Recommendation, Severity};
 use crate::addrset::{AddressSet, Family};
 
 /// Service tags the engine understands itself; listing them would be ignored or contradictory.
@@ -22,6 +23,7 @@ pub(super) fn resolve(merged: Merged, include_builtin: bool) -> Result<Policy, V
         management_ports,
         thresholds,
         jit_rule_prefixes,
+        sla,
         controls,
         recommendations,
     } = merged;
@@ -53,6 +55,9 @@ pub(super) fn resolve(merged: Merged, include_builtin: bool) -> Result<Policy, V
         ));
     }
 
+    let sla = sla
+        .map(|sla| check_sla(sla, &mut problems))
+        .unwrap_or_default();
     check_recommendations(&controls, &recommendations, include_builtin, &mut problems);
     let controls = check_controls(&controls, &mut problems);
 
@@ -92,11 +97,54 @@ pub(super) fn resolve(merged: Merged, include_builtin: bool) -> Result<Policy, V
                 management_ports: ports.value,
                 thresholds,
                 jit_rule_prefixes: jit.value,
+                sla,
                 controls,
                 recommendations,
             })
         }
         _ => Err(problems),
+    }
+}
+
+/// The times to fix by severity; a more severe finding may not be given longer than a less
+/// severe one (a swapped pair is the likely mistake).
+fn check_sla(
+    sla: Defined<BTreeMap<Severity, SlaDuration>>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<Severity, Duration> {
+    let place = sla.place;
+    let sla: BTreeMap<Severity, Duration> = sla
+        .value
+        .into_iter()
+        .map(|(severity, d)| (severity, d.0))
+        .collect();
+    let pairs: Vec<(&Severity, &Duration)> = sla.iter().collect();
+    for window in pairs.windows(2) {
+        let [(lower, less_severe), (higher, more_severe)] = window else {
+            continue;
+        };
+        if more_severe > less_severe {
+            problems.push(Problem::at(
+                &place,
+                format!(
+                    "`sla` gives {higher} findings longer to fix ({}) than {lower} ones ({}): a \
+                     more severe finding should be fixed sooner; swap or correct them",
+                    days(**more_severe),
+                    days(**less_severe)
+                ),
+            ));
+        }
+    }
+    sla
+}
+
+/// A time to fix as written in rules: `7d`, `12h`.
+fn days(duration: Duration) -> String {
+    let hours = duration.as_secs() / 3600;
+    if hours % 24 == 0 {
+        format!("{}d", hours / 24)
+    } else {
+        format!("{hours}h")
     }
 }
 

@@ -6,6 +6,7 @@
 //! merged policy are in `resolve`. Values that those later checks point at are [`Spanned`].
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use ipnetwork::IpNetwork;
 use serde::{Deserialize, Deserializer};
@@ -23,6 +24,7 @@ pub(super) struct RulesFile {
     pub management_ports: Option<Spanned<Vec<PortSpec>>>,
     pub open_when_broader_than: Option<Spanned<OpenWhenBroaderThan>>,
     pub jit_rule_prefixes: Option<Spanned<Vec<String>>>,
+    pub sla: Option<Spanned<BTreeMap<Severity, SlaDuration>>>,
     #[serde(default)]
     pub controls: Vec<ControlDef>,
     #[serde(default)]
@@ -97,5 +99,66 @@ impl<'de, const BITS: u8> Deserialize<'de> for PrefixLength<BITS> {
                     "{text:?} is not a prefix length: write /0 to /{BITS}, for example /24"
                 ))
             })
+    }
+}
+
+/// How long a finding may stay open, written `12h`, `7d` or `2w`: a whole number of hours, days
+/// or weeks, more than zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct SlaDuration(pub Duration);
+
+impl SlaDuration {
+    fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        let unit = match text.chars().last()? {
+            'h' => 3600,
+            'd' => 86_400,
+            'w' => 7 * 86_400,
+            _ => return None,
+        };
+        let number: u64 = text[..text.len() - 1].parse().ok()?;
+        let seconds = number.checked_mul(unit).filter(|&s| s > 0)?;
+        Some(SlaDuration(Duration::from_secs(seconds)))
+    }
+}
+
+impl<'de> Deserialize<'de> for SlaDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        SlaDuration::parse(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a time to fix: write a whole number of hours, days or weeks \
+                 above zero, for example 12h, 7d or 2w"
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sla_durations() {
+        let day = 86_400;
+        for (text, seconds) in [("12h", 12 * 3600), ("7d", 7 * day), ("2w", 14 * day)] {
+            assert_eq!(
+                SlaDuration::parse(text),
+                Some(SlaDuration(Duration::from_secs(seconds))),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "d",
+            "0d",
+            "7",
+            "1.5d",
+            "-1d",
+            "7m",
+            "99999999999999999w",
+        ] {
+            assert_eq!(SlaDuration::parse(bad), None, "{bad}");
+        }
     }
 }

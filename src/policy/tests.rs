@@ -593,3 +593,39 @@ fn rules_list_shows_every_recommendation() {
         "{text}"
     );
 }
+
+#[test]
+fn an_sla_gives_each_severity_its_time_to_fix() {
+    let day = std::time::Duration::from_secs(86_400);
+    assert!(Policy::builtin().sla.is_empty());
+    let policy = load_over_builtin(&[("sla.yaml", "sla:\n  critical: 2d\n  high: 1w\n")]).unwrap();
+    assert_eq!(
+        policy.sla.into_iter().collect::<Vec<_>>(),
+        [(Severity::High, 7 * day), (Severity::Critical, 2 * day)]
+    );
+}
+
+#[test]
+fn a_bad_sla_is_refused_where_it_is_written() {
+    for (text, says) in [
+        ("sla:\n  high: 7m\n", "not a time to fix"),
+        ("sla:\n  urgent: 7d\n", "urgent"),
+        ("sla:\n  high: 0d\n", "not a time to fix"),
+        (
+            "sla:\n  medium: 7d\n  critical: 30d\n",
+            "gives critical findings longer to fix (30d) than medium ones (7d)",
+        ),
+    ] {
+        let err = load_over_builtin(&[("sla.yaml", text)]).unwrap_err();
+        let problem = &err.problems[0];
+        assert!(problem.message.contains(says), "{text}: {err}");
+        assert!(
+            problem
+                .file
+                .as_deref()
+                .is_some_and(|f| f.ends_with("sla.yaml")),
+            "{err}"
+        );
+        assert!(problem.line.is_some(), "{text}: {err}");
+    }
+}

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::audit::record::{Life, NewRun, Observation, Observed};
+use crate::model::MissingScope;
 
 mod postgres;
 mod sqlite;
@@ -30,13 +31,43 @@ pub struct RunSummary {
     pub scopes_missing: usize,
 }
 
+/// One recorded run in full, as `history show` and `history trend` read it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunDetail {
+    pub summary: RunSummary,
+    /// The scopes that could not be read, with the error.
+    pub scopes_missing: Vec<MissingScope>,
+    pub policy_digest: String,
+    /// The score per scope and control, as the JSON report writes it.
+    pub score_detail: String,
+}
+
+/// How many findings of one recommendation one run observed with one status.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusCount {
+    pub run: i64,
+    pub rule: String,
+    pub status: Observed,
+    pub count: u64,
+}
+
 /// A place that keeps audit runs and the lives of their findings.
 pub trait Store {
     /// Records `run` and advances the findings' lives, all in one transaction under the store's
     /// writer lock. Returns the new run's id.
     fn record(&mut self, run: &NewRun) -> Result<i64, StoreError>;
+    /// Every run in full, oldest first.
+    fn run_details(&mut self) -> Result<Vec<RunDetail>, StoreError>;
     /// Every run, oldest first.
-    fn runs(&mut self) -> Result<Vec<RunSummary>, StoreError>;
+    fn runs(&mut self) -> Result<Vec<RunSummary>, StoreError> {
+        Ok(self
+            .run_details()?
+            .into_iter()
+            .map(|detail| detail.summary)
+            .collect())
+    }
+    /// Per run, recommendation and status, how many findings were observed, in run order.
+    fn status_counts(&mut self) -> Result<Vec<StatusCount>, StoreError>;
     /// What run `run` observed, not-assessed findings included.
     fn observations(&mut self, run: i64) -> Result<Vec<Observation>, StoreError>;
     /// The fingerprints of findings unhealthy (exempt or not) in any run up to `run`.
@@ -162,27 +193,58 @@ impl RunLists {
     }
 }
 
+/// The columns of `runs` in the order both backends select them.
+const RUN_COLUMNS: &str =
+    "id, time, sources, score, scopes_read, scopes_missing, policy_digest, score_detail";
+
 /// A `runs` row as both backends read it back.
 struct RunRow {
     id: i64,
     time: String,
     score: f64,
     lists: RunLists,
+    policy_digest: String,
+    score_detail: String,
 }
 
 impl RunRow {
-    fn summary(self, store: &str) -> Result<RunSummary, StoreError> {
-        let missing: Vec<serde_json::Value> =
-            json(store, "scopes_missing", &self.lists.scopes_missing)?;
-        Ok(RunSummary {
-            id: self.id,
-            time: self.time,
-            sources: json(store, "sources", &self.lists.sources)?,
-            score: self.score,
-            scopes_read: json(store, "scopes_read", &self.lists.scopes_read)?,
-            scopes_missing: missing.len(),
+    fn detail(self, store: &str) -> Result<RunDetail, StoreError> {
+        let missing: Vec<MissingScope> = json(store, "scopes_missing", &self.lists.scopes_missing)?;
+        Ok(RunDetail {
+            summary: RunSummary {
+                id: self.id,
+                time: self.time,
+                sources: json(store, "sources", &self.lists.sources)?,
+                score: self.score,
+                scopes_read: json(store, "scopes_read", &self.lists.scopes_read)?,
+                scopes_missing: missing.len(),
+            },
+            scopes_missing: missing,
+            policy_digest: self.policy_digest,
+            score_detail: self.score_detail,
         })
     }
+}
+
+/// Counts per run, recommendation and status, in the order both backends select them.
+const STATUS_COUNTS: &str = "SELECT run_id, rule, status, COUNT(*) FROM observations \
+     GROUP BY run_id, rule, status ORDER BY run_id, rule, status";
+
+/// A [`STATUS_COUNTS`] row read back.
+fn status_count(
+    store: &str,
+    run: i64,
+    rule: String,
+    status: &str,
+    count: i64,
+) -> Result<StatusCount, StoreError> {
+    Ok(StatusCount {
+        run,
+        rule,
+        status: observed(store, status)?,
+        count: u64::try_from(count)
+            .map_err(|_| corrupt(store, format!("{count} observations in run {run}")))?,
+    })
 }
 
 fn corrupt(store: &str, message: String) -> StoreError {

@@ -21,11 +21,17 @@ use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, Config, NoTls, Row, Socket, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::{RunLists, RunRow, RunSummary, Store, StoreError, corrupt, observed};
+use super::{
+    RUN_COLUMNS, RunDetail, RunLists, RunRow, STATUS_COUNTS, StatusCount, Store, StoreError,
+    corrupt, observed, status_count,
+};
 use crate::audit::record::{self, Life, NewRun, Observation, Subject};
 
 /// Schema migrations in order; version N is the Nth entry.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_history.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_history.sql"),
+    include_str!("migrations/postgres/0002_fix_times.sql"),
+];
 
 /// How long connecting may take when the URL sets no `connect_timeout`.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -34,7 +40,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const WRITER_LOCK_KEY: i64 = 0x706f_7274_6375_6c6c;
 
 const LIVES: &str = "SELECT fingerprint, rule, resource, scope, region, first_seen, last_seen, \
-     unhealthy_since, fixed_at, reopened, exempt FROM findings ORDER BY fingerprint";
+     unhealthy_since, fixed_at, reopened, exempt, opened_at FROM findings ORDER BY fingerprint";
 
 pub struct PostgresStore {
     client: Client,
@@ -367,6 +373,7 @@ fn life(row: &Row, store: &str) -> Result<Life, StoreError> {
         reopened: u32::try_from(reopened)
             .map_err(|_| corrupt(store, format!("column reopened: {reopened} is not a count")))?,
         exempt: row.try_get(10).map_err(pg)?,
+        opened_at: row.try_get(11).map_err(pg)?,
     })
 }
 
@@ -450,17 +457,20 @@ impl Store for PostgresStore {
                 lives.values().map(|l| l.fixed_at.as_deref()).collect();
             let reopened: Vec<i64> = lives.values().map(|l| i64::from(l.reopened)).collect();
             let exempt: Vec<bool> = lives.values().map(|l| l.exempt).collect();
+            let opened_at: Vec<Option<&str>> =
+                lives.values().map(|l| l.opened_at.as_deref()).collect();
             tx.execute(
                 "INSERT INTO findings (fingerprint, rule, resource, scope, region, first_seen, \
-                 last_seen, unhealthy_since, fixed_at, reopened, exempt) \
+                 last_seen, unhealthy_since, fixed_at, reopened, exempt, opened_at) \
                  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], \
                  $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::bigint[], \
-                 $11::boolean[]) \
+                 $11::boolean[], $12::text[]) \
                  ON CONFLICT (fingerprint) DO UPDATE SET rule = EXCLUDED.rule, \
                  resource = EXCLUDED.resource, scope = EXCLUDED.scope, region = EXCLUDED.region, \
                  first_seen = EXCLUDED.first_seen, last_seen = EXCLUDED.last_seen, \
                  unhealthy_since = EXCLUDED.unhealthy_since, fixed_at = EXCLUDED.fixed_at, \
-                 reopened = EXCLUDED.reopened, exempt = EXCLUDED.exempt",
+                 reopened = EXCLUDED.reopened, exempt = EXCLUDED.exempt, \
+                 opened_at = EXCLUDED.opened_at",
                 &[
                     &fingerprints,
                     &rules,
@@ -473,6 +483,7 @@ impl Store for PostgresStore {
                     &fixed_at,
                     &reopened,
                     &exempt,
+                    &opened_at,
                 ],
             )
             .await
@@ -481,27 +492,43 @@ impl Store for PostgresStore {
         })
     }
 
-    fn runs(&mut self) -> Result<Vec<RunSummary>, StoreError> {
+    fn run_details(&mut self) -> Result<Vec<RunDetail>, StoreError> {
         let pg = |e| postgres_error(&self.name, e);
-        self.query(
-            "SELECT id, time, sources, score, scopes_read, scopes_missing FROM runs ORDER BY id",
-            &[],
-        )?
-        .iter()
-        .map(|r| {
-            RunRow {
-                id: r.try_get(0).map_err(pg)?,
-                time: r.try_get(1).map_err(pg)?,
-                score: r.try_get(3).map_err(pg)?,
-                lists: RunLists {
-                    sources: r.try_get(2).map_err(pg)?,
-                    scopes_read: r.try_get(4).map_err(pg)?,
-                    scopes_missing: r.try_get(5).map_err(pg)?,
-                },
-            }
-            .summary(&self.name)
-        })
-        .collect()
+        self.query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"), &[])?
+            .iter()
+            .map(|r| {
+                RunRow {
+                    id: r.try_get(0).map_err(pg)?,
+                    time: r.try_get(1).map_err(pg)?,
+                    score: r.try_get(3).map_err(pg)?,
+                    lists: RunLists {
+                        sources: r.try_get(2).map_err(pg)?,
+                        scopes_read: r.try_get(4).map_err(pg)?,
+                        scopes_missing: r.try_get(5).map_err(pg)?,
+                    },
+                    policy_digest: r.try_get(6).map_err(pg)?,
+                    score_detail: r.try_get(7).map_err(pg)?,
+                }
+                .detail(&self.name)
+            })
+            .collect()
+    }
+
+    fn status_counts(&mut self) -> Result<Vec<StatusCount>, StoreError> {
+        let pg = |e| postgres_error(&self.name, e);
+        self.query(STATUS_COUNTS, &[])?
+            .iter()
+            .map(|r| {
+                let status: &str = r.try_get(2).map_err(pg)?;
+                status_count(
+                    &self.name,
+                    r.try_get(0).map_err(pg)?,
+                    r.try_get(1).map_err(pg)?,
+                    status,
+                    r.try_get(3).map_err(pg)?,
+                )
+            })
+            .collect()
     }
 
     fn observations(&mut self, run: i64) -> Result<Vec<Observation>, StoreError> {

@@ -7,11 +7,17 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, TransactionBehavior, params};
 
-use super::{RunLists, RunRow, RunSummary, Store, StoreError, observed};
+use super::{
+    RUN_COLUMNS, RunDetail, RunLists, RunRow, STATUS_COUNTS, StatusCount, Store, StoreError,
+    observed, status_count,
+};
 use crate::audit::record::{self, Life, NewRun, Observation, Subject};
 
 /// Schema migrations in order; version N is the Nth entry.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/sqlite/0001_history.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/sqlite/0001_history.sql"),
+    include_str!("migrations/sqlite/0002_fix_times.sql"),
+];
 
 pub struct SqliteStore {
     conn: Connection,
@@ -99,7 +105,7 @@ fn classify(store: &str, waited: Duration, source: rusqlite::Error) -> StoreErro
 fn read_lives(conn: &Connection) -> rusqlite::Result<Vec<Life>> {
     let mut stmt = conn.prepare(
         "SELECT fingerprint, rule, resource, scope, region, first_seen, last_seen, \
-         unhealthy_since, fixed_at, reopened, exempt FROM findings ORDER BY fingerprint",
+         unhealthy_since, fixed_at, reopened, exempt, opened_at FROM findings ORDER BY fingerprint",
     )?;
     stmt.query_map([], |r| {
         Ok(Life {
@@ -116,6 +122,7 @@ fn read_lives(conn: &Connection) -> rusqlite::Result<Vec<Life>> {
             fixed_at: r.get(8)?,
             reopened: r.get(9)?,
             exempt: r.get(10)?,
+            opened_at: r.get(11)?,
         })
     })?
     .collect()
@@ -166,8 +173,8 @@ impl Store for SqliteStore {
                 }
                 let mut upsert = tx.prepare(
                     "INSERT OR REPLACE INTO findings (fingerprint, rule, resource, scope, region, \
-                     first_seen, last_seen, unhealthy_since, fixed_at, reopened, exempt) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     first_seen, last_seen, unhealthy_since, fixed_at, reopened, exempt, \
+                     opened_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?;
                 for life in lives.values() {
                     let s = &life.subject;
@@ -182,7 +189,8 @@ impl Store for SqliteStore {
                         life.unhealthy_since,
                         life.fixed_at,
                         life.reopened,
-                        life.exempt
+                        life.exempt,
+                        life.opened_at
                     ])?;
                 }
             }
@@ -192,11 +200,11 @@ impl Store for SqliteStore {
         result.map_err(|e| self.error(e))
     }
 
-    fn runs(&mut self) -> Result<Vec<RunSummary>, StoreError> {
+    fn run_details(&mut self) -> Result<Vec<RunDetail>, StoreError> {
         let rows = (|| -> rusqlite::Result<Vec<RunRow>> {
-            let mut stmt = self.conn.prepare(
-                "SELECT id, time, sources, score, scopes_read, scopes_missing FROM runs ORDER BY id",
-            )?;
+            let mut stmt = self
+                .conn
+                .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))?;
             stmt.query_map([], |r| {
                 Ok(RunRow {
                     id: r.get(0)?,
@@ -207,13 +215,25 @@ impl Store for SqliteStore {
                         scopes_read: r.get(4)?,
                         scopes_missing: r.get(5)?,
                     },
+                    policy_digest: r.get(6)?,
+                    score_detail: r.get(7)?,
                 })
             })?
             .collect()
         })()
         .map_err(|e| self.error(e))?;
+        rows.into_iter().map(|row| row.detail(&self.name)).collect()
+    }
+
+    fn status_counts(&mut self) -> Result<Vec<StatusCount>, StoreError> {
+        let rows = (|| -> rusqlite::Result<Vec<(i64, String, String, i64)>> {
+            let mut stmt = self.conn.prepare(STATUS_COUNTS)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })()
+        .map_err(|e| self.error(e))?;
         rows.into_iter()
-            .map(|row| row.summary(&self.name))
+            .map(|(run, rule, status, count)| status_count(&self.name, run, rule, &status, count))
             .collect()
     }
 
@@ -324,6 +344,30 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+    }
+
+    #[test]
+    fn a_version_1_store_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(MIGRATIONS[0]).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL); \
+             INSERT INTO schema_version VALUES (1); \
+             INSERT INTO findings VALUES ('r|vm1', 'r', 'vm1', 's1', NULL, 't1', 't2', NULL, \
+             't2', 0, 0)",
+        )
+        .unwrap();
+        drop(conn);
+        let mut store = SqliteStore::open(&path, Duration::ZERO).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 2);
+        let lives = store.lives().unwrap();
+        assert_eq!(lives[0].fixed_at.as_deref(), Some("t2"));
+        assert_eq!(lives[0].opened_at, None);
+        store.record(&run("t3", Observed::Unhealthy)).unwrap();
+        store.record(&run("t4", Observed::Healthy)).unwrap();
+        assert_eq!(store.lives().unwrap()[0].opened_at.as_deref(), Some("t3"));
     }
 
     #[test]

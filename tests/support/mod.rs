@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 pub mod browser;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -639,4 +640,22 @@ impl AwsVm {
         let refs: Vec<(&str, Value)> = files.iter().map(|(n, v)| (n.as_str(), v.clone())).collect();
         scan_files(&refs)
     }
+}
+
+/// Where `sarif` breaks the OASIS SARIF 2.1.0 schema (vendored in tests/data): one line per
+/// error, none when it is valid.
+pub fn sarif_schema_errors(sarif: &Value) -> Vec<String> {
+    let schema: Value = serde_json::from_str(
+        &std::fs::read_to_string("tests/data/sarif-schema-2.1.0.json").unwrap(),
+    )
+    .unwrap();
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft4)
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    validator
+        .iter_errors(sarif)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect()
 }

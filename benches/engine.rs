@@ -52,7 +52,7 @@ fn estate(clouds: Clouds, name: &str) -> (Snapshot, String) {
 
 /// `100k`, `10k`, `2000`.
 fn short(n: usize) -> String {
-    if n >= 10_000 && n % 1_000 == 0 {
+    if n >= 10_000 && n.is_multiple_of(1_000) {
         format!("{}k", n / 1_000)
     } else {
         n.to_string()

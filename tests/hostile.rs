@@ -116,7 +116,8 @@ fn printed_commands_paste_into_bash_as_written() {
         "bang!!rule^x",
     ] {
         let vm = AzureVm::new().nic(vec![allow(300, "Tcp", "*", "22").named(name)]);
-        let (dir, table) = scan_table(&vm.resources(false));
+        let dir = tempfile::tempdir().unwrap();
+        let table = scan_table(dir.path(), vm.resources(false));
         let fixes: Vec<&str> = table
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix("fix: "))
@@ -135,20 +136,6 @@ fn printed_commands_paste_into_bash_as_written() {
     }
 }
 
-/// The table of a scan of `resources` (an ARM list), and the folder it ran in.
-fn scan_table(resources: &[serde_json::Value]) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let input = dir.path().join("estate.json");
-    std::fs::write(&input, json!({ "value": resources }).to_string()).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
-        .arg("scan")
-        .arg("-i")
-        .arg(&input)
-        .output()
-        .unwrap();
-    (dir, String::from_utf8(o.stdout).unwrap())
-}
-
 /// The printed `plan:` line (`portcullis fix plan` for the VM), typed into bash with
 /// `portcullis` a stub: it gets exactly the live source, the VM's name and the plan file, and
 /// nothing the name holds runs as a command.
@@ -160,15 +147,11 @@ fn the_printed_fix_plan_command_pastes_into_bash_as_written() {
         "quote'\"vm",
         "bang!!vm^x",
     ] {
-        let mut resources = AzureVm::new()
+        let resources = AzureVm::new()
             .nic(vec![allow(300, "Tcp", "*", "22")])
-            .resources(false);
-        let vm = resources
-            .iter_mut()
-            .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
-            .unwrap();
-        vm["name"] = json!(name);
-        let (dir, table) = scan_table(&resources);
+            .resources_with_vm_name(name);
+        let dir = tempfile::tempdir().unwrap();
+        let table = scan_table(dir.path(), resources);
         let plans: Vec<&str> = table
             .lines()
             .filter_map(|l| l.trim_start().strip_prefix("plan: "))
@@ -191,6 +174,19 @@ fn the_printed_fix_plan_command_pastes_into_bash_as_written() {
         assert_eq!(argv, vec![expected], "{name:?}: pasted {plan}");
         assert!(!dir.path().join("MARK").exists(), "{name:?} ran a command");
     }
+}
+
+/// The table output of a scan of these Azure resources, written to `dir`/estate.json.
+fn scan_table(dir: &std::path::Path, resources: Vec<Value>) -> String {
+    let input = dir.join("estate.json");
+    std::fs::write(&input, json!({ "value": resources }).to_string()).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .arg("scan")
+        .arg("-i")
+        .arg(&input)
+        .output()
+        .unwrap();
+    String::from_utf8(o.stdout).unwrap()
 }
 
 /// A snapshot of one internet-facing AWS instance whose security group `group` lets `source`
@@ -312,14 +308,9 @@ fn hostile_file_names_reach_stderr_escaped() {
 fn a_name_unsafe_to_paste_gives_way_to_ids() {
     // Azure: a VM whose name (not its id) holds a control character gets its JIT policy named
     // after its id.
-    let mut resources = AzureVm::new()
+    let resources = AzureVm::new()
         .nic(vec![allow(300, "Tcp", "*", "22")])
-        .resources(false);
-    let vm = resources
-        .iter_mut()
-        .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
-        .unwrap();
-    vm["name"] = json!("web\x01");
+        .resources_with_vm_name("web\x01");
     let report = support::scan_files(&[("estate.json", Value::Array(resources))]);
     let jit = report
         .findings

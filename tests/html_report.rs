@@ -193,14 +193,9 @@ fn demo_report_fits_a_phone_and_makes_no_requests() {
 #[test]
 fn names_from_cloud_data_are_text_not_markup() {
     let name = "<script>window.pwned = 1</script><img src=x onerror=\"window.pwned = 2\">";
-    let mut resources = AzureVm::new()
+    let resources = AzureVm::new()
         .nic(vec![allow(100, "Tcp", "*", "22")])
-        .resources(false);
-    let vm = resources
-        .iter_mut()
-        .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
-        .unwrap();
-    vm["name"] = json!(name);
+        .resources_with_vm_name(name);
     let report = scan_files(&[("resources.json", json!({ "value": resources }))]);
     assert_eq!(report.findings[0].resource_name, name);
 

@@ -5,7 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::engine::id_key;
-use crate::model::{NsgRule, PortRange, Protocol, SgPermission, SgSource, SgSourceKind, Snapshot};
+use crate::model::{
+    NsgRule, PortRange, Protocol, SecurityGroup, SgPermission, SgSource, SgSourceKind, Snapshot,
+};
 
 use super::plan::{AffectedVm, Change, ChangeNote, NsgRuleChange, Plan, SgRule, SgRuleChange};
 
@@ -31,6 +33,10 @@ pub enum ApplyError {
 /// The working copy of a snapshot, and what the strategies noted about the rules they wrote.
 pub(super) struct Workspace {
     pub snapshot: Snapshot,
+    /// Where each NSG and security group is in the snapshot's lists, by id (edits change rules,
+    /// never which NSGs and groups there are).
+    nsg_at: HashMap<String, usize>,
+    group_at: HashMap<String, usize>,
     /// NSG ids and security group ids edited.
     nsgs: BTreeSet<String>,
     groups: BTreeSet<String>,
@@ -42,8 +48,18 @@ pub(super) struct Workspace {
 
 impl Workspace {
     pub fn new(snapshot: &Snapshot) -> Self {
+        let mut nsg_at = HashMap::new();
+        for (i, nsg) in snapshot.nsgs.iter().enumerate() {
+            nsg_at.entry(nsg.id.clone()).or_insert(i);
+        }
+        let mut group_at = HashMap::new();
+        for (i, group) in snapshot.security_groups.iter().enumerate() {
+            group_at.entry(group.id.clone()).or_insert(i);
+        }
         Self {
             snapshot: snapshot.clone(),
+            nsg_at,
+            group_at,
             nsgs: BTreeSet::new(),
             groups: BTreeSet::new(),
             nsg_notes: HashMap::new(),
@@ -53,9 +69,15 @@ impl Workspace {
 
     /// The custom rules of an NSG, for editing.
     pub fn nsg_rules(&mut self, nsg: &str) -> Option<&mut Vec<NsgRule>> {
-        let found = self.snapshot.nsgs.iter_mut().find(|n| n.id == nsg)?;
+        let found = &mut self.snapshot.nsgs[*self.nsg_at.get(nsg)?];
         self.nsgs.insert(found.id.clone());
         Some(&mut found.rules)
+    }
+
+    /// The first security group with this id, as a search of the list finds it.
+    fn group(&mut self, group: &str) -> Option<&mut SecurityGroup> {
+        let i = *self.group_at.get(group)?;
+        Some(&mut self.snapshot.security_groups[i])
     }
 
     pub fn note_nsg_rule(&mut self, nsg: &str, rule: &str, note: ChangeNote) {
@@ -70,12 +92,7 @@ impl Workspace {
 
     /// Revokes one security group rule; false when the group or rule is not there.
     pub fn revoke(&mut self, group: &str, rule: &SgRule) -> bool {
-        let Some(found) = self
-            .snapshot
-            .security_groups
-            .iter_mut()
-            .find(|g| g.id == group)
-        else {
+        let Some(found) = self.group(group) else {
             return false;
         };
         let mut revoked = false;
@@ -88,27 +105,24 @@ impl Workspace {
         }
         found.inbound.retain(|p| !p.sources.is_empty());
         if revoked {
-            self.groups.insert(found.id.clone());
+            let id = found.id.clone();
+            self.groups.insert(id);
         }
         revoked
     }
 
     /// Authorizes one security group rule (nothing when the group already has it).
     pub fn authorize(&mut self, group: &str, rule: SgRule, notes: &[ChangeNote]) {
-        let Some(found) = self
-            .snapshot
-            .security_groups
-            .iter_mut()
-            .find(|g| g.id == group)
-        else {
+        let Some(found) = self.group(group) else {
             return;
         };
-        self.groups.insert(found.id.clone());
+        add_sg_rule(&mut found.inbound, &rule);
+        let id = found.id.clone();
+        self.groups.insert(id);
         for note in notes {
             self.sg_notes
                 .push((group.to_owned(), rule.clone(), note.clone()));
         }
-        add_sg_rule(&mut found.inbound, &rule);
     }
 
     /// The edits as changes, NSG by NSG and group by group, each with the VMs it affects.

@@ -10,7 +10,7 @@
 //! plan (ports, the narrow sources that had standing access, three hours at most) for the later
 //! access-request commands. Defender's `SecurityCenter-JITRule…` rules are never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use ipnetwork::IpNetwork;
@@ -18,7 +18,7 @@ use ipnetwork::IpNetwork;
 use crate::engine::{self, PrefixLists, id_key};
 use crate::finding::Finding;
 use crate::model::{
-    Access, AddressPrefix, Direction, NsgRule, PortSpec, Protocol, Provider, SgSourceKind,
+    Access, AddressPrefix, Direction, NsgRule, PortSpec, Protocol, Provider, SgSourceKind, Snapshot,
 };
 use crate::remediate::blamed_rules;
 use crate::rule_ref::RuleRef;
@@ -37,8 +37,9 @@ pub(super) fn run(work: &mut Workspace, context: &Context) -> (Vec<Skipped>, Vec
         .iter()
         .map(|f| jit_policy(f, narrow_sources(f, context, &lists)))
         .collect();
+    let addresses = Addresses::new(&work.snapshot);
     for finding in findings.iter().filter(|f| f.provider == Provider::Azure) {
-        lock_down(work, finding);
+        lock_down(work, &addresses, finding);
     }
     let mut reasons: BTreeMap<String, Vec<SkipReason>> = BTreeMap::new();
     let fallback = ChangeNote::QuickFixInsteadOfLockdown;
@@ -59,7 +60,7 @@ pub(super) fn run(work: &mut Workspace, context: &Context) -> (Vec<Skipped>, Vec
 
 /// Adds the VM's deny rules to each NSG that lets the internet in on its ports, where free
 /// priorities beat every offending allow of that NSG.
-fn lock_down(work: &mut Workspace, finding: &Finding) {
+fn lock_down(work: &mut Workspace, addresses: &Addresses, finding: &Finding) {
     let mut offending: BTreeMap<String, u32> = BTreeMap::new();
     for (rule, _) in blamed_rules(finding) {
         if let RuleRef::Nsg(rule) = rule {
@@ -72,7 +73,7 @@ fn lock_down(work: &mut Workspace, finding: &Finding) {
         by_protocol.entry(port.protocol).or_default().push(*port);
     }
     for (nsg, lowest) in offending {
-        let addresses = private_addresses(work, &finding.resource, &nsg);
+        let addresses = addresses.of(&finding.resource, &nsg);
         if addresses.is_empty() {
             continue;
         }
@@ -109,7 +110,7 @@ fn lock_down(work: &mut Workspace, finding: &Finding) {
                 sources: vec![AddressPrefix::Tag("Internet".to_owned())],
                 source_asg_ids: Vec::new(),
                 source_ports: Vec::new(),
-                destinations: addresses.clone(),
+                destinations: addresses.to_vec(),
                 destination_asg_ids: Vec::new(),
                 destination_ports: ranges_of(ports.iter().map(|p| p.port)),
                 origin: None,
@@ -128,41 +129,67 @@ fn lock_down(work: &mut Workspace, finding: &Finding) {
     }
 }
 
-/// The private addresses of the VM's interfaces that `nsg` filters (on the NIC or its subnet).
-fn private_addresses(work: &Workspace, vm: &str, nsg: &str) -> Vec<AddressPrefix> {
-    let snapshot = &work.snapshot;
-    let nsg = id_key(nsg);
-    let vm_key = id_key(vm);
-    let listed: Vec<String> = snapshot
-        .vms
-        .iter()
-        .filter(|v| id_key(&v.id) == vm_key)
-        .flat_map(|v| v.nic_ids.iter().map(|n| id_key(n)))
-        .collect();
-    let subnet_nsg = |subnet: &Option<String>| {
-        subnet.as_ref().is_some_and(|s| {
-            snapshot.subnets.iter().any(|x| {
-                id_key(&x.id) == id_key(s) && x.nsg_id.as_deref().map(id_key) == Some(nsg.clone())
-            })
-        })
-    };
-    let mut out: Vec<AddressPrefix> = Vec::new();
-    for nic in &snapshot.nics {
-        let of_vm = nic.vm_id.as_deref().map(id_key) == Some(vm_key.clone())
-            || listed.contains(&id_key(&nic.id));
-        let filtered =
-            nic.nsg_id.as_deref().map(id_key) == Some(nsg.clone()) || subnet_nsg(&nic.subnet_id);
-        if !(of_vm && filtered) {
-            continue;
-        }
-        for ip in nic.ip_configs.iter().filter_map(|c| c.private_ip) {
-            let prefix = AddressPrefix::Network(host(ip));
-            if !out.contains(&prefix) {
-                out.push(prefix);
+/// The private addresses of each VM's interfaces, by the NSGs that filter them (on the NIC or
+/// its subnet), in the snapshot's order: built once, since a lock-down asks for every VM.
+struct Addresses {
+    /// By lower-cased VM id and NSG id.
+    by_vm_and_nsg: HashMap<(String, String), Vec<AddressPrefix>>,
+}
+
+impl Addresses {
+    fn new(snapshot: &Snapshot) -> Self {
+        let mut subnet_nsgs: HashMap<String, Vec<String>> = HashMap::new();
+        for subnet in &snapshot.subnets {
+            if let Some(nsg) = &subnet.nsg_id {
+                subnet_nsgs
+                    .entry(id_key(&subnet.id))
+                    .or_default()
+                    .push(id_key(nsg));
             }
         }
+        // A NIC belongs to the VM it names and to every VM that lists it.
+        let mut listed: HashMap<String, Vec<String>> = HashMap::new();
+        for vm in &snapshot.vms {
+            for nic in &vm.nic_ids {
+                listed.entry(id_key(nic)).or_default().push(id_key(&vm.id));
+            }
+        }
+        let mut by_vm_and_nsg: HashMap<(String, String), Vec<AddressPrefix>> = HashMap::new();
+        for nic in &snapshot.nics {
+            let mut vms: Vec<String> = nic.vm_id.iter().map(|v| id_key(v)).collect();
+            vms.extend(listed.get(&id_key(&nic.id)).into_iter().flatten().cloned());
+            vms.dedup();
+            let mut nsgs: Vec<String> = nic.nsg_id.iter().map(|n| id_key(n)).collect();
+            if let Some(subnet) = &nic.subnet_id {
+                nsgs.extend(
+                    subnet_nsgs
+                        .get(&id_key(subnet))
+                        .into_iter()
+                        .flatten()
+                        .cloned(),
+                );
+            }
+            for vm in &vms {
+                for nsg in &nsgs {
+                    let out = by_vm_and_nsg.entry((vm.clone(), nsg.clone())).or_default();
+                    for ip in nic.ip_configs.iter().filter_map(|c| c.private_ip) {
+                        let prefix = AddressPrefix::Network(host(ip));
+                        if !out.contains(&prefix) {
+                            out.push(prefix);
+                        }
+                    }
+                }
+            }
+        }
+        Self { by_vm_and_nsg }
     }
-    out
+
+    /// The private addresses of `vm`'s interfaces that `nsg` filters.
+    fn of(&self, vm: &str, nsg: &str) -> &[AddressPrefix] {
+        self.by_vm_and_nsg
+            .get(&(id_key(vm), id_key(nsg)))
+            .map_or(&[], Vec::as_slice)
+    }
 }
 
 fn host(ip: IpAddr) -> IpNetwork {

@@ -12,7 +12,7 @@
 //! unless protocol narrowing is allowed. Defender's `SecurityCenter-…` rules, JIT grants and
 //! default rules are never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::addrset::{AddressSet, RangeSet};
 use crate::engine::{self, PrefixLists, starts_with_any};
@@ -61,7 +61,10 @@ pub(super) fn fix_round(
     reasons: &mut BTreeMap<String, Vec<SkipReason>>,
     note: Option<&ChangeNote>,
 ) -> bool {
+    // Each rule once, in the order the findings blame it, with every port and VM blamed on it;
+    // found by its container and name (or rule id) first, then compared whole.
     let mut blamed: Vec<(RuleRef, Vec<PortSpec>, Vec<&str>)> = Vec::new();
+    let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
     for finding in findings {
         let untouchable = untouchable(finding);
         let rules = blamed_rules(finding);
@@ -72,8 +75,10 @@ pub(super) fn fix_round(
             record(reasons, &finding.resource, reason);
         }
         for (rule, ports) in rules {
-            match blamed.iter_mut().find(|(r, _, _)| r == rule) {
-                Some((_, known, vms)) => {
+            let same = index.entry(rule_key(rule)).or_default();
+            match same.iter().find(|&&i| blamed[i].0 == *rule) {
+                Some(&i) => {
+                    let (_, known, vms) = &mut blamed[i];
                     known.extend(
                         ports
                             .iter()
@@ -82,7 +87,10 @@ pub(super) fn fix_round(
                     );
                     vms.push(&finding.resource);
                 }
-                None => blamed.push((rule.clone(), ports, vec![&finding.resource])),
+                None => {
+                    same.push(blamed.len());
+                    blamed.push((rule.clone(), ports, vec![&finding.resource]));
+                }
             }
         }
     }
@@ -98,6 +106,18 @@ pub(super) fn fix_round(
         }
     }
     changed
+}
+
+/// What tells rules apart cheaply: the container, and the rule's name or id.
+fn rule_key(rule: &RuleRef) -> (&str, &str) {
+    let name = match rule {
+        RuleRef::Nsg(r) => r.rule.name.as_str(),
+        RuleRef::SecurityGroup(r) => match &r.rule_id {
+            SgRuleId::Read(id) | SgRuleId::Derived(id) => id.as_str(),
+        },
+        RuleRef::AssumedSecurityGroup { .. } | RuleRef::NetworkAcl { .. } => "",
+    };
+    (rule.container(), name)
 }
 
 fn record(reasons: &mut BTreeMap<String, Vec<SkipReason>>, vm: &str, reason: SkipReason) {

@@ -173,6 +173,18 @@ impl AzureVm {
         self
     }
 
+    /// The resources as ARM REST JSON objects, the VM's name (not its id) set to `name`, as
+    /// cloud data may hold any text there.
+    pub fn resources_with_vm_name(&self, name: &str) -> Vec<Value> {
+        let mut resources = self.resources(false);
+        let vm = resources
+            .iter_mut()
+            .find(|r| r["type"] == "Microsoft.Compute/virtualMachines")
+            .expect("the estate has its VM");
+        vm["name"] = json!(name);
+        resources
+    }
+
     /// The resources, as ARM REST JSON objects or az CLI flattened ones.
     pub fn resources(&self, flattened: bool) -> Vec<Value> {
         let resource = |kind: &str, name: &str, properties: Value| -> Value {

@@ -57,7 +57,7 @@ enum Command {
     Generate(GenerateArgs),
     /// Scan as `scan` does and record the run in the audit store (docs/audits.md).
     Audit(history::AuditArgs),
-    /// Read the audit store: runs, and what changed between two of them.
+    /// Read the audit store: runs, one run, what changed, the trend and the open findings.
     #[command(subcommand)]
     History(history::HistoryCommand),
     /// Plan the remediation of management-port findings, and show a plan (docs/remediation.md).

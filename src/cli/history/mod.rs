@@ -183,8 +183,8 @@ fn humanised(every: Duration) -> String {
     let seconds = every.as_secs();
     match seconds {
         0 => format!("{}ms", every.as_millis()),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
+        s if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        s if s.is_multiple_of(60) => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
 }
@@ -360,7 +360,7 @@ pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
             let policy = policy.load()?;
             let lives = store.open()?.lives().map_err(err)?;
             let report = open::open(&lives, &policy, OffsetDateTime::now_utc())?;
-            format.render(&report, |report, style| render::open(report, style))?
+            format.render(&report, render::open)?
         }
     };
     write_text(None, &text)?;

@@ -228,6 +228,7 @@ mod tests {
             warnings: Vec::new(),
             baseline: None,
             gate: None,
+            history: None,
         }
     }
 

@@ -156,6 +156,7 @@ mod tests {
                 fixed: Vec::new(),
             }),
             gate: None,
+            history: None,
         }
     }
 

@@ -73,6 +73,7 @@ pub fn scan_with(
         warnings,
         baseline: None,
         gate: None,
+        history: None,
     };
     (
         report,

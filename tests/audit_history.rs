@@ -204,13 +204,47 @@ fn of(findings: &BTreeSet<(String, String)>, resource: &str) -> BTreeSet<(String
         .collect()
 }
 
-#[test]
-fn new_fixed_reopened_and_not_assessed_over_a_changing_estate() {
-    for_each_store("changing_estate", |dir, store| {
+/// The demo estate, audited once, and the VM the cases remove and add back.
+struct Changing {
+    full: Value,
+    /// The unhealthy findings of the first run.
+    all: BTreeSet<(String, String)>,
+    /// The VM's name.
+    name: String,
+    /// The VM's unhealthy findings.
+    vm_findings: BTreeSet<(String, String)>,
+}
+
+impl Changing {
+    /// Audits the demo estate into `store`.
+    fn first_run(dir: &Path, store: &str) -> Self {
         let full = base(dir);
         let all = audit(dir, store, &full);
         let (name, resource) = unhealthy_vm(&all, &full);
         let vm_findings = of(&all, &resource);
+        Changing {
+            full,
+            all,
+            name,
+            vm_findings,
+        }
+    }
+
+    fn smaller(&self) -> Value {
+        without_vm(&self.full, &self.name)
+    }
+}
+
+#[test]
+fn new_fixed_reopened_and_not_assessed_over_a_changing_estate() {
+    for_each_store("changing_estate", |dir, store| {
+        let Changing {
+            full,
+            all,
+            name,
+            vm_findings,
+            ..
+        } = Changing::first_run(dir, store);
         let rest: BTreeSet<_> = all.difference(&vm_findings).cloned().collect();
         let smaller = without_vm(&full, &name);
 
@@ -365,11 +399,14 @@ fn fingerprints(diff: &Value, key: &str) -> BTreeSet<String> {
 #[test]
 fn show_trend_and_diff_formats_over_a_changing_estate() {
     for_each_store("show_trend", |dir, store| {
-        let full = base(dir);
-        let all = audit(dir, store, &full);
-        let (name, resource) = unhealthy_vm(&all, &full);
-        let vm_findings = of(&all, &resource);
-        audit(dir, store, &without_vm(&full, &name));
+        let estate = Changing::first_run(dir, store);
+        audit(dir, store, &estate.smaller());
+        let Changing {
+            full,
+            all,
+            vm_findings,
+            ..
+        } = estate;
         // Run 3 has the VM back, and writes the scan's own SARIF.
         let input = dir.join("estate.json");
         std::fs::write(&input, full.to_string()).unwrap();
@@ -637,6 +674,11 @@ fn parse_prometheus(text: &str) -> Samples {
     samples
 }
 
+/// The value of an unlabelled metric.
+fn gauge(samples: &Samples, name: &str) -> f64 {
+    metric(samples, name, &[])
+}
+
 fn metric(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
     let labels = labels
         .iter()
@@ -684,7 +726,7 @@ fn the_metrics_file_holds_the_runs_figures() {
             serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
         let score = &report["score"];
         assert_eq!(
-            metric(&samples, "portcullis_secure_score_percent", &[]),
+            gauge(&samples, "portcullis_secure_score_percent"),
             score["percent"].as_f64().unwrap()
         );
         for scope in score["scopes"].as_array().unwrap() {
@@ -725,21 +767,14 @@ fn the_metrics_file_holds_the_runs_figures() {
             );
         }
         assert!(unhealthy.values().any(|&n| n > 0.0));
-        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 1.0);
-        assert!(metric(&samples, "portcullis_audit_duration_seconds", &[]) > 0.0);
-        let ran = metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]);
+        assert_eq!(gauge(&samples, "portcullis_audit_run_id"), 1.0);
+        assert!(gauge(&samples, "portcullis_audit_duration_seconds") > 0.0);
+        let ran = gauge(&samples, "portcullis_audit_last_run_timestamp_seconds");
         assert_eq!(
-            metric(
-                &samples,
-                "portcullis_audit_last_success_timestamp_seconds",
-                &[]
-            ),
+            gauge(&samples, "portcullis_audit_last_success_timestamp_seconds"),
             ran
         );
-        assert_eq!(
-            metric(&samples, "portcullis_audit_scopes_missing", &[]),
-            0.0
-        );
+        assert_eq!(gauge(&samples, "portcullis_audit_scopes_missing"), 0.0);
 
         // A partial run is not a success: the last success stays the first run's.
         let mut partial = full.clone();
@@ -748,20 +783,13 @@ fn the_metrics_file_holds_the_runs_figures() {
             "error": "403 in test"
         }]);
         let samples = audit_with_metrics(&partial, 3);
-        assert_eq!(metric(&samples, "portcullis_audit_run_id", &[]), 2.0);
+        assert_eq!(gauge(&samples, "portcullis_audit_run_id"), 2.0);
+        assert_eq!(gauge(&samples, "portcullis_audit_scopes_missing"), 1.0);
         assert_eq!(
-            metric(&samples, "portcullis_audit_scopes_missing", &[]),
-            1.0
-        );
-        assert_eq!(
-            metric(
-                &samples,
-                "portcullis_audit_last_success_timestamp_seconds",
-                &[]
-            ),
+            gauge(&samples, "portcullis_audit_last_success_timestamp_seconds"),
             ran
         );
-        assert!(metric(&samples, "portcullis_audit_last_run_timestamp_seconds", &[]) > ran);
+        assert!(gauge(&samples, "portcullis_audit_last_run_timestamp_seconds") > ran);
     });
 }
 
@@ -794,14 +822,16 @@ fn webhooks_hear_of_new_and_reopened_findings_and_score_drops_once() {
             "--notify",
             broken.url.as_str(),
         ];
-        let full = base(dir);
-        let all = audit(
-            dir,
-            &format!("sqlite:{}", dir.join("scratch.db").display()),
-            &full,
-        );
-        let (name, resource) = unhealthy_vm(&all, &full);
-        let smaller = without_vm(&full, &name);
+        // The estate is learnt in a scratch store: run 1 below is the real store's first.
+        let scratch = format!("sqlite:{}", dir.join("scratch.db").display());
+        let estate = Changing::first_run(dir, &scratch);
+        let smaller = estate.smaller();
+        let Changing {
+            full,
+            all,
+            vm_findings,
+            ..
+        } = estate;
 
         // Run 1, a new store: one baseline summary; Slack's is retried after its 500; the
         // broken webhook is tried three times, reported, and the audit still succeeds.
@@ -868,7 +898,7 @@ fn webhooks_hear_of_new_and_reopened_findings_and_score_drops_once() {
             .iter()
             .map(pair)
             .collect();
-        assert_eq!(reopened, of(&all, &resource));
+        assert_eq!(reopened, vm_findings);
         assert_eq!(change["reopened_count"], reopened.len());
 
         // Run 5: still below the minimum, and nothing new: announced once already.

@@ -229,3 +229,86 @@ fn names_from_cloud_data_are_text_not_markup() {
         "{plan}"
     );
 }
+
+/// `portcullis ARGS`, which must succeed.
+fn portcullis_ok(args: &[&str]) {
+    demo_inputs();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_portcullis"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn an_audits_report_shows_the_score_over_time_and_what_is_new() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let store = format!("sqlite:{}", path("audit.db"));
+    portcullis_ok(&[
+        "snapshot",
+        "-i",
+        "fixtures/azure-demo",
+        "-o",
+        &path("full.json"),
+    ]);
+    let mut estate: Value =
+        serde_json::from_str(&std::fs::read_to_string(path("full.json")).unwrap()).unwrap();
+    estate["vms"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|vm| vm["name"] != "web-01");
+    std::fs::write(path("smaller.json"), estate.to_string()).unwrap();
+
+    // Run 1 lacks web-01; run 2, with it, writes the page.
+    let audit = |input: &str, html: Option<&str>| {
+        let mut args = vec!["audit", "-i", input, "--store", &store, "-o", "/dev/null"];
+        args.extend(html.map(|h| ["--output-html", h]).into_iter().flatten());
+        portcullis_ok(&args);
+    };
+    let first = path("first.html");
+    audit(&path("smaller.json"), Some(&first));
+    let html = path("report.html");
+    audit(&path("full.json"), Some(&html));
+
+    let mut browser = Browser::launch(1280, 1800);
+    browser.open(Path::new(&first));
+    assert_eq!(
+        browser.eval("document.querySelectorAll('#history').length"),
+        0
+    );
+    browser.open(Path::new(&html));
+    assert_eq!(
+        browser.eval("document.querySelectorAll('svg.trend circle').length"),
+        2
+    );
+    let label = browser.eval("document.querySelector('svg.trend').getAttribute('aria-label')");
+    assert!(
+        label
+            .as_str()
+            .unwrap()
+            .starts_with("Secure score over 2 runs"),
+        "{label}"
+    );
+    let headings =
+        browser.eval("[...document.querySelectorAll('#history h3')].map(h => h.textContent)");
+    assert_eq!(
+        headings,
+        json!(["New since run 1 (2)", "Fixed since run 1 (0)"])
+    );
+    assert_eq!(
+        names(
+            browser
+                .eval("[...document.querySelectorAll('.new-since strong')].map(e => e.innerText)")
+        ),
+        BTreeSet::from(["web-01".to_owned()])
+    );
+    // The line is drawn: it has a length on the page.
+    let width =
+        browser.eval("document.querySelector('svg.trend polyline').getBoundingClientRect().width");
+    assert!(width.as_f64().unwrap() > 100.0, "{width}");
+}

@@ -36,6 +36,18 @@ pub struct Diff {
     pub not_assessed: Vec<Changed>,
 }
 
+/// A finding of `management-ports-closed` on `resource`, for tests.
+#[cfg(test)]
+pub(crate) fn changed(resource: &str) -> Changed {
+    Changed {
+        rule: "management-ports-closed".to_owned(),
+        resource: resource.to_owned(),
+        scope: "s1".to_owned(),
+        fingerprint: format!("management-ports-closed|{resource}"),
+        before: None,
+    }
+}
+
 fn unhealthy(status: Observed) -> bool {
     matches!(status, Observed::Unhealthy | Observed::Exempt)
 }

@@ -57,7 +57,7 @@ enum Command {
     Generate(GenerateArgs),
     /// Scan as `scan` does and record the run in the audit store (docs/audits.md).
     Audit(history::AuditArgs),
-    /// Read the audit store: runs, and what changed between two of them.
+    /// Read the audit store: runs, one run, what changed, the trend and the open findings.
     #[command(subcommand)]
     History(history::HistoryCommand),
     /// Plan the remediation of management-port findings, and show a plan (docs/remediation.md).
@@ -212,7 +212,7 @@ pub fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Scan(args) => run_scan(&args, Then::Exit, |_| Ok(())),
+        Command::Scan(args) => run_scan(&args, Then::Exit, |_| Ok(None), |_| Ok(())),
         Command::Audit(args) => history::run_audit(args),
         Command::History(command) => history::run_history(command),
         Command::Fix(command) => fix::run(command),
@@ -272,10 +272,17 @@ enum Then {
     ScanAgain,
 }
 
-/// Runs `scan` and writes its outputs, then calls `after` before working out the exit status.
+/// Whether a scan writes the HTML report.
+fn writes_html(args: &ScanArgs) -> bool {
+    args.output_html.is_some() || matches!(args.format, Format::Html)
+}
+
+/// Runs `scan`; `prepare` may add an audit's history to the report, which is then written;
+/// `after` is called before working out the exit status.
 fn run_scan(
     args: &ScanArgs,
     then: Then,
+    prepare: impl FnOnce(Scanned) -> Result<Option<output::History>, String>,
     after: impl FnOnce(Scanned) -> Result<(), String>,
 ) -> Result<ExitCode, String> {
     let policy = args.policy.load()?;
@@ -318,6 +325,12 @@ fn run_scan(
     if gate.is_set() {
         report.gate = Some(gate.check(&report));
     }
+    report.history = prepare(Scanned {
+        report: &report,
+        policy: &policy,
+        sources: args.source.describe(),
+        missing: &missing,
+    })?;
     let base =
         std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     // Each output is written as it is rendered; JSON is streamed, since a large estate's report

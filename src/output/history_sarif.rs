@@ -160,3 +160,63 @@ fn result(
     }
     result
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::diff::changed;
+
+    #[test]
+    fn each_change_has_its_baseline_state() {
+        let with_before = |resource: &str, before: Option<Observed>| Changed {
+            before,
+            ..changed(resource)
+        };
+        let diff = Diff {
+            new: vec![changed("new")],
+            reopened: vec![changed("back")],
+            open: vec![changed("open")],
+            exempt: vec![
+                with_before("accepted-now", Some(Observed::Unhealthy)),
+                with_before("accepted-before", Some(Observed::Exempt)),
+                with_before("accepted-new", None),
+            ],
+            fixed: vec![changed("fixed")],
+            not_assessed: vec![changed("unread")],
+        };
+        let sarif: serde_json::Value =
+            serde_json::from_str(&render(&diff, 3, 4, &Policy::builtin())).unwrap();
+        let results = sarif["runs"][0]["results"].as_array().unwrap();
+        let states: BTreeMap<&str, (&str, bool)> = results
+            .iter()
+            .map(|r| {
+                let name = r["locations"][0]["logicalLocations"][0]["name"]
+                    .as_str()
+                    .unwrap();
+                let state = r["baselineState"].as_str().unwrap();
+                (name, (state, r.get("suppressions").is_some()))
+            })
+            .collect();
+        assert_eq!(
+            states,
+            BTreeMap::from([
+                ("new", ("new", false)),
+                ("back", ("new", false)),
+                ("open", ("unchanged", false)),
+                ("accepted-now", ("updated", true)),
+                ("accepted-before", ("unchanged", true)),
+                ("accepted-new", ("new", true)),
+                ("fixed", ("absent", false)),
+            ])
+        );
+        assert_eq!(sarif["runs"][0]["properties"]["notAssessed"], 1);
+        let fixed = results
+            .iter()
+            .find(|r| r["baselineState"] == "absent")
+            .unwrap();
+        assert_eq!(
+            (&fixed["kind"], &fixed["level"]),
+            (&json!("pass"), &json!("none"))
+        );
+    }
+}

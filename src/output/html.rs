@@ -55,6 +55,83 @@ struct Page<'a> {
     baseline: Option<&'a BaselineSummary>,
     gate: Option<&'a GateOutcome>,
     warnings: &'a [String],
+    trend: Option<TrendView>,
+}
+
+/// An audit's score over its runs as an inline SVG line, and what changed since the last run.
+struct TrendView {
+    /// The polyline's points, in the 600 × 160 view box (0% at the bottom, 100% at the top).
+    points: String,
+    dots: Vec<DotView>,
+    /// What the chart shows, in words, for screen readers and as its caption.
+    label: String,
+    previous_run: String,
+    new: Vec<ChangeView>,
+    fixed: Vec<ChangeView>,
+}
+
+struct DotView {
+    x: String,
+    y: String,
+    title: String,
+}
+
+struct ChangeView {
+    name: String,
+    rule: String,
+    resource: String,
+}
+
+/// Width and height of the trend chart's view box, and its margin.
+const TREND_BOX: (f64, f64, f64) = (600.0, 160.0, 8.0);
+
+fn trend(history: &crate::output::History) -> TrendView {
+    let (width, height, margin) = TREND_BOX;
+    let steps = history.scores.len().saturating_sub(1).max(1) as f64;
+    let dots: Vec<DotView> = history
+        .scores
+        .iter()
+        .enumerate()
+        .map(|(i, (run, time, score))| {
+            let x = margin + (width - 2.0 * margin) * i as f64 / steps;
+            let y = margin + (height - 2.0 * margin) * (1.0 - score.clamp(0.0, 100.0) / 100.0);
+            let run = run.map_or("this run".to_owned(), |id| format!("run {id}"));
+            DotView {
+                x: format!("{x:.1}"),
+                y: format!("{y:.1}"),
+                title: format!("{run}, {time}: {score:.1}%"),
+            }
+        })
+        .collect();
+    let points = dots
+        .iter()
+        .map(|d| format!("{},{}", d.x, d.y))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let scores: Vec<String> = history
+        .scores
+        .iter()
+        .map(|(_, _, s)| format!("{s:.1}%"))
+        .collect();
+    let change = |c: &crate::audit::diff::Changed| ChangeView {
+        name: visible_layout(c.resource.rsplit('/').next().unwrap_or(&c.resource)).into_owned(),
+        rule: c.rule.clone(),
+        resource: visible_layout(&c.resource).into_owned(),
+    };
+    TrendView {
+        points,
+        dots,
+        label: format!(
+            "Secure score over {} runs, oldest first: {}",
+            scores.len(),
+            scores.join(", ")
+        ),
+        previous_run: history
+            .previous_run
+            .map_or("the first run".to_owned(), |id| format!("run {id}")),
+        new: history.new.iter().map(change).collect(),
+        fixed: history.fixed.iter().map(change).collect(),
+    }
 }
 
 struct ControlView {
@@ -220,6 +297,11 @@ pub fn render(report: &Report, policy: &Policy) -> String {
             })
         },
         vms,
+        trend: report
+            .history
+            .as_ref()
+            .filter(|h| h.previous_run.is_some())
+            .map(trend),
         baseline: report.baseline.as_ref(),
         gate: report.gate.as_ref(),
         warnings: &report.warnings,
@@ -460,6 +542,7 @@ mod tests {
             warnings: Vec::new(),
             baseline: None,
             gate: None,
+            history: None,
         }
     }
 

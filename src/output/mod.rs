@@ -44,6 +44,23 @@ pub struct Report {
     /// With `--fail-on` or `--min-score`: whether the scan passed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gate: Option<GateOutcome>,
+    /// For an audit: earlier runs' scores and what changed since the last run, which the HTML
+    /// report shows (the store has them for the other formats: `portcullis history`).
+    #[serde(skip)]
+    pub history: Option<History>,
+}
+
+/// An audit's history as its HTML report shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct History {
+    /// (run id, time, score percent) of every run, oldest first; this run (not yet recorded)
+    /// last, with id `None`.
+    pub scores: Vec<(Option<i64>, String, f64)>,
+    /// The run this one is compared with.
+    pub previous_run: Option<i64>,
+    /// Unhealthy now and not in the previous run: new and reopened findings.
+    pub new: Vec<crate::audit::diff::Changed>,
+    pub fixed: Vec<crate::audit::diff::Changed>,
 }
 
 #[derive(Debug, Serialize)]

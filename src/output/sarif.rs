@@ -505,6 +505,7 @@ mod tests {
             warnings: Vec::new(),
             baseline: None,
             gate: None,
+            history: None,
         };
         let sarif: Value = serde_json::from_str(&render(&report, &policy, Path::new("/"))).unwrap();
         let run = &sarif["runs"][0];
@@ -543,6 +544,7 @@ mod tests {
             warnings: Vec::new(),
             baseline: None,
             gate: None,
+            history: None,
         };
         let sarif: Value = serde_json::from_str(&render(&report, &policy, Path::new("/"))).unwrap();
         let run = &sarif["runs"][0];

@@ -141,7 +141,7 @@ fn check_sla(
 /// A time to fix as written in rules: `7d`, `12h`.
 fn days(duration: Duration) -> String {
     let hours = duration.as_secs() / 3600;
-    if hours % 24 == 0 {
+    if hours.is_multiple_of(24) {
         format!("{}d", hours / 24)
     } else {
         format!("{hours}h")

@@ -26,9 +26,10 @@ impl Receiver {
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = Arc::clone(&received);
-        let mut statuses = statuses.to_vec().into_iter();
+        let statuses = statuses.to_vec();
         // Detached: it ends with the test process.
         std::thread::spawn(move || {
+            let mut statuses = statuses.into_iter();
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let mut reader = BufReader::new(stream.try_clone().unwrap());

@@ -184,16 +184,7 @@ pub fn message(recorded: Recorded, policy: &Policy) -> Option<Message> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn changed(resource: &str) -> Changed {
-        Changed {
-            rule: "management-ports-closed".to_owned(),
-            resource: resource.to_owned(),
-            scope: "s1".to_owned(),
-            fingerprint: format!("management-ports-closed|{resource}"),
-            before: None,
-        }
-    }
+    use crate::audit::diff::changed;
 
     fn recorded(diff: Option<&Diff>, score: f64, previous: Option<f64>) -> Recorded<'_> {
         Recorded {

@@ -4,6 +4,7 @@
 
 mod render;
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::{PolicyArgs, ScanArgs, Scanned, Then, run_scan, write_text};
+use super::{PolicyArgs, ScanArgs, Scanned, Then, run_scan, write_text, writes_html};
 use crate::audit::diff::{self, Diff};
-use crate::audit::record::{NewRun, Observation};
+use crate::audit::record::{self, Life, NewRun, Observation};
 use crate::audit::schedule::Schedule;
 use crate::audit::{metrics, notify, open, trend};
 use crate::finding::Status;
@@ -183,8 +184,8 @@ fn humanised(every: Duration) -> String {
     let seconds = every.as_secs();
     match seconds {
         0 => format!("{}ms", every.as_millis()),
-        s if s % 3600 == 0 => format!("{}h", s / 3600),
-        s if s % 60 == 0 => format!("{}m", s / 60),
+        s if s.is_multiple_of(3600) => format!("{}h", s / 3600),
+        s if s.is_multiple_of(60) => format!("{}m", s / 60),
         s => format!("{s}s"),
     }
 }
@@ -193,8 +194,10 @@ fn humanised(every: Duration) -> String {
 fn audit_once(args: &AuditArgs, then: Then) -> Result<ExitCode, String> {
     let started = Instant::now();
     // Opened first: a store that cannot be used fails the audit before the scan's work.
-    let mut store = args.store.open()?;
-    run_scan(&args.scan, then, |scanned: Scanned| {
+    let store = RefCell::new(args.store.open()?);
+    // The run, made once the scan is judged and recorded once its outputs are written.
+    let pending: RefCell<Option<(NewRun, OffsetDateTime)>> = RefCell::new(None);
+    let prepare = |scanned: Scanned| {
         let now = OffsetDateTime::now_utc();
         let run = NewRun::new(
             now.format(&Rfc3339)
@@ -205,6 +208,20 @@ fn audit_once(args: &AuditArgs, then: Then) -> Result<ExitCode, String> {
             scanned.policy.digest(),
             &scanned.report.score,
         );
+        let history = if writes_html(&args.scan) {
+            Some(history_of(store.borrow_mut().as_mut(), &run)?)
+        } else {
+            None
+        };
+        *pending.borrow_mut() = Some((run, now));
+        Ok(history)
+    };
+    run_scan(&args.scan, then, prepare, |scanned: Scanned| {
+        let (run, now) = pending
+            .borrow_mut()
+            .take()
+            .expect("the run is made before it is recorded");
+        let mut store = store.borrow_mut();
         let id = store.record(&run).map_err(|e| e.to_string())?;
         eprintln!("recorded audit run {id}");
         if let Some(path) = &args.metrics_file {
@@ -230,6 +247,38 @@ fn audit_once(args: &AuditArgs, then: Then) -> Result<ExitCode, String> {
         }
         Ok(())
     })
+}
+
+/// What the HTML report of `run`, not yet recorded, shows of the store: every run's score, and
+/// what is new (or reopened) and fixed since the last run.
+fn history_of(store: &mut dyn Store, run: &NewRun) -> Result<output::History, String> {
+    let err = |e: store::StoreError| e.to_string();
+    let runs = store.runs().map_err(err)?;
+    let mut lives: BTreeMap<String, Life> = store
+        .lives()
+        .map_err(err)?
+        .into_iter()
+        .map(|life| (life.subject.fingerprint.clone(), life))
+        .collect();
+    // As recording will see it, not-assessed findings of unread scopes included.
+    let observed = record::advance(&mut lives, run);
+    let mut history = output::History {
+        scores: runs
+            .iter()
+            .map(|r| (Some(r.id), r.time.clone(), r.score))
+            .chain(std::iter::once((None, run.time.clone(), run.score)))
+            .collect(),
+        ..output::History::default()
+    };
+    if let Some(previous) = runs.last() {
+        let before = store.observations(previous.id).map_err(err)?;
+        let ever = store.unhealthy_up_to(previous.id).map_err(err)?;
+        let diff = diff::diff(&before, &observed, &ever);
+        history.previous_run = Some(previous.id);
+        history.new = diff.new.into_iter().chain(diff.reopened).collect();
+        history.fixed = diff.fixed;
+    }
+    Ok(history)
 }
 
 /// Sends run `id`'s message, if it calls for one, and reports each webhook's outcome.
@@ -360,7 +409,7 @@ pub(super) fn run_history(command: HistoryCommand) -> Result<ExitCode, String> {
             let policy = policy.load()?;
             let lives = store.open()?.lives().map_err(err)?;
             let report = open::open(&lives, &policy, OffsetDateTime::now_utc())?;
-            format.render(&report, |report, style| render::open(report, style))?
+            format.render(&report, render::open)?
         }
     };
     write_text(None, &text)?;

@@ -260,16 +260,7 @@ fn capitalised(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn changed(resource: &str) -> Changed {
-        Changed {
-            rule: "management-ports-closed".to_owned(),
-            resource: resource.to_owned(),
-            scope: "s1".to_owned(),
-            fingerprint: format!("management-ports-closed|{resource}"),
-            before: None,
-        }
-    }
+    use crate::audit::diff::changed;
 
     #[test]
     fn a_diff_as_a_pull_request_comment() {

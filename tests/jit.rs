@@ -327,8 +327,20 @@ fn a_grant_of_a_process_killed_after_writing_closes_at_the_next_sweep_after_expi
     let world = World::new();
     world.lock_down();
     let args = [
-        "jit", "request", "--azure", "--quiet", "--vm", VM, "--port", "3389", "--from", ADMIN,
-        "--for", "30m",
+        "jit",
+        "request",
+        "--azure",
+        "--quiet",
+        "--vm",
+        VM,
+        "--port",
+        "3389",
+        "--from",
+        ADMIN,
+        "--for",
+        "30m",
+        "--justification",
+        "INC-2",
     ];
     // Ends the process right after the rule was written, before its outcome was journaled.
     let killed = world.run_at(T0, &args, &[("PORTCULLIS_TEST_CRASH_AT", "2")]);
@@ -405,6 +417,62 @@ fn a_request_that_cannot_be_granted_writes_nothing() {
             "jit", "request", "--azure", "--vm", VM, "--port", "22", "--from", ADMIN, "--for",
             "25h",
         ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn the_policy_refuses_before_any_write_naming_its_line() {
+    let world = World::new();
+    let request = |extra: &[&str]| {
+        let mut args = vec![
+            "jit", "request", "--azure", "--quiet", "--vm", VM, "--port", "3389",
+        ];
+        args.extend_from_slice(extra);
+        world.run_at(T0, &args, &[])
+    };
+    let builtin = "builtin:rules/jit/default-policy.yaml";
+    for (extra, line, says) in [
+        (
+            vec!["--from", ADMIN, "--for", "4h", "--justification", "x"],
+            5,
+            "4h is longer than max_duration 3h",
+        ),
+        (vec!["--from", ADMIN], 6, "a justification is required"),
+        (
+            vec!["--from", "81.2.0.0/16", "--justification", "x"],
+            7,
+            "source 81.2.0.0/16 is broader than the /24",
+        ),
+    ] {
+        let out = request(&extra);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let expected = format!("refused by the JIT policy {builtin}, line {line}: {says}");
+        assert!(show(&out).contains(&expected), "{}", show(&out));
+    }
+    let policy = world.state.with_file_name("team.yaml");
+    std::fs::write(
+        &policy,
+        "jit_policy: 1\nmax_duration: 8h\njustification_required: false\n\
+         min_prefix: {ipv4: 24, ipv6: 64}\nallow:\n  - vms: [\"vm-5\"]\n    ports: [3389/tcp]\n    \
+         sources: [\"*\"]\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let out = request(&["--from", ADMIN, "--jit-policy", policy]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let expected = ", line 6: no allow entry grants it (line 6: vms does not match vm-7)";
+    assert!(show(&out).contains(expected), "{}", show(&out));
+    assert!(world.fake.stats().writes_by_nsg.is_empty());
+    let valid = world.ok_at(T0, &["jit", "policy", "validate", policy]);
+    let says = "valid: 1 allow entry, max_duration 8h, justification optional";
+    assert!(valid.contains(says), "{valid}");
+    let bad = world.state.with_file_name("bad.yaml");
+    std::fs::write(&bad, "jit_policy: 1\nmax_duration: forever\n").unwrap();
+    let out = world.run_at(
+        T0,
+        &["jit", "policy", "validate", bad.to_str().unwrap()],
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));

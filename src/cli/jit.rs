@@ -6,6 +6,7 @@
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
 //! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
 use crate::jit::ledger::{Grant, Ledger, RuleAt, State};
+use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
 use crate::jit::{identity, request};
@@ -38,6 +40,18 @@ pub(super) enum JitCommand {
     Revoke(Box<RevokeArgs>),
     /// Close every grant whose expiry has passed, from cloud state alone.
     Sweep(Box<SweepArgs>),
+    /// Check a JIT policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PolicyCommand {
+    /// Check a JIT policy file and say what it allows; errors name the line.
+    Validate {
+        /// The policy file (YAML; docs/jit.md).
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -66,6 +80,10 @@ pub(super) struct RequestArgs {
     /// Why access is needed (a ticket, an incident).
     #[arg(long, value_name = "TEXT")]
     justification: Option<String>,
+    /// The JIT policy that decides who may open what (YAML; docs/jit.md), instead of the
+    /// built-in one.
+    #[arg(long, value_name = "FILE")]
+    jit_policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +129,11 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
         JitCommand::List(args) => run_list(&args),
         JitCommand::Revoke(args) => run_revoke(*args),
         JitCommand::Sweep(args) => run_sweep(*args),
+        JitCommand::Policy(PolicyCommand::Validate { file }) => {
+            let policy = JitPolicy::load(&file).map_err(|e| e.to_string())?;
+            println!("{}", visible(&policy.summary()));
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -271,6 +294,10 @@ fn recover(writer: &mut Writer) -> Result<bool, String> {
 fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
     let access = Access::parse(&args.ports, &args.from)?;
     let policy = args.policy.load()?;
+    let jit_policy = match &args.jit_policy {
+        Some(path) => JitPolicy::load(path).map_err(|e| e.to_string())?,
+        None => JitPolicy::builtin(),
+    };
     let mut live = Live::connect(&args.source)?;
     live.sweep()?;
     let now = live.now;
@@ -286,6 +313,26 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     let justification = args.justification.clone().unwrap_or_default();
     let opened = format_instant(now);
+    let vm = request::find_vm(&live.snapshot, &args.vm).map_err(|e| e.to_string())?;
+    let ask = Ask {
+        vm,
+        requester: &live.who,
+        access: &access,
+        duration: args.duration,
+        justification: args.justification.as_deref(),
+    };
+    if let Err(refusal) = jit_policy.check(&ask) {
+        live.ledger
+            .event(
+                &opened,
+                Some(&id),
+                "refused",
+                &live.who,
+                &refusal.to_string(),
+            )
+            .map_err(|e| e.to_string())?;
+        return Err(refusal.to_string());
+    }
     live.ledger
         .event(
             &opened,

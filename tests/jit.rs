@@ -382,6 +382,15 @@ fn an_expiry_passed_while_nothing_ran_is_closed_by_the_next_jit_command() {
     let world = World::new();
     world.lock_down();
     world.request(T0, VM, "3389", "1m");
+    // Past its expiry and still open, the grant is standing access to the scanner.
+    let scanned = world.scan("2026-12-03T09:00:00Z");
+    let jit = finding(&scanned, VM, "management-ports-jit");
+    assert_eq!(jit["status"], "unhealthy", "{jit}");
+    let summary = jit["evidence"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("expired JIT grant still open since 2026-12-03T06:01:00Z"),
+        "{summary}"
+    );
     // Hours later, someone asks for another VM: the expired grant closes first.
     world.request("2026-12-03T09:00:00Z", "vm-5", "3389", "1h");
     assert!(world.grant_rules(VM).is_empty());

@@ -20,3 +20,6 @@ pub mod write;
 
 /// The name prefix of the rules that hold grants.
 pub const PREFIX: &str = "portcullis-jit-";
+
+#[cfg(test)]
+mod tests;

@@ -311,6 +311,7 @@ mod tests {
             region: None,
             rules,
             default_rules: Vec::new(),
+            grant_expiries: Default::default(),
             origin: None,
         }
     }

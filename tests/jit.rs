@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use fake_arm::{Config, Estate, FakeArm, Writes};
+use fake_arm::{Config, Estate, FakeArm};
 use serde_json::Value;
 
 const TOKEN: &str = "test-token-jit";
@@ -29,16 +29,7 @@ struct World {
 
 impl World {
     fn new() -> Self {
-        let fake = FakeArm::start(
-            Estate::generate(1, 8),
-            Config {
-                token: TOKEN.to_string(),
-                page_size: 100,
-                faults: Vec::new(),
-                hostile: Vec::new(),
-                writes: Writes::default(),
-            },
-        );
+        let fake = FakeArm::start(Estate::generate(1, 8), Config::plain(TOKEN));
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state");
         World {
@@ -485,4 +476,63 @@ fn the_policy_refuses_before_any_write_naming_its_line() {
         &[],
     );
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+/// A what-is-my-address service on 127.0.0.1 that answers `answer` once; its URL.
+fn my_ip_service(answer: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+    });
+    url
+}
+
+#[test]
+fn from_my_ip_asks_the_service_and_grants_the_address_it_answers() {
+    let world = World::new();
+    world.lock_down();
+    let url = my_ip_service("81.2.69.160\n");
+    let args = [
+        "jit",
+        "request",
+        "--azure",
+        "--quiet",
+        "--vm",
+        VM,
+        "--port",
+        "3389",
+        "--from",
+        "my-ip",
+        "--my-ip-url",
+        &url,
+        "--justification",
+        "INC-3",
+    ];
+    let out = world.run_at(T0, &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("my-ip: {ADMIN} (from {url})")),
+        "{stdout}"
+    );
+    assert_eq!(world.ledger(false)[0]["source"], format!("{ADMIN}/32"));
+    let url = my_ip_service("<html>rate limited</html>");
+    let mut bad = args;
+    bad[11] = &url;
+    let out = world.run_at(T0, &bad, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("is not an IP address"),
+        "{}",
+        show(&out)
+    );
 }

@@ -71,9 +71,13 @@ pub(super) struct RequestArgs {
         required = true
     )]
     ports: Vec<String>,
-    /// The source: an IP address or a CIDR.
-    #[arg(long, value_name = "IP|CIDR")]
+    /// The source: an IP address, a CIDR, or my-ip (this machine's public address, asked of
+    /// --my-ip-url).
+    #[arg(long, value_name = "IP|CIDR|my-ip")]
     from: String,
+    /// With --from my-ip: the what-is-my-address service (answers with the address as text).
+    #[arg(long, value_name = "URL", env = "PORTCULLIS_MY_IP_URL", default_value = crate::jit::my_ip::DEFAULT_URL)]
+    my_ip_url: String,
     /// How long: 1m to 24h (e.g. 30m, 2h, 1h30m).
     #[arg(long = "for", value_name = "DURATION", default_value = "3h", value_parser = clock::parse_duration)]
     duration: Duration,
@@ -292,7 +296,14 @@ fn recover(writer: &mut Writer) -> Result<bool, String> {
 }
 
 fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
-    let access = Access::parse(&args.ports, &args.from)?;
+    let from = if args.from.trim() == "my-ip" {
+        let ip = crate::jit::my_ip::ask(&args.my_ip_url, &args.source.limits())?;
+        println!("my-ip: {ip} (from {})", visible(&args.my_ip_url));
+        ip.to_string()
+    } else {
+        args.from.clone()
+    };
+    let access = Access::parse(&args.ports, &from)?;
     let policy = args.policy.load()?;
     let jit_policy = match &args.jit_policy {
         Some(path) => JitPolicy::load(path).map_err(|e| e.to_string())?,

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod grant;
 pub mod identity;
 pub mod ledger;
+pub mod my_ip;
 pub mod policy;
 pub mod request;
 pub mod sweep;

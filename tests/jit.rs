@@ -113,7 +113,8 @@ impl World {
             &["scan", "--azure", "--quiet", "--format", "json"],
             &[],
         );
-        let report: Value = serde_json::from_slice(&out.stdout).expect(&show(&out));
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
         report["findings"]
             .as_array()
             .unwrap()

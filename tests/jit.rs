@@ -537,3 +537,37 @@ fn from_my_ip_asks_the_service_and_grants_the_address_it_answers() {
         show(&out)
     );
 }
+
+#[test]
+fn where_the_subnet_nsg_filters_too_both_layers_get_the_grant() {
+    let world = World::new();
+    // vm-2's NIC NSG allows SSH from anywhere, its subnet's NSG lets nothing in.
+    let before = world.scan(T0);
+    assert!(reach(&before, "vm-2").is_empty());
+    let id = world.request(T0, "vm-2", "22", "1h");
+    let subscription = &world.fake.estate().subscriptions[0].id;
+    let subnet_nsg = world
+        .fake
+        .nsg(&format!(
+            "/subscriptions/{subscription}/resourceGroups/network/providers/\
+             Microsoft.Network/networkSecurityGroups/closed-subnet"
+        ))
+        .unwrap();
+    let names: Vec<&str> = subnet_nsg["properties"]["securityRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, [format!("portcullis-jit-{id}")]);
+    assert_eq!(world.grant_rules("vm-2"), [format!("portcullis-jit-{id}")]);
+    let granted = world.scan(T0);
+    assert_eq!(
+        reach(&granted, "vm-2"),
+        BTreeMap::from([("22/tcp".to_owned(), 1)])
+    );
+    // The subnet's other VMs get nothing: the grant's destination is vm-2's address only.
+    for vm in ["vm-0", "vm-1", "vm-3", "vm-4", "vm-5", "vm-6", "vm-7"] {
+        assert_eq!(reach(&granted, vm), reach(&before, vm), "{vm}");
+    }
+}

@@ -131,12 +131,17 @@ impl World {
 
     /// The names of the rules in VM `vm`'s NIC NSG.
     fn rules_of(&self, vm: &str) -> Vec<String> {
+        self.rules_in("rg-0", &format!("{vm}-nsg"))
+    }
+
+    /// The names of the rules in NSG `nsg` of resource group `group`.
+    fn rules_in(&self, group: &str, nsg: &str) -> Vec<String> {
         let subscription = &self.fake.estate().subscriptions[0].id;
         let nsg = self
             .fake
             .nsg(&format!(
-                "/subscriptions/{subscription}/resourceGroups/rg-0/providers/\
-                 Microsoft.Network/networkSecurityGroups/{vm}-nsg"
+                "/subscriptions/{subscription}/resourceGroups/{group}/providers/\
+                 Microsoft.Network/networkSecurityGroups/{nsg}"
             ))
             .unwrap();
         nsg["properties"]["securityRules"]
@@ -165,6 +170,15 @@ impl World {
             .unwrap()
             .clone()
     }
+}
+
+/// `jit request` of RDP on [`VM`] from `from`, with `extra` arguments.
+fn rdp_request<'a>(from: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "jit", "request", "--azure", "--quiet", "--vm", VM, "--port", "3389", "--from", from,
+    ];
+    args.extend_from_slice(extra);
+    args
 }
 
 fn show(output: &Output) -> String {
@@ -318,22 +332,7 @@ fn a_newer_request_for_the_same_vm_ports_and_source_replaces_the_older() {
 fn a_grant_of_a_process_killed_after_writing_closes_at_the_next_sweep_after_expiry() {
     let world = World::new();
     world.lock_down();
-    let args = [
-        "jit",
-        "request",
-        "--azure",
-        "--quiet",
-        "--vm",
-        VM,
-        "--port",
-        "3389",
-        "--from",
-        ADMIN,
-        "--for",
-        "30m",
-        "--justification",
-        "INC-2",
-    ];
+    let args = rdp_request(ADMIN, &["--for", "30m", "--justification", "INC-2"]);
     // Ends the process right after the rule was written, before its outcome was journaled.
     let killed = world.run_at(T0, &args, &[("PORTCULLIS_TEST_CRASH_AT", "2")]);
     assert_ne!(killed.status.code(), Some(0), "{}", show(&killed));
@@ -502,22 +501,7 @@ fn from_my_ip_asks_the_service_and_grants_the_address_it_answers() {
     let world = World::new();
     world.lock_down();
     let url = my_ip_service("81.2.69.160\n");
-    let args = [
-        "jit",
-        "request",
-        "--azure",
-        "--quiet",
-        "--vm",
-        VM,
-        "--port",
-        "3389",
-        "--from",
-        "my-ip",
-        "--my-ip-url",
-        &url,
-        "--justification",
-        "INC-3",
-    ];
+    let args = rdp_request("my-ip", &["--my-ip-url", &url, "--justification", "INC-3"]);
     let out = world.run_at(T0, &args, &[]);
     assert_eq!(out.status.code(), Some(0), "{}", show(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -527,8 +511,7 @@ fn from_my_ip_asks_the_service_and_grants_the_address_it_answers() {
     );
     assert_eq!(world.ledger(false)[0]["source"], format!("{ADMIN}/32"));
     let url = my_ip_service("<html>rate limited</html>");
-    let mut bad = args;
-    bad[11] = &url;
+    let bad = rdp_request("my-ip", &["--my-ip-url", &url, "--justification", "INC-3"]);
     let out = world.run_at(T0, &bad, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", show(&out));
     assert!(
@@ -545,20 +528,7 @@ fn where_the_subnet_nsg_filters_too_both_layers_get_the_grant() {
     let before = world.scan(T0);
     assert!(reach(&before, "vm-2").is_empty());
     let id = world.request(T0, "vm-2", "22", "1h");
-    let subscription = &world.fake.estate().subscriptions[0].id;
-    let subnet_nsg = world
-        .fake
-        .nsg(&format!(
-            "/subscriptions/{subscription}/resourceGroups/network/providers/\
-             Microsoft.Network/networkSecurityGroups/closed-subnet"
-        ))
-        .unwrap();
-    let names: Vec<&str> = subnet_nsg["properties"]["securityRules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
+    let names = world.rules_in("network", "closed-subnet");
     assert_eq!(names, [format!("portcullis-jit-{id}")]);
     assert_eq!(world.grant_rules("vm-2"), [format!("portcullis-jit-{id}")]);
     let granted = world.scan(T0);

@@ -24,6 +24,7 @@ pub mod fingerprint;
 pub mod fix;
 pub mod gate;
 pub mod input_file;
+pub mod jit;
 pub mod limits;
 pub mod load;
 pub mod model;

@@ -436,6 +436,11 @@ pub struct Nsg {
         deserialize_with = "exact"
     )]
     pub default_rules: Vec<NsgRule>,
+    /// When the JIT grants among the custom rules expire (rule name to RFC 3339 time), as
+    /// `portcullis jit request` stamps them in the rules' descriptions: a grant past its expiry
+    /// that is still there is standing access.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grant_expiries: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
 }

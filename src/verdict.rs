@@ -276,6 +276,7 @@ fn ports_jit(
     let mut standing_ports = Vec::new();
     let mut evidence = Vec::new();
     let mut through_jit = false;
+    let mut expired: Vec<String> = Vec::new();
     for (port, reach) in watched(reach, ports, rec) {
         through_jit |= !reach.reachable.is_empty();
         if reach.standing.is_empty() {
@@ -291,6 +292,17 @@ fn ports_jit(
             })
             .filter(|c| !c.addresses.is_empty())
             .collect();
+        for c in &rules {
+            if let Some(since) = &c.rule.expired_grant {
+                let text = format!(
+                    "expired JIT grant still open since {since} ({})",
+                    c.rule.name
+                );
+                if !expired.contains(&text) {
+                    expired.push(text);
+                }
+            }
+        }
         let is_open = is_open(&reach.standing, &rec.thresholds);
         standing_ports.push(port);
         evidence.push(port_evidence(
@@ -309,12 +321,17 @@ fn ports_jit(
         };
         return Verdict::plain(Status::Healthy, summary.to_string());
     }
+    let standing = format!(
+        "standing access (not a JIT grant) from the internet to {}",
+        port_list(&standing_ports)
+    );
     Verdict {
         status: Status::Unhealthy,
-        summary: format!(
-            "standing access (not a JIT grant) from the internet to {}",
-            port_list(&standing_ports)
-        ),
+        summary: if expired.is_empty() {
+            standing
+        } else {
+            format!("{}: {standing}", expired.join("; "))
+        },
         ports: standing_ports,
         exposures: evidence.into(),
     }

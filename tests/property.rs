@@ -161,6 +161,7 @@ fn nsg(id: &str, rules: &[RuleSpec]) -> Nsg {
             })
             .collect(),
         default_rules: Vec::new(),
+        grant_expiries: Default::default(),
         origin: None,
     }
 }

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 mod fix;
 mod history;
+mod jit;
 mod source;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -63,6 +64,9 @@ enum Command {
     /// Plan the remediation of management-port findings, and show a plan (docs/remediation.md).
     #[command(subcommand)]
     Fix(fix::FixCommand),
+    /// Just-in-time access: open a VM's ports to one source for a limited time (docs/jit.md).
+    #[command(subcommand)]
+    Jit(jit::JitCommand),
 }
 
 #[derive(Debug, Args)]
@@ -216,6 +220,7 @@ fn run(cli: Cli) -> Result<ExitCode, String> {
         Command::Audit(args) => history::run_audit(args),
         Command::History(command) => history::run_history(command),
         Command::Fix(command) => fix::run(command),
+        Command::Jit(command) => jit::run(command),
         Command::Snapshot(args) => run_snapshot(args),
         Command::Generate(args) => run_generate(args).map(|()| ExitCode::SUCCESS),
         Command::Rules(RulesCommand::List(args)) => {

@@ -169,6 +169,16 @@ impl SourceArgs {
         !self.inputs.is_empty()
     }
 
+    /// The Resource Manager endpoint when the estate is read live from Azure (`--azure`).
+    pub fn azure_endpoint(&self) -> Option<&str> {
+        self.azure.azure.then_some(self.azure.arm_endpoint.as_str())
+    }
+
+    /// Whether the estate is read live from AWS (`--aws`).
+    pub fn reads_aws(&self) -> bool {
+        self.aws.aws
+    }
+
     /// The bounds this command's reading runs under.
     pub fn limits(&self) -> Limits {
         self.limits.limits()

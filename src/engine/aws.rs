@@ -91,6 +91,7 @@ impl PreparedSecurityGroup {
             name: "all traffic from anywhere (assumed)".to_string(),
             priority: None,
             jit: false,
+            expired_grant: None,
             origin: None,
             note: Some(format!(
                 "security group {id} is not in the input; assumed to allow all traffic from anywhere"
@@ -209,6 +210,7 @@ fn prepare_permission(
                 name,
                 priority: None,
                 jit: starts_with_any(description, &config.jit_rule_prefixes),
+                expired_grant: None,
                 origin: permission.origin,
                 note,
             });
@@ -254,6 +256,7 @@ impl PreparedNetworkAcl {
                     ),
                     priority: Some(e.rule_number),
                     jit: false,
+                    expired_grant: None,
                     origin: e.origin,
                     note: None,
                 }),

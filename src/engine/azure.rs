@@ -123,7 +123,12 @@ impl PreparedNsg {
             .into_iter()
             .map(|r| (r, false))
             .chain(defaults.into_iter().map(|r| (r, true)))
-            .filter_map(|(r, default)| prepare_rule(&container, r, default, config))
+            .filter_map(|(r, default)| {
+                let expiry = (!default)
+                    .then(|| nsg.grant_expiries.get(&r.name))
+                    .flatten();
+                prepare_rule(&container, r, default, expiry, config)
+            })
             .collect();
         let destination_sensitive = rules
             .iter()
@@ -224,11 +229,13 @@ fn takes_part(
 
 /// Prepares a rule of the NSG `container` (one of its default rules when `default`); `None` for
 /// a rule that matches no watched port, which decides nothing here. Dropping those keeps NICs
-/// whose destinations differ only in such rules on one shared evaluation.
+/// whose destinations differ only in such rules on one shared evaluation. `expiry` is the JIT
+/// grant's stamped expiry (RFC 3339): past it, the grant is standing access.
 fn prepare_rule(
     container: &Arc<str>,
     rule: &NsgRule,
     default: bool,
+    expiry: Option<&String>,
     config: &EngineConfig,
 ) -> Option<PreparedRule> {
     let allow = rule.access == Access::Allow;
@@ -238,6 +245,10 @@ fn prepare_rule(
         rule.destination_ports.clone()
     };
     let any_source_port = rule.source_ports.iter().all(|p| p.is_all());
+    let expired = allow
+        && expiry
+            .and_then(|at| crate::jit::clock::parse_instant(at).ok())
+            .is_some_and(|at| at <= config.now);
     let watched = |port| takes_part(allow, rule.protocol, &ports, any_source_port, port);
     if !config.ports.iter().any(watched) {
         return None;
@@ -291,15 +302,26 @@ fn prepare_rule(
             })),
             name: rule.name.clone(),
             priority: Some(rule.priority),
-            jit: allow && starts_with_any(&rule.name, &config.jit_rule_prefixes),
+            jit: allow && starts_with_any(&rule.name, &config.jit_rule_prefixes) && !expired,
+            expired_grant: expired.then(|| expiry.cloned()).flatten(),
             origin: rule.origin,
-            note: (!broad_tags.is_empty()).then(|| {
-                format!(
-                    "service tag {} counted as the whole internet (list its ranges under \
-                     service_tags in a rules file to be exact)",
-                    broad_tags.join(", ")
-                )
-            }),
+            note: if expired {
+                expiry.map(|at| {
+                    format!(
+                        "expired JIT grant {} still open since {at}: standing access until it is \
+                         closed (portcullis jit sweep)",
+                        rule.name
+                    )
+                })
+            } else {
+                (!broad_tags.is_empty()).then(|| {
+                    format!(
+                        "service tag {} counted as the whole internet (list its ranges under \
+                         service_tags in a rules file to be exact)",
+                        broad_tags.join(", ")
+                    )
+                })
+            },
         }),
         allow,
         protocol: rule.protocol,

@@ -22,6 +22,8 @@ pub struct RuleInfo {
     /// NSG priority or network ACL rule number.
     pub priority: Option<u32>,
     pub jit: bool,
+    /// A JIT grant past its stamped expiry that is still there (so not `jit`): since when.
+    pub expired_grant: Option<String>,
     pub origin: Option<Origin>,
     /// An assumption made in judging this rule (a service tag or prefix list whose ranges are
     /// unknown, counted as the whole internet), shown wherever the rule is evidence.
@@ -181,6 +183,7 @@ mod tests {
             name: name.into(),
             priority: None,
             jit,
+            expired_grant: None,
             origin: None,
             note: None,
         })

@@ -37,6 +37,8 @@ pub struct EngineConfig {
     /// Every port any recommendation watches, sorted.
     pub ports: Vec<PortSpec>,
     pub jit_rule_prefixes: Vec<String>,
+    /// The time of the scan: a JIT grant whose stamped expiry is past is standing access.
+    pub now: time::OffsetDateTime,
 }
 
 impl EngineConfig {
@@ -56,6 +58,7 @@ impl EngineConfig {
                 .collect(),
             ports: ports.into_iter().collect(),
             jit_rule_prefixes: policy.jit_rule_prefixes.clone(),
+            now: crate::jit::clock::now().unwrap_or_else(|_| time::OffsetDateTime::now_utc()),
         }
     }
 

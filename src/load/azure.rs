@@ -631,14 +631,34 @@ fn nsg<'a>(
             .map(|rule_element| nsg_rule(file, rule_element))
             .collect()
     };
+    let grant_expiries = props
+        .security_rules
+        .iter()
+        .flatten()
+        .filter_map(|rule_element| grant_expiry(file, rule_element))
+        .collect();
     Ok(Nsg {
         rules: rules(props.security_rules)?,
         default_rules: rules(props.default_security_rules)?,
+        grant_expiries,
         id: resource.id,
         name: resource.name,
         region: resource.location,
         origin: origin(file, element),
     })
+}
+
+/// A rule's description, the only field [`grant_expiry`] reads.
+#[derive(Deserialize)]
+struct Description {
+    description: Option<String>,
+}
+
+/// The rule's name and the expiry its description carries, when `jit request` stamped one.
+fn grant_expiry<'a>(file: &JsonFile<'a>, element: &'a RawValue) -> Option<(String, String)> {
+    let (name, _, props): (_, _, Description) = Nested::parse(file, element).ok()?;
+    let stamp = crate::jit::grant::Stamp::parse(props.description.as_deref()?)?;
+    Some((name, crate::jit::clock::format_instant(stamp.expires)))
 }
 
 #[derive(Deserialize)]

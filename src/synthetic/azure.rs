@@ -461,6 +461,7 @@ fn nsg(
         region: Some(home.region.to_string()),
         rules,
         default_rules,
+        grant_expiries: BTreeMap::new(),
         origin: None,
     }
 }

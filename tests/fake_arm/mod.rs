@@ -82,6 +82,19 @@ pub struct Config {
     pub writes: Writes,
 }
 
+impl Config {
+    /// A Resource Manager that behaves: `token` only, pages of 100, no faults, plain writes.
+    pub fn plain(token: &str) -> Self {
+        Config {
+            token: token.to_string(),
+            page_size: 100,
+            faults: Vec::new(),
+            hostile: Vec::new(),
+            writes: Writes::default(),
+        }
+    }
+}
+
 /// What the fake saw.
 #[derive(Clone, Debug, Default)]
 pub struct Stats {

@@ -1,0 +1,511 @@
+//! `portcullis jit`: `request` a grant, `list` grants, `revoke` one, `sweep` the expired ones
+//! (once, or `--watch`). Every command that reads the cloud first finishes the writes an earlier
+//! `fix` or `jit` left without an outcome, then closes the expired grants it finds, then does
+//! its own work.
+//!
+//! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
+//! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Subcommand, ValueEnum};
+use time::OffsetDateTime;
+
+use crate::engine::EngineConfig;
+use crate::fix::clouds::{Connect, Wrote};
+use crate::fix::recover::RecoverResult;
+use crate::jit::clock::{self, format_instant};
+use crate::jit::grant::{Access, GrantId, Stamp};
+use crate::jit::ledger::{Grant, Ledger, RuleAt, State};
+use crate::jit::policy::{Ask, JitPolicy};
+use crate::jit::sweep::{self, Due};
+use crate::jit::write::{WriteFailed, Writer};
+use crate::jit::{identity, request};
+use crate::model::Snapshot;
+use crate::output::escape::visible;
+
+use super::PolicyArgs;
+use super::fix::EXIT_PARTIAL;
+use super::source::{SourceArgs, incomplete_exit};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum JitCommand {
+    /// Open ports of one VM to one source, for a limited time.
+    Request(Box<RequestArgs>),
+    /// List the grants the ledger records: the active ones, or all with --all.
+    List(ListArgs),
+    /// Close a grant now.
+    Revoke(Box<RevokeArgs>),
+    /// Close every grant whose expiry has passed, from cloud state alone.
+    Sweep(Box<SweepArgs>),
+    /// Check a JIT policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PolicyCommand {
+    /// Check a JIT policy file and say what it allows; errors name the line.
+    Validate {
+        /// The policy file (YAML; docs/jit.md).
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RequestArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    #[command(flatten)]
+    policy: PolicyArgs,
+    /// The VM: its Azure resource id, its name, or tag:KEY=VALUE (one VM).
+    #[arg(long, value_name = "VM")]
+    vm: String,
+    /// The ports, comma-separated: 22, 3389 (TCP), or 3389/udp; one protocol a grant.
+    #[arg(
+        long = "port",
+        value_name = "PORT,…",
+        value_delimiter = ',',
+        required = true
+    )]
+    ports: Vec<String>,
+    /// The source: an IP address, a CIDR, or my-ip (this machine's public address, asked of
+    /// --my-ip-url).
+    #[arg(long, value_name = "IP|CIDR|my-ip")]
+    from: String,
+    /// With --from my-ip: the what-is-my-address service (answers with the address as text).
+    #[arg(long, value_name = "URL", env = "PORTCULLIS_MY_IP_URL", default_value = crate::jit::my_ip::DEFAULT_URL)]
+    my_ip_url: String,
+    /// How long: 1m to 24h (e.g. 30m, 2h, 1h30m).
+    #[arg(long = "for", value_name = "DURATION", default_value = "3h", value_parser = clock::parse_duration)]
+    duration: Duration,
+    /// Why access is needed (a ticket, an incident).
+    #[arg(long, value_name = "TEXT")]
+    justification: Option<String>,
+    /// The JIT policy that decides who may open what (YAML; docs/jit.md), instead of the
+    /// built-in one.
+    #[arg(long, value_name = "FILE")]
+    jit_policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct ListArgs {
+    /// Also the ended grants (expired, revoked, replaced).
+    #[arg(long)]
+    all: bool,
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RevokeArgs {
+    /// The grant's id (`jit list` shows it), or its rule's name.
+    #[arg(value_parser = GrantId::parse)]
+    grant: GrantId,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct SweepArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Keep running: sleep until the next expiry (or --interval, whichever comes first), sweep,
+    /// and again; grants requested meanwhile are found at the next wake.
+    #[arg(long)]
+    watch: bool,
+    /// With --watch: the longest sleep between two sweeps.
+    #[arg(long, value_name = "DURATION", default_value = "5m", requires = "watch", value_parser = crate::limits::parse_duration)]
+    interval: Duration,
+}
+
+pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
+    match command {
+        JitCommand::Request(args) => run_request(*args),
+        JitCommand::List(args) => run_list(&args),
+        JitCommand::Revoke(args) => run_revoke(*args),
+        JitCommand::Sweep(args) => run_sweep(*args),
+        JitCommand::Policy(PolicyCommand::Validate { file }) => {
+            let policy = JitPolicy::load(&file).map_err(|e| e.to_string())?;
+            println!("{}", visible(&policy.summary()));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// The cloud as read at the start of a command, the writer, the ledger and the time.
+struct Live {
+    snapshot: Snapshot,
+    writer: Writer,
+    ledger: Ledger,
+    now: OffsetDateTime,
+    who: String,
+    failed: bool,
+}
+
+impl Live {
+    /// Recovers what an earlier command left half-done, then reads the estate.
+    fn connect(source: &SourceArgs) -> Result<Live, String> {
+        let endpoint = live_azure(source)?;
+        let mut writer = Writer::new(Connect {
+            aws_profile: None,
+            aws_endpoint: None,
+            arm_endpoint: endpoint.to_owned(),
+            limits: source.limits(),
+        })?;
+        let failed = recover(&mut writer)?;
+        let (loaded, _) = source.gather(false)?;
+        Ok(Live {
+            snapshot: loaded.snapshot,
+            writer,
+            ledger: Ledger::in_state_dir().map_err(|e| e.to_string())?,
+            now: clock::now()?,
+            who: identity::azure_requester(),
+            failed,
+        })
+    }
+
+    /// The command's exit: partial when a write failed, else incomplete when a scope was not
+    /// read, else `code`.
+    fn exit(&self, code: ExitCode) -> ExitCode {
+        if self.failed {
+            return ExitCode::from(EXIT_PARTIAL);
+        }
+        incomplete_exit(&self.snapshot).unwrap_or(code)
+    }
+
+    /// Closes every grant rule whose expiry has passed; returns the next expiry still open.
+    fn sweep(&mut self) -> Result<Option<OffsetDateTime>, String> {
+        let mut next: Option<OffsetDateTime> = None;
+        for held in sweep::held(&self.snapshot) {
+            let rule = match self.writer.read(&held.nsg, &held.rule) {
+                Ok(Some(rule)) => rule,
+                Ok(None) => continue,
+                Err(error) => {
+                    eprintln!("error: {}", visible(&error.to_string()));
+                    self.failed = true;
+                    continue;
+                }
+            };
+            match sweep::due(&rule, self.now) {
+                Due::Open(at) => next = Some(next.map_or(at, |n| n.min(at))),
+                Due::NoExpiry => eprintln!(
+                    "warning: rule {:?} of NSG {} carries no expiry in its description; it was \
+                     not made by `portcullis jit request` and is left alone",
+                    visible(&held.rule),
+                    visible(&held.nsg)
+                ),
+                Due::Expired(at) => {
+                    let result = self.writer.delete(&held.grant, &held.nsg, &rule);
+                    let expired = format_instant(at);
+                    if self.report("close expired", &held.rule, &held.nsg, &result) {
+                        self.close(
+                            &held.grant,
+                            State::Expired,
+                            &format!("expired at {expired}"),
+                        )?;
+                    }
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    /// Prints how a write went; true when it is in place.
+    fn report(
+        &mut self,
+        verb: &str,
+        rule: &str,
+        nsg: &str,
+        result: &Result<Wrote, WriteFailed>,
+    ) -> bool {
+        match result {
+            Ok(_) => {
+                println!("{verb}: rule {} of NSG {}", visible(rule), visible(nsg));
+                true
+            }
+            Err(error) => {
+                eprintln!("error: {verb}: {}", visible(&error.to_string()));
+                self.failed = true;
+                false
+            }
+        }
+    }
+
+    fn close(&self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
+        self.ledger
+            .closed(grant, state, &format_instant(self.now), &self.who, detail)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The Resource Manager endpoint: `jit` writes live, to Azure only for now.
+fn live_azure(source: &SourceArgs) -> Result<&str, String> {
+    if source.has_inputs() {
+        return Err("jit works on the live cloud: give --azure, not --input".to_owned());
+    }
+    if source.reads_aws() {
+        return Err("jit grants on AWS are not supported yet: give --azure".to_owned());
+    }
+    source
+        .azure_endpoint()
+        .ok_or_else(|| "jit needs --azure".to_owned())
+}
+
+/// Runs `fix recover`'s reconciliation; true when an intent could not be reconciled.
+fn recover(writer: &mut Writer) -> Result<bool, String> {
+    let (recovered, torn) = writer.recover().map_err(|e| e.to_string())?;
+    for warning in torn {
+        eprintln!("warning: {}", visible(&warning.to_string()));
+    }
+    let mut failed = false;
+    for one in recovered {
+        let what = match &one.result {
+            RecoverResult::FoundWritten => "had been made".to_owned(),
+            RecoverResult::Replayed(Ok(_)) => "made now".to_owned(),
+            RecoverResult::Replayed(Err(e)) => {
+                failed = true;
+                format!("failed: {e}")
+            }
+            RecoverResult::Differs(holds) => {
+                failed = true;
+                format!("not made, the target changed: {holds}")
+            }
+            RecoverResult::Unread(e) => {
+                failed = true;
+                format!("left for later, cannot read the target: {e}")
+            }
+        };
+        println!(
+            "recovered: {} of {} ({}): {}",
+            one.verb,
+            visible(&one.target),
+            one.plan,
+            visible(&what)
+        );
+    }
+    Ok(failed)
+}
+
+fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
+    let from = if args.from.trim() == "my-ip" {
+        let ip = crate::jit::my_ip::ask(&args.my_ip_url, &args.source.limits())?;
+        println!("my-ip: {ip} (from {})", visible(&args.my_ip_url));
+        ip.to_string()
+    } else {
+        args.from.clone()
+    };
+    let access = Access::parse(&args.ports, &from)?;
+    let policy = args.policy.load()?;
+    let jit_policy = match &args.jit_policy {
+        Some(path) => JitPolicy::load(path).map_err(|e| e.to_string())?,
+        None => JitPolicy::builtin(),
+    };
+    let mut live = Live::connect(&args.source)?;
+    live.sweep()?;
+    let now = live.now;
+    let expires = now + args.duration;
+    let id = GrantId::new(&args.vm, &access, now);
+    let stamp = Stamp {
+        expires,
+        opened: Some(now),
+        requester: Some(live.who.clone()),
+    };
+    let config = EngineConfig::from_policy(&policy);
+    let planned = request::plan(&live.snapshot, &args.vm, &access, &id, &stamp, &config)
+        .map_err(|e| e.to_string())?;
+    let justification = args.justification.clone().unwrap_or_default();
+    let opened = format_instant(now);
+    let vm = request::find_vm(&live.snapshot, &args.vm).map_err(|e| e.to_string())?;
+    let ask = Ask {
+        vm,
+        requester: &live.who,
+        access: &access,
+        duration: args.duration,
+        justification: args.justification.as_deref(),
+    };
+    if let Err(refusal) = jit_policy.check(&ask) {
+        live.ledger
+            .event(
+                &opened,
+                Some(&id),
+                "refused",
+                &live.who,
+                &refusal.to_string(),
+            )
+            .map_err(|e| e.to_string())?;
+        return Err(refusal.to_string());
+    }
+    live.ledger
+        .event(
+            &opened,
+            Some(&id),
+            "requested",
+            &live.who,
+            &format!(
+                "{} from {} to {} for {}: {justification}",
+                access.ports_text(),
+                access.source,
+                planned.vm_id,
+                clock::show_duration(args.duration)
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+    let mut made: Vec<RuleAt> = Vec::new();
+    for create in &planned.creates {
+        let result = live
+            .writer
+            .create(&id, &create.nsg, &create.rule, &create.properties);
+        if !live.report(
+            &format!("open (priority {})", create.priority),
+            &create.rule,
+            &create.nsg,
+            &result,
+        ) {
+            take_back(&mut live, &id, &made);
+            return Ok(ExitCode::from(EXIT_PARTIAL));
+        }
+        made.push(RuleAt {
+            nsg: create.nsg.clone(),
+            rule: create.rule.clone(),
+        });
+    }
+    let grant = Grant {
+        id: id.clone(),
+        provider: "azure".to_owned(),
+        vm_id: planned.vm_id.clone(),
+        vm_name: planned.vm_name.clone(),
+        ports: access
+            .port_specs()
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        source: access.source.to_string(),
+        requester: live.who.clone(),
+        justification,
+        opened,
+        closes: format_instant(expires),
+        state: State::Active,
+        closed: None,
+        rules: made,
+    };
+    live.ledger.opened(&grant).map_err(|e| e.to_string())?;
+    for (old, nsgs) in &planned.replaces {
+        for nsg in nsgs {
+            close_rule(&mut live, old, nsg, "close replaced");
+        }
+        live.close(old, State::Replaced, &format!("replaced by grant {id}"))?;
+    }
+    println!(
+        "granted {id}: {} from {} to {} until {}",
+        access.ports_text(),
+        access.source,
+        visible(&planned.vm_name),
+        grant.closes
+    );
+    Ok(live.exit(ExitCode::SUCCESS))
+}
+
+/// Deletes the rules a request made before one of its writes failed, so nothing half-granted
+/// stays.
+fn take_back(live: &mut Live, id: &GrantId, made: &[RuleAt]) {
+    for rule in made {
+        close_rule(live, id, &rule.nsg, "take back");
+    }
+}
+
+/// Reads and deletes grant `id`'s rule in `nsg`; true when it is gone.
+fn close_rule(live: &mut Live, id: &GrantId, nsg: &str, verb: &str) -> bool {
+    let name = id.rule_name();
+    match live.writer.read(nsg, &name) {
+        Ok(None) => true,
+        Ok(Some(rule)) => {
+            let result = live.writer.delete(id, nsg, &rule);
+            live.report(verb, &name, nsg, &result)
+        }
+        Err(error) => {
+            eprintln!("error: {verb}: {}", visible(&error.to_string()));
+            live.failed = true;
+            false
+        }
+    }
+}
+
+fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
+    let mut live = Live::connect(&args.source)?;
+    live.sweep()?;
+    let held = sweep::of_grant(&live.snapshot, &args.grant);
+    let recorded = live.ledger.get(&args.grant).map_err(|e| e.to_string())?;
+    if held.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
+        return Err(format!(
+            "grant {} has no rule in the NSGs read and is not active in the ledger: nothing to \
+             revoke (`portcullis jit list --all` shows how it ended)",
+            args.grant
+        ));
+    }
+    let mut closed = true;
+    for one in &held {
+        closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
+    }
+    if closed {
+        live.close(&args.grant, State::Revoked, "revoked")?;
+        println!("revoked {}", args.grant);
+    }
+    Ok(live.exit(ExitCode::SUCCESS))
+}
+
+fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
+    loop {
+        let mut live = Live::connect(&args.source)?;
+        let next = live.sweep()?;
+        if !args.watch {
+            return Ok(live.exit(ExitCode::SUCCESS));
+        }
+        let wait = next
+            .map(|at| Duration::try_from(at - live.now).unwrap_or(Duration::ZERO))
+            .map_or(args.interval, |until| until.min(args.interval));
+        std::thread::sleep(wait + Duration::from_secs(1));
+    }
+}
+
+fn run_list(args: &ListArgs) -> Result<ExitCode, String> {
+    let ledger = Ledger::in_state_dir().map_err(|e| e.to_string())?;
+    let grants = ledger.list(args.all).map_err(|e| e.to_string())?;
+    match args.format {
+        ListFormat::Json => {
+            let text = serde_json::to_string_pretty(&grants).expect("grants are JSON");
+            println!("{text}");
+        }
+        ListFormat::Table => {
+            if grants.is_empty() {
+                println!("no {}grants", if args.all { "" } else { "active " });
+            }
+            for g in &grants {
+                let end = match &g.closed {
+                    Some(at) => format!("{} {at}", g.state),
+                    None => format!("closes {}", g.closes),
+                };
+                println!(
+                    "{}  {}  {}  from {}  by {}  opened {}  {}  ({})",
+                    g.id,
+                    visible(&g.vm_name),
+                    g.ports.join(","),
+                    g.source,
+                    visible(&g.requester),
+                    g.opened,
+                    end,
+                    visible(&g.justification)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,543 @@
+//! `portcullis jit` end to end against the fake Resource Manager (tests/fake_arm): lock down,
+//! request, scan, revoke or expire, scan; a grant opens only what it was asked for; and a grant
+//! closes on time after the process that opened it was killed, after the ledger was deleted, and
+//! when its expiry passed while nothing ran. Time moves by `PORTCULLIS_TEST_NOW`, never by sleeping.
+
+mod fake_arm;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use fake_arm::{Config, Estate, FakeArm};
+use serde_json::Value;
+
+const TOKEN: &str = "test-token-jit";
+/// The time the tests' grants are requested at.
+const T0: &str = "2026-12-03T06:00:00Z";
+/// A public address (on the internet, not a documentation range) the grants are for.
+const ADMIN: &str = "81.2.69.160";
+/// The VM the grants are for: RDP open to two halves of the internet, locked down by `fix`.
+const VM: &str = "vm-7";
+
+/// A fake Resource Manager with 8 VMs (one of each pattern) and a state directory.
+struct World {
+    fake: FakeArm,
+    _dir: tempfile::TempDir,
+    state: PathBuf,
+}
+
+impl World {
+    fn new() -> Self {
+        let fake = FakeArm::start(Estate::generate(1, 8), Config::plain(TOKEN));
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("state");
+        World {
+            fake,
+            _dir: dir,
+            state,
+        }
+    }
+
+    /// Runs portcullis at time `now` with `extra` environment variables.
+    fn run_at(&self, now: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
+        command
+            .args(args)
+            .env("AZURE_ACCESS_TOKEN", TOKEN)
+            .env("PORTCULLIS_STATE_DIR", &self.state)
+            .env("PORTCULLIS_ARM_ENDPOINT", &self.fake.url)
+            .env("PORTCULLIS_TEST_NOW", now)
+            .env_remove("PORTCULLIS_TEST_CRASH_AT");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs portcullis at `now` and expects exit status 0.
+    fn ok_at(&self, now: &str, args: &[&str]) -> String {
+        let out = self.run_at(now, args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `fix plan --strategy jit` and `fix apply --yes`: the estate locked down.
+    fn lock_down(&self) {
+        let plan = self.state.with_file_name("plan.json");
+        let plan = plan.to_str().unwrap();
+        self.ok_at(
+            T0,
+            &[
+                "fix",
+                "plan",
+                "--azure",
+                "--quiet",
+                "--strategy",
+                "jit",
+                "-o",
+                plan,
+            ],
+        );
+        self.ok_at(T0, &["fix", "apply", plan, "--yes"]);
+    }
+
+    /// `jit request` at `now` of `ports` on `vm` from [`ADMIN`]; returns the grant id.
+    fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
+        let out = self.ok_at(
+            now,
+            &[
+                "jit",
+                "request",
+                "--azure",
+                "--quiet",
+                "--vm",
+                vm,
+                "--port",
+                ports,
+                "--from",
+                ADMIN,
+                "--for",
+                duration,
+                "--justification",
+                "INC-1",
+            ],
+        );
+        grant_id(&out)
+    }
+
+    /// The findings of a live scan at `now`, by VM name and recommendation.
+    fn scan(&self, now: &str) -> BTreeMap<(String, String), Value> {
+        let out = self.run_at(
+            now,
+            &["scan", "--azure", "--quiet", "--format", "json"],
+            &[],
+        );
+        let report: Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                let key = (
+                    f["resource_name"].as_str().unwrap().to_owned(),
+                    f["rule"].as_str().unwrap().to_owned(),
+                );
+                (key, f.clone())
+            })
+            .collect()
+    }
+
+    /// The names of the rules in VM `vm`'s NIC NSG.
+    fn rules_of(&self, vm: &str) -> Vec<String> {
+        self.rules_in("rg-0", &format!("{vm}-nsg"))
+    }
+
+    /// The names of the rules in NSG `nsg` of resource group `group`.
+    fn rules_in(&self, group: &str, nsg: &str) -> Vec<String> {
+        let subscription = &self.fake.estate().subscriptions[0].id;
+        let nsg = self
+            .fake
+            .nsg(&format!(
+                "/subscriptions/{subscription}/resourceGroups/{group}/providers/\
+                 Microsoft.Network/networkSecurityGroups/{nsg}"
+            ))
+            .unwrap();
+        nsg["properties"]["securityRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    fn grant_rules(&self, vm: &str) -> Vec<String> {
+        self.rules_of(vm)
+            .into_iter()
+            .filter(|r| r.starts_with("portcullis-jit-"))
+            .collect()
+    }
+
+    fn ledger(&self, all: bool) -> Vec<Value> {
+        let mut args = vec!["jit", "list", "--format", "json"];
+        if all {
+            args.push("--all");
+        }
+        serde_json::from_str::<Value>(&self.ok_at(T0, &args))
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// `jit request` of RDP on [`VM`] from `from`, with `extra` arguments.
+fn rdp_request<'a>(from: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "jit", "request", "--azure", "--quiet", "--vm", VM, "--port", "3389", "--from", from,
+    ];
+    args.extend_from_slice(extra);
+    args
+}
+
+fn show(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The id in `granted <id>: …`.
+fn grant_id(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("granted "))
+        .unwrap_or_else(|| panic!("no grant in:\n{stdout}"));
+    line.split(':').next().unwrap().to_owned()
+}
+
+fn finding<'a>(findings: &'a BTreeMap<(String, String), Value>, vm: &str, rule: &str) -> &'a Value {
+    &findings[&(vm.to_owned(), rule.to_owned())]
+}
+
+/// Per watched port of a `management-ports-closed` finding, how many IPv4 addresses reach it.
+fn reach(findings: &BTreeMap<(String, String), Value>, vm: &str) -> BTreeMap<String, u64> {
+    let exposures = &finding(findings, vm, "management-ports-closed")["evidence"]["exposures"];
+    exposures
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["port"].as_str().unwrap().to_owned(),
+                e["ipv4_addresses"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn full_cycle_lock_down_request_scan_revoke_scan() {
+    let world = World::new();
+    world.lock_down();
+    let locked = world.scan(T0);
+    assert_eq!(
+        finding(&locked, VM, "management-ports-jit")["status"],
+        "healthy"
+    );
+    assert!(reach(&locked, VM).is_empty(), "{:?}", reach(&locked, VM));
+
+    let id = world.request(T0, VM, "3389", "2h");
+    assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{id}")]);
+    let granted = world.scan("2026-12-03T07:00:00Z");
+    assert_eq!(
+        reach(&granted, VM),
+        BTreeMap::from([("3389/tcp".to_owned(), 1)])
+    );
+    let jit = finding(&granted, VM, "management-ports-jit");
+    assert_eq!(jit["status"], "healthy", "{jit}");
+    assert_eq!(
+        jit["evidence"]["summary"],
+        "watched ports are reached only through JIT grants"
+    );
+
+    let listed = world.ledger(false);
+    assert_eq!(listed.len(), 1);
+    let grant = &listed[0];
+    assert_eq!(grant["id"], id.as_str());
+    assert_eq!(grant["ports"], serde_json::json!(["3389/tcp"]));
+    assert_eq!(grant["source"], format!("{ADMIN}/32"));
+    assert_eq!(
+        (grant["opened"].as_str(), grant["closes"].as_str()),
+        (Some(T0), Some("2026-12-03T08:00:00Z"))
+    );
+    assert_eq!(grant["state"], "active");
+    assert!(
+        grant["vm_id"]
+            .as_str()
+            .unwrap()
+            .ends_with("/virtualMachines/vm-7")
+    );
+    assert!(
+        grant["requester"]
+            .as_str()
+            .unwrap()
+            .starts_with("local-user:")
+    );
+
+    let out = world.ok_at(
+        "2026-12-03T07:00:00Z",
+        &["jit", "revoke", &id, "--azure", "--quiet"],
+    );
+    assert!(out.contains(&format!("revoked {id}")), "{out}");
+    assert!(world.grant_rules(VM).is_empty());
+    let closed = world.scan("2026-12-03T07:00:00Z");
+    assert!(reach(&closed, VM).is_empty());
+    assert!(world.ledger(false).is_empty());
+    assert_eq!(world.ledger(true)[0]["state"], "revoked");
+    // Revoking again finds nothing to revoke.
+    let again = world.run_at(T0, &["jit", "revoke", &id, "--azure", "--quiet"], &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", show(&again));
+}
+
+#[test]
+fn a_grant_opens_only_the_requested_ports_from_the_source_to_that_vm() {
+    let world = World::new();
+    world.lock_down();
+    let before = world.scan(T0);
+    world.request(T0, VM, "3389", "1h");
+    let during = world.scan(T0);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        during.keys().collect::<Vec<_>>()
+    );
+    for (key, was) in &before {
+        let now = &during[key];
+        if key.0 == VM {
+            continue;
+        }
+        assert_eq!(was, now, "{key:?} changed");
+    }
+    // On the VM itself, only the requested port, from exactly one address.
+    let (was, now) = (reach(&before, VM), reach(&during, VM));
+    let mut changed: Vec<_> = now
+        .iter()
+        .filter(|(port, n)| was.get(*port) != Some(n))
+        .collect();
+    changed.sort();
+    assert_eq!(changed, [(&"3389/tcp".to_owned(), &1)]);
+}
+
+#[test]
+fn a_newer_request_for_the_same_vm_ports_and_source_replaces_the_older() {
+    let world = World::new();
+    world.lock_down();
+    let first = world.request(T0, VM, "3389", "1h");
+    let second = world.request("2026-12-03T06:30:00Z", VM, "3389", "1h");
+    assert_ne!(first, second);
+    assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{second}")]);
+    let all = world.ledger(true);
+    let state = |id: &str| all.iter().find(|g| g["id"] == id).unwrap()["state"].clone();
+    assert_eq!(
+        (state(&first), state(&second)),
+        ("replaced".into(), "active".into())
+    );
+}
+
+#[test]
+fn a_grant_of_a_process_killed_after_writing_closes_at_the_next_sweep_after_expiry() {
+    let world = World::new();
+    world.lock_down();
+    let args = rdp_request(ADMIN, &["--for", "30m", "--justification", "INC-2"]);
+    // Ends the process right after the rule was written, before its outcome was journaled.
+    let killed = world.run_at(T0, &args, &[("PORTCULLIS_TEST_CRASH_AT", "2")]);
+    assert_ne!(killed.status.code(), Some(0), "{}", show(&killed));
+    assert_eq!(world.grant_rules(VM).len(), 1);
+    // Before the expiry, a sweep recovers the journal and leaves the grant open.
+    world.ok_at(
+        "2026-12-03T06:29:59Z",
+        &["jit", "sweep", "--azure", "--quiet"],
+    );
+    assert_eq!(world.grant_rules(VM).len(), 1);
+    let out = world.ok_at(
+        "2026-12-03T06:30:00Z",
+        &["jit", "sweep", "--azure", "--quiet"],
+    );
+    assert!(out.contains("close expired"), "{out}");
+    assert!(world.grant_rules(VM).is_empty());
+    assert!(reach(&world.scan("2026-12-03T06:30:00Z"), VM).is_empty());
+}
+
+#[test]
+fn a_grant_closes_when_the_ledger_was_deleted() {
+    let world = World::new();
+    world.lock_down();
+    world.request(T0, VM, "3389", "30m");
+    std::fs::remove_file(world.state.join("jit.db")).unwrap();
+    for side in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(world.state.join(format!("jit.db{side}")));
+    }
+    world.ok_at(
+        "2026-12-03T07:00:00Z",
+        &["jit", "sweep", "--azure", "--quiet"],
+    );
+    assert!(world.grant_rules(VM).is_empty());
+}
+
+#[test]
+fn an_expiry_passed_while_nothing_ran_is_closed_by_the_next_jit_command() {
+    let world = World::new();
+    world.lock_down();
+    world.request(T0, VM, "3389", "1m");
+    // Past its expiry and still open, the grant is standing access to the scanner.
+    let scanned = world.scan("2026-12-03T09:00:00Z");
+    let jit = finding(&scanned, VM, "management-ports-jit");
+    assert_eq!(jit["status"], "unhealthy", "{jit}");
+    let summary = jit["evidence"]["summary"].as_str().unwrap();
+    assert!(
+        summary.starts_with("expired JIT grant still open since 2026-12-03T06:01:00Z"),
+        "{summary}"
+    );
+    // Hours later, someone asks for another VM: the expired grant closes first.
+    world.request("2026-12-03T09:00:00Z", "vm-5", "3389", "1h");
+    assert!(world.grant_rules(VM).is_empty());
+    assert_eq!(world.grant_rules("vm-5").len(), 1);
+    let ended: Vec<Value> = world
+        .ledger(true)
+        .into_iter()
+        .filter(|g| g["state"] == "expired")
+        .collect();
+    assert_eq!(ended.len(), 1);
+    assert_eq!(ended[0]["closed"], "2026-12-03T09:00:00Z");
+}
+
+#[test]
+fn a_request_that_cannot_be_granted_writes_nothing() {
+    let world = World::new();
+    for (args, says) in [
+        (vec!["--vm", "vm-99", "--port", "22"], "no such VM"),
+        (vec!["--vm", "vm-1", "--port", "22"], "no public address"),
+        (vec!["--vm", "vm-4", "--port", "22"], "no NSG"),
+        (vec!["--vm", VM, "--port", "22,3389/udp"], "one protocol"),
+    ] {
+        let mut all = vec!["jit", "request", "--azure", "--quiet", "--from", ADMIN];
+        all.extend(args);
+        let out = world.run_at(T0, &all, &[]);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        assert!(show(&out).contains(says), "{}", show(&out));
+    }
+    assert!(world.fake.stats().writes_by_nsg.is_empty());
+    let out = world.run_at(
+        T0,
+        &[
+            "jit", "request", "--azure", "--vm", VM, "--port", "22", "--from", ADMIN, "--for",
+            "25h",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+#[test]
+fn the_policy_refuses_before_any_write_naming_its_line() {
+    let world = World::new();
+    let request = |extra: &[&str]| {
+        let mut args = vec![
+            "jit", "request", "--azure", "--quiet", "--vm", VM, "--port", "3389",
+        ];
+        args.extend_from_slice(extra);
+        world.run_at(T0, &args, &[])
+    };
+    let builtin = "builtin:rules/jit/default-policy.yaml";
+    for (extra, line, says) in [
+        (
+            vec!["--from", ADMIN, "--for", "4h", "--justification", "x"],
+            5,
+            "4h is longer than max_duration 3h",
+        ),
+        (vec!["--from", ADMIN], 6, "a justification is required"),
+        (
+            vec!["--from", "81.2.0.0/16", "--justification", "x"],
+            7,
+            "source 81.2.0.0/16 is broader than the /24",
+        ),
+    ] {
+        let out = request(&extra);
+        assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+        let expected = format!("refused by the JIT policy {builtin}, line {line}: {says}");
+        assert!(show(&out).contains(&expected), "{}", show(&out));
+    }
+    let policy = world.state.with_file_name("team.yaml");
+    std::fs::write(
+        &policy,
+        "jit_policy: 1\nmax_duration: 8h\njustification_required: false\n\
+         min_prefix: {ipv4: 24, ipv6: 64}\nallow:\n  - vms: [\"vm-5\"]\n    ports: [3389/tcp]\n    \
+         sources: [\"*\"]\n",
+    )
+    .unwrap();
+    let policy = policy.to_str().unwrap();
+    let out = request(&["--from", ADMIN, "--jit-policy", policy]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    let expected = ", line 6: no allow entry grants it (line 6: vms does not match vm-7)";
+    assert!(show(&out).contains(expected), "{}", show(&out));
+    assert!(world.fake.stats().writes_by_nsg.is_empty());
+    let valid = world.ok_at(T0, &["jit", "policy", "validate", policy]);
+    let says = "valid: 1 allow entry, max_duration 8h, justification optional";
+    assert!(valid.contains(says), "{valid}");
+    let bad = world.state.with_file_name("bad.yaml");
+    std::fs::write(&bad, "jit_policy: 1\nmax_duration: forever\n").unwrap();
+    let out = world.run_at(
+        T0,
+        &["jit", "policy", "validate", bad.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+}
+
+/// A what-is-my-address service on 127.0.0.1 that answers `answer` once; its URL.
+fn my_ip_service(answer: &'static str) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = [0u8; 1024];
+        let _ = stream.read(&mut request);
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        stream.write_all(reply.as_bytes()).unwrap();
+    });
+    url
+}
+
+#[test]
+fn from_my_ip_asks_the_service_and_grants_the_address_it_answers() {
+    let world = World::new();
+    world.lock_down();
+    let url = my_ip_service("81.2.69.160\n");
+    let args = rdp_request("my-ip", &["--my-ip-url", &url, "--justification", "INC-3"]);
+    let out = world.run_at(T0, &args, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("my-ip: {ADMIN} (from {url})")),
+        "{stdout}"
+    );
+    assert_eq!(world.ledger(false)[0]["source"], format!("{ADMIN}/32"));
+    let url = my_ip_service("<html>rate limited</html>");
+    let bad = rdp_request("my-ip", &["--my-ip-url", &url, "--justification", "INC-3"]);
+    let out = world.run_at(T0, &bad, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(
+        show(&out).contains("is not an IP address"),
+        "{}",
+        show(&out)
+    );
+}
+
+#[test]
+fn where_the_subnet_nsg_filters_too_both_layers_get_the_grant() {
+    let world = World::new();
+    // vm-2's NIC NSG allows SSH from anywhere, its subnet's NSG lets nothing in.
+    let before = world.scan(T0);
+    assert!(reach(&before, "vm-2").is_empty());
+    let id = world.request(T0, "vm-2", "22", "1h");
+    let names = world.rules_in("network", "closed-subnet");
+    assert_eq!(names, [format!("portcullis-jit-{id}")]);
+    assert_eq!(world.grant_rules("vm-2"), [format!("portcullis-jit-{id}")]);
+    let granted = world.scan(T0);
+    assert_eq!(
+        reach(&granted, "vm-2"),
+        BTreeMap::from([("22/tcp".to_owned(), 1)])
+    );
+    // The subnet's other VMs get nothing: the grant's destination is vm-2's address only.
+    for vm in ["vm-0", "vm-1", "vm-3", "vm-4", "vm-5", "vm-6", "vm-7"] {
+        assert_eq!(reach(&granted, vm), reach(&before, vm), "{vm}");
+    }
+}

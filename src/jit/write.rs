@@ -113,8 +113,9 @@ impl Writer {
         }
         let plan = PlanId::new(&format!("jit-{grant}"))?;
         let mut journal = self.journals.open(&lock, &plan)?.value;
+        let journal = std::sync::Mutex::new(&mut journal);
         let clouds = &mut self.clouds;
-        let result = journaled(&mut journal, 0, &step, kind, |step| {
+        let result = journaled(&journal, 0, &step, kind, |step| {
             clouds.write(step, &live, Mode::Apply)
         })?;
         Ok(result?)

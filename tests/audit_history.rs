@@ -1017,6 +1017,70 @@ fn every_finishes_the_run_under_way_on_sigterm() {
     });
 }
 
+/// A JIT grant (`portcullis jit request`'s rule) left open past its expiry is standing access:
+/// the run that finds it tells the webhooks, naming the VM's JIT finding as new.
+#[test]
+fn webhooks_hear_of_an_expired_jit_grant_still_open() {
+    for_each_store("expired_grant", |dir, store| {
+        let receiver = Receiver::start(&[]);
+        let notify = ["--notify", receiver.url.as_str()];
+        let full = base(dir);
+        audit_with(dir, store, &full, &notify, 0);
+        assert_eq!(receiver.received().len(), 1, "the baseline summary");
+
+        let mut granted = full.clone();
+        let nsg = granted["nsgs"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|n| n["name"] == "ops-01-nsg")
+            .expect("the demo's ops-01-nsg");
+        let grant = "portcullis-jit-0a1b2c3d4e";
+        // The grant goes where `jit request` puts it: above the deny it must pass.
+        let rules = nsg["rules"].as_array_mut().unwrap();
+        let deny = rules.iter_mut().find(|r| r["name"] == "deny-ssh").unwrap();
+        deny["priority"] = serde_json::json!(110);
+        rules.push(serde_json::json!({
+            "name": grant,
+            "priority": 100,
+            "direction": "inbound",
+            "access": "allow",
+            "protocol": "tcp",
+            "sources": ["52.1.2.3/32"],
+            "destinations": ["*"],
+            "destination_ports": ["22"],
+        }));
+        let mut expiries = serde_json::Map::new();
+        expiries.insert(grant.to_owned(), "2026-01-01T00:00:00Z".into());
+        nsg["grant_expiries"] = Value::Object(expiries);
+        let stderr = audit_with(dir, store, &granted, &notify, 0);
+        let messages = receiver.received();
+        assert_eq!(
+            messages.len(),
+            2,
+            "one message for the expired grant: {stderr}"
+        );
+        let change = &messages[1].body;
+        assert_eq!(change["kind"], "changes");
+        let ops = full["vms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|vm| vm["name"] == "ops-01")
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let new: BTreeSet<(String, String)> =
+            change["new"].as_array().unwrap().iter().map(pair).collect();
+        assert_eq!(
+            new,
+            BTreeSet::from([("management-ports-jit".to_owned(), ops)]),
+            "{change}"
+        );
+    });
+}
+
 fn for_each_store(name: &str, case: impl Fn(&Path, &str)) {
     let dir = tempfile::tempdir().unwrap();
     for store in stores(dir.path(), name) {

@@ -8,6 +8,8 @@
 //! recorded estate N VMs (and the trend's N / 10) instead, e.g. to check the bench quickly with
 //! `PORTCULLIS_BENCH_VMS=2000 cargo test --bench audit`.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -18,16 +20,7 @@ use portcullis::load::Loaded;
 use portcullis::policy::Policy;
 use portcullis::store::{self, Store, StoreUrl};
 use portcullis::synthetic::{self, Clouds, Params};
-
-/// The recorded estate's VMs: 100,000 unless `PORTCULLIS_BENCH_VMS` says otherwise.
-fn vms() -> usize {
-    match std::env::var("PORTCULLIS_BENCH_VMS") {
-        Ok(text) => text
-            .parse()
-            .unwrap_or_else(|_| panic!("PORTCULLIS_BENCH_VMS={text:?} is not a number of VMs")),
-        Err(_) => 100_000,
-    }
-}
+use support::vms;
 
 /// The run `portcullis audit` would record for a scan of a synthetic estate of `vms` VMs.
 fn run_of(vms: usize, policy: &Policy) -> NewRun {

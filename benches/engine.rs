@@ -9,6 +9,8 @@
 //! the estates N VMs (with N / 10 filters) instead, e.g. to check the bench quickly with
 //! `PORTCULLIS_BENCH_VMS=2000 cargo test --bench engine` (each measured once, in debug).
 
+mod support;
+
 use std::hint::black_box;
 use std::time::Duration;
 
@@ -19,16 +21,7 @@ use portcullis::model::Snapshot;
 use portcullis::policy::Policy;
 use portcullis::synthetic::{self, Clouds, Params};
 use portcullis::{score, verdict};
-
-/// The estates' VMs: 100,000 unless `PORTCULLIS_BENCH_VMS` says otherwise.
-fn vms() -> usize {
-    match std::env::var("PORTCULLIS_BENCH_VMS") {
-        Ok(text) => text
-            .parse()
-            .unwrap_or_else(|_| panic!("PORTCULLIS_BENCH_VMS={text:?} is not a number of VMs")),
-        Err(_) => 100_000,
-    }
-}
+use support::vms;
 
 /// The synthetic estate of one cloud, with a filter per ten VMs of 50 rules each, and the name
 /// of its benchmark group.

@@ -85,12 +85,6 @@ pub struct ChangeOutcome {
     pub result: Result<Wrote, StepError>,
 }
 
-impl ChangeOutcome {
-    pub fn status(&self) -> journal::Status {
-        outcome_of(&self.result).status
-    }
-}
-
 /// Refuses a plan that cannot be applied: made from files, or judged with another policy.
 pub fn refuse(plan: &Plan, policy_digest: &str) -> Result<(), RefusedError> {
     if let super::PlanSource::Offline { files } = &plan.source {

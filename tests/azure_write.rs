@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use fake_arm::rules::{Method, WriteAnswer, WriteFault};
 use fake_arm::{Config, Estate, FakeArm, Writes};
 use portcullis::cloud::azure::write::{
-    BlockReason, DefenderRules, Deleted, ErrorKind, Etag, NsgId, Precondition, ProvisioningState,
-    RuleWriter, WriteError,
+    BlockReason, DefenderRules, Deleted, ErrorKind, Etag, NetworkWriter, NsgId, Precondition,
+    ProvisioningState, WriteError,
 };
 use portcullis::cloud::azure::{AzureOptions, Credential, Subscriptions, collect};
 use portcullis::finding::Status;
@@ -47,8 +47,8 @@ fn quick() -> Limits {
     }
 }
 
-fn writer(fake: &FakeArm, limits: Limits) -> RuleWriter {
-    RuleWriter::new(&fake.url, &Credential::Token(TOKEN.to_string()), limits).unwrap()
+fn writer(fake: &FakeArm, limits: Limits) -> NetworkWriter {
+    NetworkWriter::new(&fake.url, &Credential::Token(TOKEN.to_string()), limits).unwrap()
 }
 
 fn run<F: Future>(work: F) -> F::Output {

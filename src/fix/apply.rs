@@ -116,6 +116,24 @@ pub fn check(plan: &Plan, clouds: &mut Clouds) -> Result<Vec<Checked>, RefusedEr
         let result = match change {
             Change::Azure(c) => check_nsg_rule(index, c, clouds)?,
             Change::Aws(c) => check_sg_rule(index, c, clouds, &mut groups)?,
+            Change::AzureNewNsg(c) => check_step(
+                index,
+                Step::AzureCreateNsg {
+                    nsg: c.nsg.clone(),
+                    location: c.location.clone(),
+                    nic: c.nic.clone(),
+                },
+                clouds,
+            )?,
+            Change::AzureNic(c) => check_step(
+                index,
+                Step::AzureNicNsg {
+                    nic: c.nic.clone(),
+                    before: c.before.clone(),
+                    after: c.after.clone(),
+                },
+                clouds,
+            )?,
         };
         match result {
             Ok(one) => checked.push(one),
@@ -130,13 +148,47 @@ pub fn check(plan: &Plan, clouds: &mut Clouds) -> Result<Vec<Checked>, RefusedEr
 }
 
 /// Creations first, then replacements, then removals: the narrower access is in place before
-/// the broad one goes, so no allowed source loses access half-way.
+/// the broad one goes, so no allowed source loses access half-way; and a new NSG exists before
+/// a NIC names it.
 fn order(step: &Step) -> u8 {
     match step {
-        Step::AzurePut { before: None, .. } | Step::AwsAuthorize { .. } => 0,
-        Step::AzurePut { .. } => 1,
-        Step::AzureDelete { .. } | Step::AwsRevoke { .. } => 2,
+        Step::AzurePut { before: None, .. }
+        | Step::AwsAuthorize { .. }
+        | Step::AzureCreateNsg { .. } => 0,
+        Step::AzurePut { .. } | Step::AzureNicNsg { .. } => 1,
+        Step::AzureDelete { .. } | Step::AwsRevoke { .. } | Step::AzureDeleteNsg { .. } => 2,
     }
+}
+
+/// Reads the target of `step`, which the plan's change makes whole, and sorts it by where it
+/// stands.
+fn check_step(
+    index: usize,
+    step: Step,
+    clouds: &mut Clouds,
+) -> Result<Result<Checked, Stale>, RefusedError> {
+    let target = step.target();
+    let live = clouds.read(&step).map_err(|error| RefusedError::Read {
+        target: target.clone(),
+        error: Box::new(error),
+    })?;
+    Ok(match step.progress(&live) {
+        Progress::Done => Ok(Checked {
+            change: index,
+            todo: None,
+            target,
+        }),
+        Progress::ToDo => Ok(Checked {
+            change: index,
+            todo: Some((step, live)),
+            target,
+        }),
+        Progress::Differs(holds) => Err(Stale {
+            change: index,
+            target,
+            holds,
+        }),
+    })
 }
 
 fn check_nsg_rule(
@@ -156,7 +208,7 @@ fn check_nsg_rule(
         error: Box::new(error),
     })?;
     let Live::Azure(read) = &live else {
-        unreachable!("an NSG rule reads as Azure")
+        unreachable!("an NSG rule reads as a rule")
     };
     let model = match read {
         Some(rule) => Some(

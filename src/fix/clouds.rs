@@ -9,12 +9,15 @@ use tokio::runtime::Runtime;
 use crate::cloud::aws::write::{self as aws_write, GroupId, Mode, SgWriter, Written};
 use crate::cloud::aws::{AwsOptions, Regions};
 use crate::cloud::azure::write::{
-    self as azure_write, DefenderRules, NsgId, Precondition, RuleWriter,
+    self as azure_write, DefenderRules, NetworkWriter, NicId, NsgId, Precondition,
 };
 use crate::cloud::azure::{self, Credential};
 use crate::limits::Limits;
 
 use super::step::{Live, Step};
+
+/// The `created-by` tag of the NSGs `fix` creates.
+pub const CREATED_BY: &str = "portcullis fix";
 
 /// How to reach the clouds: what `fix apply`, `undo` and `recover` are given.
 #[derive(Clone, Debug)]
@@ -90,7 +93,7 @@ pub struct Clouds {
 /// The writers connected so far.
 struct Writers {
     connect: Connect,
-    azure: Option<RuleWriter>,
+    azure: Option<NetworkWriter>,
     aws: HashMap<String, SgWriter>,
 }
 
@@ -128,6 +131,20 @@ impl Clouds {
                 let writer = self.writers.aws(&self.runtime, step, region)?;
                 let rules = self.runtime.block_on(writer.describe_group_rules(&group))?;
                 Ok(Live::Aws(rules))
+            }
+            Step::AzureCreateNsg { nsg, .. } | Step::AzureDeleteNsg { nsg, .. } => {
+                let nsg = NsgId::parse(nsg)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                Ok(Live::AzureResource(
+                    self.runtime.block_on(writer.get_nsg(&nsg))?,
+                ))
+            }
+            Step::AzureNicNsg { nic, .. } => {
+                let nic = NicId::parse(nic)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                Ok(Live::AzureResource(
+                    self.runtime.block_on(writer.get_nic(&nic))?,
+                ))
             }
         }
     }
@@ -233,20 +250,62 @@ impl Clouds {
                     Written::Done(_) => Wrote::Changed,
                 })
             }
+            (Step::AzureCreateNsg { nsg, location, .. }, Live::AzureResource(read)) => {
+                if read.is_some() {
+                    return Ok(Wrote::AlreadyThere);
+                }
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let nsg = NsgId::parse(nsg)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                let mut tags = serde_json::Map::new();
+                tags.insert("created-by".to_owned(), CREATED_BY.into());
+                self.runtime
+                    .block_on(writer.create_nsg(&nsg, location, &tags))?;
+                Ok(Wrote::Changed)
+            }
+            (Step::AzureDeleteNsg { nsg, .. }, Live::AzureResource(read)) => {
+                let Some(read) = read else {
+                    return Ok(Wrote::AlreadyThere);
+                };
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let nsg = NsgId::parse(nsg)?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                let deleted = self.runtime.block_on(writer.delete_nsg(&nsg, &read.etag))?;
+                Ok(match deleted {
+                    azure_write::Deleted::Deleted => Wrote::Changed,
+                    azure_write::Deleted::AlreadyGone => Wrote::AlreadyThere,
+                })
+            }
+            (Step::AzureNicNsg { nic, after, .. }, Live::AzureResource(Some(read))) => {
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let nic = NicId::parse(nic)?;
+                let after = after.as_deref().map(NsgId::parse).transpose()?;
+                let writer = self.writers.azure(&self.runtime, step)?;
+                self.runtime
+                    .block_on(writer.set_nic_nsg(&nic, read, after.as_ref()))?;
+                Ok(Wrote::Changed)
+            }
             (step, _) => Err(StepError::Connect {
                 target: step.target(),
-                detail: "read from the wrong cloud; this is a bug in portcullis".to_owned(),
+                detail: "read from the wrong cloud, or not there; this is a bug in portcullis"
+                    .to_owned(),
             }),
         }
     }
 }
 
 impl Writers {
-    fn azure(&mut self, runtime: &Runtime, step: &Step) -> Result<&RuleWriter, StepError> {
+    fn azure(&mut self, runtime: &Runtime, step: &Step) -> Result<&NetworkWriter, StepError> {
         if self.azure.is_none() {
             let credential = Credential::from_env();
             let writer =
-                RuleWriter::new(&self.connect.arm_endpoint, &credential, self.connect.limits)
+                NetworkWriter::new(&self.connect.arm_endpoint, &credential, self.connect.limits)
                     .map_err(|detail| StepError::Connect {
                         target: step.target(),
                         detail,

@@ -1,15 +1,20 @@
-//! Edits of a snapshot one rule at a time: the working copy the strategies change, its
-//! differences from the original as a plan's [`Change`]s (with blast radius), and the pure
-//! application of a plan to a snapshot, which checks each before-image as apply will.
+//! Edits of a snapshot one rule at a time (or one new NSG on a NIC): the working copy the
+//! strategies change, its differences from the original as a plan's [`Change`]s (with blast
+//! radius), and the pure application of a plan to a snapshot, which checks each before-image as
+//! apply will.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::engine::id_key;
 use crate::model::{
-    NsgRule, PortRange, Protocol, SecurityGroup, SgPermission, SgSource, SgSourceKind, Snapshot,
+    Nsg, NsgRule, PortRange, Protocol, SecurityGroup, SgPermission, SgSource, SgSourceKind,
+    Snapshot,
 };
 
-use super::plan::{AffectedVm, Change, ChangeNote, NsgRuleChange, Plan, SgRule, SgRuleChange};
+use super::plan::{
+    AffectedVm, Change, ChangeNote, NewNsgChange, NicNsgChange, NsgRuleChange, Plan, SgRule,
+    SgRuleChange,
+};
 
 /// Why a plan does not apply to a snapshot: the snapshot is not what the plan was made from.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -28,13 +33,20 @@ pub enum ApplyError {
          since); the plan is stale: plan again"
     )]
     SgRuleStale { group: String, rule: String },
+    #[error("NSG {nsg} exists already, though the plan creates it; plan again")]
+    NsgExists { nsg: String },
+    #[error(
+        "NIC {nic} is not in the estate or names another NSG than the plan read; the plan is \
+         stale: plan again"
+    )]
+    NicStale { nic: String },
 }
 
 /// The working copy of a snapshot, and what the strategies noted about the rules they wrote.
 pub(super) struct Workspace {
     pub snapshot: Snapshot,
-    /// Where each NSG and security group is in the snapshot's lists, by id (edits change rules,
-    /// never which NSGs and groups there are).
+    /// Where each NSG and security group is in the snapshot's lists, by id (edits change rules
+    /// and add NSGs, never remove NSGs or groups).
     nsg_at: HashMap<String, usize>,
     group_at: HashMap<String, usize>,
     /// NSG ids and security group ids edited.
@@ -44,6 +56,16 @@ pub(super) struct Workspace {
     nsg_notes: HashMap<(String, String), Vec<ChangeNote>>,
     /// Notes about new security group rules, by group id and rule.
     sg_notes: Vec<(String, SgRule, ChangeNote)>,
+    /// NSGs created for NICs that had none, in the order they were made.
+    attached: Vec<Attached>,
+}
+
+/// A new NSG on a NIC.
+struct Attached {
+    nic: String,
+    nsg: String,
+    location: String,
+    vm: AffectedVm,
 }
 
 impl Workspace {
@@ -64,7 +86,31 @@ impl Workspace {
             groups: BTreeSet::new(),
             nsg_notes: HashMap::new(),
             sg_notes: Vec::new(),
+            attached: Vec::new(),
         }
+    }
+
+    /// Gives NIC `nic` (of `vm`) a new NSG with no custom rules, in `location`.
+    pub fn attach_new_nsg(&mut self, nic: &str, nsg: &str, location: &str, vm: AffectedVm) {
+        let Some(found) = self
+            .snapshot
+            .nics
+            .iter_mut()
+            .find(|n| id_key(&n.id) == id_key(nic))
+        else {
+            return;
+        };
+        found.nsg_id = Some(nsg.to_owned());
+        self.nsg_at
+            .entry(nsg.to_owned())
+            .or_insert(self.snapshot.nsgs.len());
+        self.snapshot.nsgs.push(new_nsg(nsg, location));
+        self.attached.push(Attached {
+            nic: found.id.clone(),
+            nsg: nsg.to_owned(),
+            location: location.to_owned(),
+            vm,
+        });
     }
 
     /// The custom rules of an NSG, for editing.
@@ -125,10 +171,28 @@ impl Workspace {
         }
     }
 
-    /// The edits as changes, NSG by NSG and group by group, each with the VMs it affects.
+    /// The edits as changes (new NSGs first, then NSG by NSG and group by group), each with the
+    /// VMs it affects.
     pub fn changes(&self, original: &Snapshot) -> Vec<Change> {
         let users = Users::new(original);
         let mut changes = Vec::new();
+        for attached in &self.attached {
+            let notes = vec![ChangeNote::InboundInternetEnds];
+            changes.push(Change::AzureNewNsg(NewNsgChange {
+                nsg: attached.nsg.clone(),
+                location: attached.location.clone(),
+                nic: attached.nic.clone(),
+                affects: vec![attached.vm.clone()],
+                notes: notes.clone(),
+            }));
+            changes.push(Change::AzureNic(NicNsgChange {
+                nic: attached.nic.clone(),
+                before: None,
+                after: Some(attached.nsg.clone()),
+                affects: vec![attached.vm.clone()],
+                notes,
+            }));
+        }
         for nsg in &self.nsgs {
             let rules = |snapshot: &Snapshot| -> BTreeMap<String, NsgRule> {
                 snapshot
@@ -201,6 +265,20 @@ impl Workspace {
             }
         }
         changes
+    }
+}
+
+/// An NSG as Resource Manager creates it from an empty rule list: the engine adds its default
+/// rules.
+fn new_nsg(id: &str, location: &str) -> Nsg {
+    Nsg {
+        id: id.to_owned(),
+        name: id.rsplit('/').next().unwrap_or(id).to_owned(),
+        region: Some(location.to_owned()),
+        rules: Vec::new(),
+        default_rules: Vec::new(),
+        grant_expiries: Default::default(),
+        origin: None,
     }
 }
 
@@ -343,9 +421,30 @@ pub fn apply_to_snapshot(snapshot: &Snapshot, plan: &Plan) -> Result<Snapshot, A
         match change {
             Change::Azure(c) => apply_nsg_change(&mut out, c)?,
             Change::Aws(c) => apply_sg_change(&mut out, c)?,
+            Change::AzureNewNsg(c) => {
+                if out.nsgs.iter().any(|n| id_key(&n.id) == id_key(&c.nsg)) {
+                    return Err(ApplyError::NsgExists { nsg: c.nsg.clone() });
+                }
+                out.nsgs.push(new_nsg(&c.nsg, &c.location));
+            }
+            Change::AzureNic(c) => apply_nic_change(&mut out, c)?,
         }
     }
     Ok(out)
+}
+
+fn apply_nic_change(snapshot: &mut Snapshot, change: &NicNsgChange) -> Result<(), ApplyError> {
+    let key = |id: Option<&String>| id.map(|id| id_key(id));
+    let nic = snapshot
+        .nics
+        .iter_mut()
+        .find(|n| id_key(&n.id) == id_key(&change.nic))
+        .filter(|n| key(n.nsg_id.as_ref()) == key(change.before.as_ref()))
+        .ok_or_else(|| ApplyError::NicStale {
+            nic: change.nic.clone(),
+        })?;
+    nic.nsg_id = change.after.clone();
+    Ok(())
 }
 
 fn apply_nsg_change(snapshot: &mut Snapshot, change: &NsgRuleChange) -> Result<(), ApplyError> {

@@ -2,9 +2,10 @@
 //! snapshot → the plan (the edits as rule-by-rule changes, with before- and after-images and
 //! blast radius) → its readable diff.
 //!
-//! [`plan()`] runs it in one call, as [`crate::scan::scan`] runs a scan. A strategy edits a copy of
-//! the snapshot one rule at a time ([`quick_fix`], [`lockdown`]), judging the copy again after
-//! each round, until the selected findings are healthy or nothing more can be done; [`edit`]
+//! [`plan()`] runs it in one call, as [`crate::scan::scan`] runs a scan. When the plan fixes
+//! `internet-facing-vm-nsg`, NICs without a filter get a new NSG first ([`nsg_attach`]). A
+//! strategy then edits a copy of the snapshot one rule at a time ([`quick_fix`], [`lockdown`]),
+//! judging the copy again after each round, until the selected findings are healthy or nothing more can be done; [`edit`]
 //! turns the copy's differences from the original into [`plan::Change`]s and applies a plan to
 //! a snapshot (the pure function that `fix apply`'s verification can reuse); [`show`] prints a
 //! plan; [`journal`] is the write-ahead log that applying will keep. Rules come from the
@@ -16,6 +17,7 @@ pub mod clouds;
 pub mod edit;
 pub mod journal;
 mod lockdown;
+mod nsg_attach;
 pub mod plan;
 mod quick_fix;
 pub mod recover;
@@ -26,7 +28,7 @@ pub mod verify;
 
 use std::collections::{BTreeMap, HashMap};
 
-use crate::engine::{self, EngineConfig, PrefixLists};
+use crate::engine::{self, EngineConfig, Exposures, PrefixLists};
 use crate::exemptions::VmSelector;
 use crate::finding::{Finding, Status};
 use crate::model::{Snapshot, Vm};
@@ -63,14 +65,6 @@ pub enum PlanError {
         "--rule {id}: no such recommendation in the policy; `portcullis rules list` shows them"
     )]
     UnknownRecommendation { id: String },
-    #[error(
-        "--rule {id}: `fix plan` fixes management-port recommendations (ports-closed or \
-         ports-jit kinds); {id} is {kind}"
-    )]
-    NotPlannable {
-        id: String,
-        kind: RecommendationKind,
-    },
 }
 
 /// Plans the fix of `snapshot`'s unhealthy findings.
@@ -83,10 +77,13 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let context = Context::new(policy, options)?;
     let mut work = Workspace::new(snapshot);
-    let (skipped, jit_policies) = match options.strategy {
+    let mut skipped = nsg_attach::run(&mut work, &context);
+    let (mut by_strategy, jit_policies) = match options.strategy {
+        _ if context.recommendations.is_empty() => (Vec::new(), Vec::new()),
         Strategy::QuickFix => (quick_fix::run(&mut work, &context), Vec::new()),
         Strategy::Jit => lockdown::run(&mut work, &context),
     };
+    skipped.append(&mut by_strategy);
     let changes = work.changes(snapshot);
     let mut plan = Plan {
         portcullis_plan: PLAN_VERSION,
@@ -95,8 +92,9 @@ pub fn plan(
         source,
         strategy: options.strategy,
         recommendations: context
-            .recommendations
+            .filters
             .iter()
+            .chain(&context.recommendations)
             .map(|r| r.id.clone())
             .collect(),
         policy_digest: policy.digest(),
@@ -113,7 +111,10 @@ pub fn plan(
 struct Context<'a> {
     config: EngineConfig,
     policy: &'a Policy,
+    /// The management-port recommendations the strategy fixes.
     recommendations: Vec<&'a Recommendation>,
+    /// The internet-facing-filtered recommendations, fixed by a new NSG.
+    filters: Vec<&'a Recommendation>,
     selectors: &'a [VmSelector],
     /// The strictest open thresholds of the recommendations: a source is narrow within them.
     thresholds: Thresholds,
@@ -128,21 +129,19 @@ impl<'a> Context<'a> {
             options.recommendations.iter().map(String::as_str).collect()
         };
         let mut recommendations = Vec::new();
+        let mut filters = Vec::new();
         for id in ids {
             let rec = policy
                 .recommendation(id)
                 .ok_or_else(|| PlanError::UnknownRecommendation { id: id.to_owned() })?;
-            if !rec.kind.watches_ports() {
-                return Err(PlanError::NotPlannable {
-                    id: id.to_owned(),
-                    kind: rec.kind,
-                });
-            }
-            if !recommendations
-                .iter()
-                .any(|r: &&Recommendation| r.id == rec.id)
-            {
-                recommendations.push(rec);
+            let list: &mut Vec<&Recommendation> = match rec.kind {
+                RecommendationKind::PortsClosed | RecommendationKind::PortsJit => {
+                    &mut recommendations
+                }
+                RecommendationKind::InternetFacingFiltered => &mut filters,
+            };
+            if !list.iter().any(|r| r.id == rec.id) {
+                list.push(rec);
             }
         }
         let thresholds = Thresholds {
@@ -161,6 +160,7 @@ impl<'a> Context<'a> {
             config: EngineConfig::from_policy(policy),
             policy,
             recommendations,
+            filters,
             selectors: &options.resources,
             thresholds,
             allow_protocol_narrowing: options.allow_protocol_narrowing,
@@ -171,22 +171,33 @@ impl<'a> Context<'a> {
         self.selectors.is_empty() || self.selectors.iter().any(|s| s.matches(vm))
     }
 
-    /// The unhealthy findings of the recommendations on the selected VMs.
+    /// The unhealthy findings of the management-port recommendations on the selected VMs.
     fn unhealthy(&self, snapshot: &Snapshot) -> Vec<Finding> {
+        self.unhealthy_of(snapshot, &self.recommendations).1
+    }
+
+    /// The unhealthy findings of `recommendations` on the selected VMs, with the exposures they
+    /// were judged from.
+    fn unhealthy_of(
+        &self,
+        snapshot: &Snapshot,
+        recommendations: &[&Recommendation],
+    ) -> (Exposures, Vec<Finding>) {
         let exposures = engine::evaluate(snapshot, &self.config);
         let selected: HashMap<&str, bool> = snapshot
             .vms
             .iter()
             .map(|vm| (vm.id.as_str(), self.selected(vm)))
             .collect();
-        verdict::judge(snapshot, &exposures, self.policy)
+        let findings = verdict::judge(snapshot, &exposures, self.policy)
             .into_iter()
             .filter(|f| {
                 f.status == Status::Unhealthy
-                    && self.recommendations.iter().any(|r| r.id == f.rule)
+                    && recommendations.iter().any(|r| r.id == f.rule)
                     && selected.get(f.resource.as_str()).copied().unwrap_or(false)
             })
-            .collect()
+            .collect();
+        (exposures, findings)
     }
 
     fn prefix_lists(&self, snapshot: &Snapshot) -> PrefixLists {

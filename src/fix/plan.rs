@@ -100,12 +100,15 @@ impl fmt::Display for Strategy {
     }
 }
 
-/// One write: one rule created, replaced or deleted.
+/// One write: one rule created, replaced or deleted; or, for `internet-facing-vm-nsg`, one NSG
+/// created and one NIC pointed at it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Change {
     Azure(NsgRuleChange),
     Aws(SgRuleChange),
+    AzureNewNsg(NewNsgChange),
+    AzureNic(NicNsgChange),
 }
 
 impl Change {
@@ -113,6 +116,8 @@ impl Change {
         match self {
             Change::Azure(c) => &c.affects,
             Change::Aws(c) => &c.affects,
+            Change::AzureNewNsg(c) => &c.affects,
+            Change::AzureNic(c) => &c.affects,
         }
     }
 
@@ -120,8 +125,41 @@ impl Change {
         match self {
             Change::Azure(c) => &c.notes,
             Change::Aws(c) => &c.notes,
+            Change::AzureNewNsg(c) => &c.notes,
+            Change::AzureNic(c) => &c.notes,
         }
     }
+}
+
+/// A PUT of a new NSG with no custom rules (`If-None-Match: *`), for the NIC that a
+/// [`NicNsgChange`] then points at it. Its default rules deny all inbound internet traffic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewNsgChange {
+    /// The new NSG's resource id, in the NIC's resource group.
+    pub nsg: String,
+    /// The Azure region, the NIC's (an NSG can only filter NICs of its own region).
+    pub location: String,
+    /// The NIC it is created for.
+    pub nic: String,
+    pub affects: Vec<AffectedVm>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<ChangeNote>,
+}
+
+/// A PUT of a NIC as read with only its `networkSecurityGroup` changed (`If-Match` its etag).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NicNsgChange {
+    /// The NIC's resource id.
+    pub nic: String,
+    /// The NSG the NIC names as read; `None`: none.
+    pub before: Option<String>,
+    /// The NSG it names after the change; `None`: none.
+    pub after: Option<String>,
+    pub affects: Vec<AffectedVm>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<ChangeNote>,
 }
 
 /// A PUT or DELETE of one NSG rule (`{nsg}/securityRules/{rule}`), never of a whole NSG.
@@ -208,6 +246,8 @@ pub enum ChangeNote {
     QuickFixInsteadOfLockdown,
     /// A deny rule of the JIT lock-down for one VM's private addresses.
     Lockdown { vm: String },
+    /// A new NSG on a NIC that had none: its default rules deny all inbound internet traffic.
+    InboundInternetEnds,
 }
 
 impl fmt::Display for ChangeNote {
@@ -225,6 +265,11 @@ impl fmt::Display for ChangeNote {
                 "quick fix instead of a deny rule: no free priority beats every offending allow",
             ),
             ChangeNote::Lockdown { vm } => write!(f, "JIT lock-down of {vm}"),
+            ChangeNote::InboundInternetEnds => f.write_str(
+                "ALL inbound internet access to this NIC ends (the new NSG's default rules deny \
+                 it; VNet and load balancer traffic stay allowed): add allow rules for what the \
+                 VM serves to the internet",
+            ),
         }
     }
 }
@@ -258,6 +303,11 @@ pub enum SkipReason {
     NothingToChange,
     /// The remaining access comes from narrow or private sources, which quick-fix keeps.
     NarrowSourcesKept { ports: Vec<PortSpec> },
+    /// An AWS VM whose security groups allow every port from the internet: only someone who
+    /// knows what it serves can say which ports to keep.
+    AllTrafficAllowed,
+    /// An Azure NIC whose region is not in the data, so no NSG can be made for it.
+    NoLocation { nic: String },
 }
 
 impl fmt::Display for SkipReason {
@@ -287,7 +337,17 @@ impl fmt::Display for SkipReason {
             ),
             SkipReason::NothingToChange => f.write_str(
                 "no rule to change: the evidence names none; give the NIC a network security \
-                 group first (--rule internet-facing-vm-nsg is not planned yet)",
+                 group first (plan with --rule internet-facing-vm-nsg)",
+            ),
+            SkipReason::AllTrafficAllowed => f.write_str(
+                "a security group allows all traffic from the internet; portcullis cannot tell \
+                 which ports the VM serves: replace that rule by hand with the ports it serves \
+                 (the quick fix of management-ports-closed closes the management ports)",
+            ),
+            SkipReason::NoLocation { nic } => write!(
+                f,
+                "the region of NIC {nic} is not in the data, and an NSG must be made in it: scan \
+                 live (--azure) and plan again"
             ),
             SkipReason::NarrowSourcesKept { ports } => write!(
                 f,

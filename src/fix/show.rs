@@ -12,8 +12,12 @@ use crate::remediate::line::Commands;
 use crate::remediate::{aws_protocol, resource_group};
 use crate::verdict::port_list;
 
+use super::clouds::CREATED_BY;
 use super::edit::describe_sg_rule;
-use super::plan::{AffectedVm, Change, NsgRuleChange, Plan, PlanSource, SgRule, SgRuleChange};
+use super::plan::{
+    AffectedVm, Change, NewNsgChange, NicNsgChange, NsgRuleChange, Plan, PlanSource, SgRule,
+    SgRuleChange,
+};
 
 /// How many affected VMs a change lists by name.
 const SHOWN_VMS: usize = 10;
@@ -54,6 +58,22 @@ pub fn render(plan: &Plan) -> String {
         match change {
             Change::Azure(c) => nsg_change(&mut out, c),
             Change::Aws(c) => sg_change(&mut out, c),
+            Change::AzureNewNsg(c) => {
+                let _ = writeln!(
+                    out,
+                    "+ create NSG {} in {} with no custom rules (its default rules deny inbound \
+                     internet traffic)",
+                    visible(&c.nsg),
+                    visible(&c.location)
+                );
+            }
+            Change::AzureNic(c) => {
+                let _ = writeln!(out, "~ change the NSG of NIC {}", visible(&c.nic));
+                let nsg =
+                    |id: &Option<String>| visible(id.as_deref().unwrap_or("none")).into_owned();
+                let _ = writeln!(out, "    before  {}", nsg(&c.before));
+                let _ = writeln!(out, "    after   {}", nsg(&c.after));
+            }
         }
         affects(&mut out, change.affects());
         for note in change.notes() {
@@ -204,9 +224,46 @@ fn commands(plan: &Plan) -> Commands {
         match change {
             Change::Azure(c) => az_command(c, &mut commands),
             Change::Aws(c) => aws_command(c, &mut commands),
+            Change::AzureNewNsg(c) => new_nsg_command(c, &mut commands),
+            Change::AzureNic(c) => nic_command(c, &mut commands),
         }
     }
     commands
+}
+
+fn new_nsg_command(change: &NewNsgChange, commands: &mut Commands) {
+    let Some(group) = resource_group(&change.nsg) else {
+        return;
+    };
+    let name = change.nsg.rsplit('/').next().unwrap_or(&change.nsg);
+    let tag = format!("created-by={CREATED_BY}");
+    let mut words = vec![
+        "az",
+        "network",
+        "nsg",
+        "create",
+        "--resource-group",
+        group,
+        "--name",
+        name,
+        "--location",
+        &change.location,
+        "--tags",
+        &tag,
+    ];
+    if let Some(subscription) = subscription(&change.nsg) {
+        words.extend(["--subscription", subscription]);
+    }
+    commands.push(&words);
+}
+
+fn nic_command(change: &NicNsgChange, commands: &mut Commands) {
+    let mut words = vec!["az", "network", "nic", "update", "--ids", &change.nic];
+    match &change.after {
+        Some(nsg) => words.extend(["--network-security-group", nsg]),
+        None => words.extend(["--remove", "networkSecurityGroup"]),
+    }
+    commands.push(&words);
 }
 
 fn az_command(change: &NsgRuleChange, commands: &mut Commands) {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::cloud::aws::write::{LiveSgRule, RulePorts, SgRuleSpec};
-use crate::cloud::azure::write::LiveRule;
+use crate::cloud::azure::write::{LiveResource, LiveRule};
 
 use super::plan::SgRule;
 
@@ -45,6 +45,26 @@ pub enum Step {
         region: String,
         rule: SgRuleSpec,
     },
+    /// A creation of an NSG with no custom rules in `location`, for NIC `nic`: written in the
+    /// NIC's queue, so that it exists before the NIC names it.
+    AzureCreateNsg {
+        nsg: String,
+        location: String,
+        nic: String,
+    },
+    /// A deletion of an NSG `fix` created for NIC `nic`, once no NIC names it and while it has
+    /// no rules.
+    AzureDeleteNsg {
+        nsg: String,
+        location: String,
+        nic: String,
+    },
+    /// A NIC's NSG reference set from `before` to `after` (NSG ids; `None`: no NSG).
+    AzureNicNsg {
+        nic: String,
+        before: Option<String>,
+        after: Option<String>,
+    },
 }
 
 /// A step as the journal's intent body: which change of the plan it makes.
@@ -63,6 +83,8 @@ pub enum Live {
     Azure(Option<LiveRule>),
     /// The security group's inbound rules.
     Aws(Vec<LiveSgRule>),
+    /// The NSG or NIC, `None` when there is none.
+    AzureResource(Option<LiveResource>),
 }
 
 /// Where a step's target stands.
@@ -86,25 +108,36 @@ impl Step {
             Step::AwsAuthorize { group, rule, .. } | Step::AwsRevoke { group, rule, .. } => {
                 format!("rule {rule} of security group {group}")
             }
+            Step::AzureCreateNsg { nsg, .. } | Step::AzureDeleteNsg { nsg, .. } => {
+                format!("NSG {nsg}")
+            }
+            Step::AzureNicNsg { nic, .. } => format!("NIC {nic}"),
         }
     }
 
-    /// The NSG or security group the step writes to.
+    /// The NSG, security group or NIC whose writes go one at a time and in order: an NSG made
+    /// for a NIC goes with the NIC.
     pub fn container(&self) -> &str {
         match self {
             Step::AzurePut { nsg, .. } | Step::AzureDelete { nsg, .. } => nsg,
             Step::AwsAuthorize { group, .. } | Step::AwsRevoke { group, .. } => group,
+            Step::AzureCreateNsg { nic, .. }
+            | Step::AzureDeleteNsg { nic, .. }
+            | Step::AzureNicNsg { nic, .. } => nic,
         }
     }
 
-    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`.
+    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`,
+    /// `revoke`, `attach an NSG to`, `detach the NSG from`.
     pub fn verb(&self) -> &'static str {
         match self {
-            Step::AzurePut { before: None, .. } => "create",
+            Step::AzurePut { before: None, .. } | Step::AzureCreateNsg { .. } => "create",
             Step::AzurePut { .. } => "replace",
-            Step::AzureDelete { .. } => "delete",
+            Step::AzureDelete { .. } | Step::AzureDeleteNsg { .. } => "delete",
             Step::AwsAuthorize { .. } => "authorize",
             Step::AwsRevoke { .. } => "revoke",
+            Step::AzureNicNsg { after: Some(_), .. } => "attach an NSG to",
+            Step::AzureNicNsg { after: None, .. } => "detach the NSG from",
         }
     }
 
@@ -140,6 +173,45 @@ impl Step {
                     Progress::ToDo
                 } else {
                     Progress::Done
+                }
+            }
+            (Step::AzureCreateNsg { .. }, Live::AzureResource(nsg)) => match nsg {
+                None => Progress::ToDo,
+                Some(nsg) if nsg.rule_names().is_empty() => Progress::Done,
+                Some(nsg) => Progress::Differs(format!(
+                    "an NSG of that name exists, with rules {}",
+                    nsg.rule_names().join(", ")
+                )),
+            },
+            (Step::AzureDeleteNsg { .. }, Live::AzureResource(nsg)) => match nsg {
+                None => Progress::Done,
+                Some(nsg) if !nsg.rule_names().is_empty() => Progress::Differs(format!(
+                    "the NSG has rules now ({}): someone uses it",
+                    nsg.rule_names().join(", ")
+                )),
+                Some(nsg) if !nsg.attached_to().is_empty() => Progress::Differs(format!(
+                    "the NSG filters {} now",
+                    nsg.attached_to().join(", ")
+                )),
+                Some(_) => Progress::ToDo,
+            },
+            (Step::AzureNicNsg { before, after, .. }, Live::AzureResource(nic)) => {
+                let Some(nic) = nic else {
+                    return Progress::Differs("the NIC was deleted since".to_owned());
+                };
+                let names = |id: Option<&String>| {
+                    id.map(|id| id.to_ascii_lowercase())
+                        == nic.nsg_reference().map(str::to_ascii_lowercase)
+                };
+                if names(after.as_ref()) {
+                    Progress::Done
+                } else if names(before.as_ref()) {
+                    Progress::ToDo
+                } else {
+                    Progress::Differs(match nic.nsg_reference() {
+                        Some(nsg) => format!("the NIC's NSG is {nsg} now"),
+                        None => "the NIC has no NSG now".to_owned(),
+                    })
                 }
             }
             (step, _) => Progress::Differs(format!(
@@ -196,6 +268,17 @@ impl Step {
                 group,
                 region,
                 rule,
+            },
+            Step::AzureCreateNsg { nsg, location, nic } => {
+                Step::AzureDeleteNsg { nsg, location, nic }
+            }
+            Step::AzureDeleteNsg { nsg, location, nic } => {
+                Step::AzureCreateNsg { nsg, location, nic }
+            }
+            Step::AzureNicNsg { nic, before, after } => Step::AzureNicNsg {
+                nic,
+                before: after,
+                after: before,
             },
         }
     }
@@ -318,6 +401,70 @@ mod tests {
         }
     }
 
+    /// An NSG or NIC as read: `rules` and `attached` for an NSG, `nsg` for a NIC.
+    fn resource(rules: &[&str], attached: &[&str], nsg: Option<&str>) -> Live {
+        let mut properties = json!({
+            "securityRules": rules.iter().map(|r| json!({"name": r})).collect::<Vec<_>>(),
+            "networkInterfaces": attached.iter().map(|id| json!({"id": id})).collect::<Vec<_>>(),
+        });
+        if let Some(nsg) = nsg {
+            properties["networkSecurityGroup"] = json!({ "id": nsg });
+        }
+        let body = json!({"id": "/x", "etag": "W/\"1\"", "properties": properties});
+        Live::AzureResource(Some(LiveResource {
+            id: "/x".to_owned(),
+            etag: Etag("W/\"1\"".to_owned()),
+            body: body.as_object().unwrap().clone(),
+            provisioning_state: ProvisioningState::Succeeded,
+        }))
+    }
+
+    #[test]
+    fn where_an_nsg_made_for_a_nic_and_the_nic_stand() {
+        let create = Step::AzureCreateNsg {
+            nsg: "/nsg/new".to_owned(),
+            location: "westeurope".to_owned(),
+            nic: "/nic/1".to_owned(),
+        };
+        let attach = Step::AzureNicNsg {
+            nic: "/nic/1".to_owned(),
+            before: None,
+            after: Some("/NSG/new".to_owned()),
+        };
+        let (delete, detach) = (create.inverse(), attach.inverse());
+        let none = Live::AzureResource(None);
+        let table = [
+            (&create, none.clone(), "to do"),
+            (&create, resource(&[], &[], None), "done"),
+            (&create, resource(&["allow-web"], &[], None), "differs"),
+            (&delete, resource(&[], &[], None), "to do"),
+            (&delete, none.clone(), "done"),
+            (&delete, resource(&[], &["/nic/2"], None), "differs"),
+            (&delete, resource(&["allow-web"], &[], None), "differs"),
+            (&attach, resource(&[], &[], None), "to do"),
+            (&attach, resource(&[], &[], Some("/nsg/new")), "done"),
+            (&attach, resource(&[], &[], Some("/nsg/other")), "differs"),
+            (&attach, none.clone(), "differs"),
+            (&detach, resource(&[], &[], Some("/nsg/NEW")), "to do"),
+            (&detach, resource(&[], &[], None), "done"),
+            (&detach, resource(&[], &[], Some("/nsg/other")), "differs"),
+        ];
+        for (i, (step, live, expected)) in table.into_iter().enumerate() {
+            let progress = step.progress(&live);
+            let kind = match progress {
+                Progress::ToDo => "to do",
+                Progress::Done => "done",
+                Progress::Differs(_) => "differs",
+            };
+            assert_eq!(kind, expected, "case {i}: {progress:?}");
+        }
+        assert_eq!(
+            [create.container(), delete.container(), attach.container()],
+            ["/nic/1"; 3],
+            "an NSG made for a NIC is written in the NIC's queue"
+        );
+    }
+
     #[test]
     fn an_inverse_takes_a_step_back_and_twice_is_the_step() {
         let before = props(json!({"sourceAddressPrefix": "*"}));
@@ -339,6 +486,16 @@ mod tests {
                 group: "sg-1".to_owned(),
                 region: "eu-west-1".to_owned(),
                 rule: spec("0.0.0.0/0"),
+            },
+            Step::AzureCreateNsg {
+                nsg: "/nsg/new".to_owned(),
+                location: "westeurope".to_owned(),
+                nic: "/nic/1".to_owned(),
+            },
+            Step::AzureNicNsg {
+                nic: "/nic/1".to_owned(),
+                before: None,
+                after: Some("/nsg/new".to_owned()),
             },
         ];
         for step in steps {

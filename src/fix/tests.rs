@@ -25,7 +25,10 @@ fn azure(rules: Vec<Value>, vms: usize, shared: bool) -> Snapshot {
         let vm = format!(
             "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm-{i}"
         );
-        let mut nic = json!({"id": format!("/nic/{i}"), "provider": "azure", "vm_id": vm,
+        let nic_id = format!(
+            "/subscriptions/s1/resourceGroups/rg/providers/Microsoft.Network/networkInterfaces/vm-{i}-nic"
+        );
+        let mut nic = json!({"id": nic_id, "provider": "azure", "vm_id": vm,
             "subnet_id": "/subnet/1",
             "ip_configs": [{"private_ip": format!("10.0.0.{}", 3 + i), "public_ip_id": format!("/pip/{i}")}]});
         if !shared && i == 1 {
@@ -99,7 +102,7 @@ fn azure_changes(plan: &Plan) -> Vec<&plan::NsgRuleChange> {
         .iter()
         .map(|c| match c {
             Change::Azure(c) => c,
-            Change::Aws(_) => panic!("an AWS change in an Azure plan: {c:?}"),
+            other => panic!("not a rule change of an NSG: {other:?}"),
         })
         .collect()
 }
@@ -404,7 +407,7 @@ fn a_rule_listed_twice_is_one_rule_revoked_once() {
             .iter()
             .filter_map(|c| match c {
                 Change::Aws(c) => c.before.as_ref(),
-                Change::Azure(_) => None,
+                _ => None,
             })
             .collect();
         assert_eq!(revokes.len(), 1, "{permissions}: {:#?}", plan.changes);
@@ -414,4 +417,86 @@ fn a_rule_listed_twice_is_one_rule_revoked_once() {
             "{permissions}"
         );
     }
+}
+
+#[test]
+fn internet_facing_vm_nsg_gives_each_unfiltered_nic_a_new_nsg_and_says_inbound_internet_ends() {
+    // vm-1's NIC has the NSG, which lets SSH in from anywhere; vm-2's and vm-3's have none.
+    let snapshot = azure(
+        vec![rule("allow-ssh", 100, "tcp", &["*"], &["22"])],
+        3,
+        false,
+    );
+    let mut opts = options(Strategy::QuickFix, false);
+    opts.recommendations = vec!["internet-facing-vm-nsg".into()];
+    let plan = plan_of(&snapshot, &opts);
+    assert_eq!(plan.recommendations, ["internet-facing-vm-nsg"]);
+    assert!(plan.skipped.is_empty(), "{:?}", plan.skipped);
+    let mut made = Vec::new();
+    for pair in plan.changes.chunks(2) {
+        let [Change::AzureNewNsg(nsg), Change::AzureNic(nic)] = pair else {
+            panic!("a new NSG, then its NIC: {pair:?}");
+        };
+        assert_eq!(nsg.nic, nic.nic);
+        assert_eq!(
+            (nic.before.as_ref(), nic.after.as_ref()),
+            (None, Some(&nsg.nsg))
+        );
+        assert_eq!(nsg.location, "westeurope");
+        assert!(
+            nsg.nsg.contains("/networkSecurityGroups/portcullis-lock-"),
+            "{}",
+            nsg.nsg
+        );
+        assert_eq!(nsg.notes, [ChangeNote::InboundInternetEnds]);
+        assert_eq!(nsg.affects, nic.affects);
+        made.push(
+            nsg.affects
+                .iter()
+                .map(|vm| vm.name.clone())
+                .collect::<Vec<_>>(),
+        );
+    }
+    assert_eq!(made, [["vm-2"], ["vm-3"]]);
+    assert!(unhealthy_after(&snapshot, &plan, "internet-facing-vm-nsg").is_empty());
+    // The new NSGs close every port to the internet; vm-1's own NSG was not this plan's.
+    assert_eq!(
+        unhealthy_after(&snapshot, &plan, "management-ports-closed"),
+        ["vm-1"]
+    );
+    let after = apply_to_snapshot(&snapshot, &plan).unwrap();
+    assert!(matches!(
+        apply_to_snapshot(&after, &plan),
+        Err(ApplyError::NsgExists { .. })
+    ));
+
+    opts.recommendations.push("management-ports-closed".into());
+    let both = plan_of(&snapshot, &opts);
+    assert!(matches!(
+        &both.changes[..4],
+        [
+            Change::AzureNewNsg(_),
+            Change::AzureNic(_),
+            Change::AzureNewNsg(_),
+            Change::AzureNic(_)
+        ]
+    ));
+    for rec in ["internet-facing-vm-nsg", "management-ports-closed"] {
+        assert!(unhealthy_after(&snapshot, &both, rec).is_empty(), "{rec}");
+    }
+}
+
+#[test]
+fn internet_facing_vm_nsg_skips_an_aws_vm_whose_group_allows_all_traffic() {
+    let snapshot = aws(json!([{"protocol": "-1", "sources": [{"cidr": "0.0.0.0/0"}]}]));
+    let mut opts = options(Strategy::QuickFix, false);
+    opts.recommendations = vec!["internet-facing-vm-nsg".into()];
+    let plan = plan_of(&snapshot, &opts);
+    assert!(plan.changes.is_empty(), "{:?}", plan.changes);
+    assert!(
+        matches!(&plan.skipped[..], [s] if s.reason == SkipReason::AllTrafficAllowed
+            && s.rule == "internet-facing-vm-nsg"),
+        "{:?}",
+        plan.skipped
+    );
 }

@@ -14,7 +14,7 @@ use crate::policy::Policy;
 use crate::verdict;
 
 use super::clouds::{Connect, azure_options};
-use super::plan::{Change, Plan};
+use super::plan::{Change, NewNsgChange, NicNsgChange, NsgRuleChange, Plan};
 
 /// What the new scan found.
 #[derive(Debug, Default)]
@@ -42,8 +42,10 @@ pub fn reread(plan: &Plan, connect: &Connect) -> Result<Snapshot, String> {
     for change in &plan.changes {
         match change {
             Change::Aws(c) => regions.extend(c.region.clone()),
-            Change::Azure(c) => {
-                subscriptions.extend(super::show::subscription(&c.nsg).map(str::to_owned))
+            Change::Azure(NsgRuleChange { nsg: id, .. })
+            | Change::AzureNewNsg(NewNsgChange { nsg: id, .. })
+            | Change::AzureNic(NicNsgChange { nic: id, .. }) => {
+                subscriptions.extend(super::show::subscription(id).map(str::to_owned))
             }
         }
     }

@@ -61,7 +61,7 @@ impl Writer {
         };
         match self.clouds.read(&probe)? {
             Live::Azure(rule) => Ok(rule),
-            Live::Aws(_) => unreachable!("an NSG rule reads as Azure"),
+            Live::Aws(_) | Live::AzureResource(_) => unreachable!("an NSG rule reads as a rule"),
         }
     }
 

@@ -1,7 +1,9 @@
 //! Writes to Azure network security groups, one security rule at a time: read a rule with its
 //! etag, create or replace it (`PUT …/securityRules/{name}`) under an `If-Match` or
-//! `If-None-Match` precondition, delete it under `If-Match`. Never a PUT of a whole NSG, which
-//! would clobber concurrent changes and Defender's rules.
+//! `If-None-Match` precondition, delete it under `If-Match`. Never a PUT of an existing NSG, which
+//! would clobber concurrent changes and Defender's rules. The only whole resources written are
+//! the ones `fix --rule internet-facing-vm-nsg` needs: an NSG it creates (`If-None-Match: *`) or
+//! deletes again, and a NIC whose NSG reference it sets, written back as read under `If-Match`.
 //!
 //! Requests go through [`super::arm`]'s session (token, timeouts, body limit, retries of 429,
 //! 409 `AnotherOperationInProgress` and 5xx). Here: long-running operations are polled to their
@@ -40,32 +42,7 @@ pub struct NsgId(String);
 
 impl NsgId {
     pub fn parse(id: &str) -> Result<Self, WriteError> {
-        let invalid = || WriteError {
-            nsg: id.to_string(),
-            rule: String::new(),
-            kind: ErrorKind::InvalidId,
-        };
-        let segments: Vec<&str> = id
-            .strip_prefix('/')
-            .ok_or_else(invalid)?
-            .split('/')
-            .collect();
-        let fixed = [
-            (0, "subscriptions"),
-            (2, "resourceGroups"),
-            (4, "providers"),
-            (5, "Microsoft.Network"),
-            (6, "networkSecurityGroups"),
-        ];
-        let well_formed = segments.len() == 8
-            && fixed
-                .iter()
-                .all(|(i, word)| segments[*i].eq_ignore_ascii_case(word))
-            && [1, 3, 7].iter().all(|i| plain_segment(segments[*i]));
-        if !well_formed {
-            return Err(invalid());
-        }
-        Ok(NsgId(id.to_string()))
+        network_id(id, "networkSecurityGroups", "NSG").map(NsgId)
     }
 
     pub fn as_str(&self) -> &str {
@@ -75,17 +52,63 @@ impl NsgId {
     fn rule_path(&self, rule: &str) -> String {
         format!("{}/securityRules/{rule}", self.0)
     }
-
-    /// The key writes to one NSG wait on: ids differ in case now and then.
-    fn key(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
 impl fmt::Display for NsgId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// A network interface's Resource Manager id,
+/// `/subscriptions/{id}/resourceGroups/{group}/providers/Microsoft.Network/networkInterfaces/{name}`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct NicId(String);
+
+impl NicId {
+    pub fn parse(id: &str) -> Result<Self, WriteError> {
+        network_id(id, "networkInterfaces", "NIC").map(NicId)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for NicId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Checks that `id` is a `Microsoft.Network/{kind}` resource id whose segments stay segments;
+/// `what` names the kind in the error.
+fn network_id(id: &str, kind: &str, what: &str) -> Result<String, WriteError> {
+    let invalid = || WriteError {
+        target: format!("{what} {id}"),
+        kind: ErrorKind::InvalidId,
+    };
+    let segments: Vec<&str> = id
+        .strip_prefix('/')
+        .ok_or_else(invalid)?
+        .split('/')
+        .collect();
+    let fixed = [
+        (0, "subscriptions"),
+        (2, "resourceGroups"),
+        (4, "providers"),
+        (5, "Microsoft.Network"),
+        (6, kind),
+    ];
+    let well_formed = segments.len() == 8
+        && fixed
+            .iter()
+            .all(|(i, word)| segments[*i].eq_ignore_ascii_case(word))
+        && [1, 3, 7].iter().all(|i| plain_segment(segments[*i]));
+    if !well_formed {
+        return Err(invalid());
+    }
+    Ok(id.to_string())
 }
 
 /// A path segment that stays one segment: not empty, no `.`/`..`, no characters a URL would
@@ -109,13 +132,22 @@ impl fmt::Display for Etag {
     }
 }
 
-/// What the rule must be for a PUT to go ahead.
+/// What the rule (or resource) must be for a PUT to go ahead.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Precondition {
     /// Exactly the rule that was read: replace it only if its etag is still this one.
     IfMatch(Etag),
     /// Create only: the rule must not exist.
     IfNoneMatch,
+}
+
+impl Precondition {
+    fn header(&self) -> (reqwest::header::HeaderName, String) {
+        match self {
+            Precondition::IfMatch(etag) => (IF_MATCH, etag.0.clone()),
+            Precondition::IfNoneMatch => (IF_NONE_MATCH, "*".to_string()),
+        }
+    }
 }
 
 /// Whether Defender for Cloud's `SecurityCenter-` rules may be written or deleted.
@@ -208,6 +240,73 @@ impl LiveRule {
     }
 }
 
+/// A whole resource (an NSG or a NIC) as Resource Manager holds it now.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LiveResource {
+    pub id: String,
+    pub etag: Etag,
+    /// The resource exactly as read, every field: a PUT of it (with one reference changed) keeps
+    /// everything else as it is.
+    pub body: Map<String, Value>,
+    pub provisioning_state: ProvisioningState,
+}
+
+impl LiveResource {
+    fn from_body(body: &[u8]) -> Result<Self, String> {
+        let body: Map<String, Value> = serde_json::from_slice(body)
+            .map_err(|e| format!("the resource is not JSON as Resource Manager sends it: {e}"))?;
+        let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_string);
+        let (Some(id), Some(etag)) = (text("id"), text("etag")) else {
+            return Err("the resource has no id or etag, as Resource Manager always sends".into());
+        };
+        let provisioning_state = body
+            .get("properties")
+            .and_then(|p| p.get("provisioningState"))
+            .and_then(Value::as_str)
+            .map_or(ProvisioningState::Succeeded, ProvisioningState::parse);
+        Ok(LiveResource {
+            id,
+            etag: Etag(etag),
+            body,
+            provisioning_state,
+        })
+    }
+
+    fn properties(&self) -> Option<&Map<String, Value>> {
+        self.body.get("properties").and_then(Value::as_object)
+    }
+
+    /// A NIC's NSG: the id its `networkSecurityGroup` names.
+    pub fn nsg_reference(&self) -> Option<&str> {
+        self.properties()?
+            .get("networkSecurityGroup")?
+            .get("id")?
+            .as_str()
+    }
+
+    /// An NSG's custom security rules, by name.
+    pub fn rule_names(&self) -> Vec<&str> {
+        self.ids_in("securityRules", "name")
+    }
+
+    /// The NICs and subnets an NSG is attached to, by id.
+    pub fn attached_to(&self) -> Vec<&str> {
+        let mut ids = self.ids_in("networkInterfaces", "id");
+        ids.extend(self.ids_in("subnets", "id"));
+        ids
+    }
+
+    fn ids_in(&self, list: &str, key: &str) -> Vec<&str> {
+        self.properties()
+            .and_then(|p| p.get(list))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|item| item.get(key)?.as_str())
+            .collect()
+    }
+}
+
 /// The properties a PUT sends: all but the read-only ones.
 fn writable(properties: &Map<String, Value>) -> Map<String, Value> {
     let mut written = properties.clone();
@@ -269,8 +368,8 @@ pub enum ErrorKind {
     Blocked(BlockReason),
     /// Resource Manager refused the request (400 `SecurityRuleConflict`, `InvalidParameter`…).
     Rejected(ArmError),
-    /// 404 on a write: the NSG is not there (any more).
-    NsgNotFound(ArmError),
+    /// 404 on a write: the NSG or NIC is not there (any more).
+    NotFound(ArmError),
     /// The long-running operation ended `Failed` or `Canceled`, or the rule was left `Failed`.
     OperationFailed {
         status: String,
@@ -285,12 +384,11 @@ pub enum ErrorKind {
     Api(ArmError),
 }
 
-/// A write or read of one rule that failed; names the NSG and the rule.
+/// A write or read that failed; names its target (`rule "…" of NSG …`, `NSG …`, `NIC …`).
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("rule {rule:?} of NSG {nsg}: {kind}")]
+#[error("{target}: {kind}")]
 pub struct WriteError {
-    pub nsg: String,
-    pub rule: String,
+    pub target: String,
     pub kind: ErrorKind,
 }
 
@@ -325,20 +423,20 @@ impl fmt::Display for ErrorKind {
                  (priority 100-4096 and unique per direction in the NSG, valid ports and \
                  prefixes) and plan again"
             ),
-            ErrorKind::NsgNotFound(error) => write!(
+            ErrorKind::NotFound(error) => write!(
                 f,
-                "the NSG does not exist ({error}); nothing written: scan again and plan from the \
-                 live state"
+                "it does not exist ({error}); nothing written: scan again and plan from the live \
+                 state"
             ),
             ErrorKind::OperationFailed { status, error } => write!(
                 f,
-                "the operation ended {status} ({error}); read the rule again to see what it \
-                 holds, then apply or undo again"
+                "the operation ended {status} ({error}); read it again to see what it holds, \
+                 then apply or undo again"
             ),
             ErrorKind::OutOfTime { deadline, last } => write!(
                 f,
-                "not finished within {} (--scope-deadline){}; it may still complete: read the \
-                 rule again (portcullis fix recover) before writing it again",
+                "not finished within {} (--scope-deadline){}; it may still complete: read it \
+                 again (portcullis fix recover) before writing it again",
                 show(*deadline),
                 if last.is_empty() {
                     String::new()
@@ -348,18 +446,19 @@ impl fmt::Display for ErrorKind {
             ),
             ErrorKind::Api(error) => write!(
                 f,
-                "{error}; nothing is known to be written: read the rule again, then retry later"
+                "{error}; nothing is known to be written: read it again, then retry later"
             ),
         }
     }
 }
 
-/// Reads and writes single security rules at one Resource Manager endpoint.
-pub struct RuleWriter {
+/// Reads and writes single security rules, and the few whole resources `fix` creates or
+/// re-points, at one Resource Manager endpoint.
+pub struct NetworkWriter {
     arm: Arc<Arm>,
     session: Session,
     deadline: Duration,
-    /// One lock per NSG (by lower-case id): writes to one NSG go one at a time.
+    /// One lock per NSG or NIC (by lower-case id): writes to one go one at a time.
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -379,18 +478,39 @@ impl Progress {
     }
 }
 
-/// One rule, the target of a call.
-struct Target<'a> {
-    nsg: &'a NsgId,
-    rule: &'a str,
+/// The target of a call: one security rule, or one whole NSG or NIC.
+enum Target<'a> {
+    Rule { nsg: &'a NsgId, rule: &'a str },
+    Nsg(&'a NsgId),
+    Nic(&'a NicId),
 }
 
 impl Target<'_> {
     fn error(&self, kind: ErrorKind) -> WriteError {
         WriteError {
-            nsg: self.nsg.to_string(),
-            rule: self.rule.to_string(),
+            target: match self {
+                Target::Rule { nsg, rule } => format!("rule {rule:?} of NSG {nsg}"),
+                Target::Nsg(nsg) => format!("NSG {nsg}"),
+                Target::Nic(nic) => format!("NIC {nic}"),
+            },
             kind,
+        }
+    }
+
+    fn path(&self) -> String {
+        match self {
+            Target::Rule { nsg, rule } => nsg.rule_path(rule),
+            Target::Nsg(nsg) => nsg.0.clone(),
+            Target::Nic(nic) => nic.0.clone(),
+        }
+    }
+
+    /// The key writes to one NSG (its rules included) or NIC wait on: ids differ in case now
+    /// and then.
+    fn lock_key(&self) -> String {
+        match self {
+            Target::Rule { nsg, .. } | Target::Nsg(nsg) => nsg.0.to_ascii_lowercase(),
+            Target::Nic(nic) => nic.0.to_ascii_lowercase(),
         }
     }
 
@@ -404,7 +524,7 @@ impl Target<'_> {
         } else if error.status == Some(403) {
             ErrorKind::Blocked(BlockReason::NotAuthorized(error.to_string()))
         } else if error.status == Some(404) {
-            ErrorKind::NsgNotFound(error)
+            ErrorKind::NotFound(error)
         } else if matches!(error.status, Some(400 | 409 | 422)) {
             ErrorKind::Rejected(error)
         } else {
@@ -414,12 +534,12 @@ impl Target<'_> {
     }
 }
 
-impl RuleWriter {
+impl NetworkWriter {
     /// Checks the endpoint and sets up the credential; makes no call yet. Each write, with its
     /// long-running operation, must end within `limits.scope_deadline`.
     pub fn new(endpoint: &str, credential: &Credential, limits: Limits) -> Result<Self, String> {
         let arm = Arc::new(Arm::new(endpoint, credential, limits)?);
-        Ok(RuleWriter {
+        Ok(NetworkWriter {
             session: arm.session(),
             arm,
             deadline: limits.scope_deadline,
@@ -456,7 +576,7 @@ impl RuleWriter {
         defender: DefenderRules,
     ) -> Result<LiveRule, WriteError> {
         let target = self.target(nsg, rule, defender)?;
-        let lock = self.lock(nsg);
+        let lock = self.lock(&target);
         let _one_at_a_time = lock.lock().await;
         let progress = Progress::default();
         self.within_deadline(
@@ -476,15 +596,194 @@ impl RuleWriter {
         defender: DefenderRules,
     ) -> Result<Deleted, WriteError> {
         let target = self.target(nsg, rule, defender)?;
-        let lock = self.lock(nsg);
-        let _one_at_a_time = lock.lock().await;
-        let progress = Progress::default();
-        self.within_deadline(
-            &target,
-            &progress,
-            self.delete(&target, if_match, &progress),
+        self.delete_target(&target, if_match).await
+    }
+
+    /// The NSG as it is now; `None` when there is none.
+    pub async fn get_nsg(&self, nsg: &NsgId) -> Result<Option<LiveResource>, WriteError> {
+        self.get_resource(&Target::Nsg(nsg)).await
+    }
+
+    /// The NIC as it is now; `None` when there is none.
+    pub async fn get_nic(&self, nic: &NicId) -> Result<Option<LiveResource>, WriteError> {
+        self.get_resource(&Target::Nic(nic)).await
+    }
+
+    /// Creates an NSG with no custom rules (its default rules deny all inbound internet traffic)
+    /// in `location`, only if there is none of that name, and waits until it is provisioned.
+    pub async fn create_nsg(
+        &self,
+        nsg: &NsgId,
+        location: &str,
+        tags: &Map<String, Value>,
+    ) -> Result<LiveResource, WriteError> {
+        let body = serde_json::json!({
+            "location": location,
+            "tags": tags,
+            "properties": {"securityRules": []},
+        });
+        self.put_resource(
+            &Target::Nsg(nsg),
+            &body,
+            &Precondition::IfNoneMatch,
+            |live| live.rule_names().is_empty(),
         )
         .await
+    }
+
+    /// Points the NIC at `nsg`, or at none: the NIC as `read`, written back with only its
+    /// `networkSecurityGroup` changed, if its etag is still the one read.
+    pub async fn set_nic_nsg(
+        &self,
+        nic: &NicId,
+        read: &LiveResource,
+        nsg: Option<&NsgId>,
+    ) -> Result<LiveResource, WriteError> {
+        let mut body = read.body.clone();
+        body.remove("etag");
+        if let Some(properties) = body
+            .entry("properties")
+            .or_insert_with(|| Value::Object(Map::new()))
+            .as_object_mut()
+        {
+            properties.remove("provisioningState");
+            match nsg {
+                Some(nsg) => properties.insert(
+                    "networkSecurityGroup".to_string(),
+                    serde_json::json!({ "id": nsg.as_str() }),
+                ),
+                None => properties.remove("networkSecurityGroup"),
+            };
+        }
+        let wanted = nsg.map(|n| n.as_str().to_ascii_lowercase());
+        self.put_resource(
+            &Target::Nic(nic),
+            &Value::Object(body),
+            &Precondition::IfMatch(read.etag.clone()),
+            |live| live.nsg_reference().map(str::to_ascii_lowercase) == wanted,
+        )
+        .await
+    }
+
+    /// Deletes the NSG if its etag is still `if_match`, and waits until it is gone. Resource
+    /// Manager refuses while a NIC or subnet still names it.
+    pub async fn delete_nsg(&self, nsg: &NsgId, if_match: &Etag) -> Result<Deleted, WriteError> {
+        self.delete_target(&Target::Nsg(nsg), if_match).await
+    }
+
+    async fn delete_target(
+        &self,
+        target: &Target<'_>,
+        if_match: &Etag,
+    ) -> Result<Deleted, WriteError> {
+        let lock = self.lock(target);
+        let _one_at_a_time = lock.lock().await;
+        let progress = Progress::default();
+        self.within_deadline(target, &progress, self.delete(target, if_match, &progress))
+            .await
+    }
+
+    async fn get_resource(&self, target: &Target<'_>) -> Result<Option<LiveResource>, WriteError> {
+        let progress = Progress::default();
+        self.within_deadline(target, &progress, self.read_resource(target, &progress))
+            .await
+    }
+
+    /// A PUT of a whole resource under `precondition`, waited for until it is provisioned;
+    /// `holds` tells whether a resource read after a retried PUT is what was sent.
+    async fn put_resource(
+        &self,
+        target: &Target<'_>,
+        body: &Value,
+        precondition: &Precondition,
+        holds: impl Fn(&LiveResource) -> bool,
+    ) -> Result<LiveResource, WriteError> {
+        let lock = self.lock(target);
+        let _one_at_a_time = lock.lock().await;
+        let progress = Progress::default();
+        let work = async {
+            let url = self.url(target);
+            progress.set("writing it".to_string());
+            let sent = self
+                .session
+                .send(&Call {
+                    method: Method::PUT,
+                    url: &url,
+                    headers: vec![precondition.header()],
+                    body: Some(body.to_string().into_bytes()),
+                })
+                .await;
+            match sent.result {
+                Ok(reply) => {
+                    self.finish(target, &reply, &progress).await?;
+                    self.resource_provisioned(target, &progress).await
+                }
+                // A retry of a PUT whose answer was lost finds the precondition broken by that
+                // very PUT.
+                Err(error) if error.status == Some(412) && sent.retries > 0 => {
+                    let live = self.resource_provisioned(target, &progress).await?;
+                    if holds(&live) {
+                        Ok(live)
+                    } else {
+                        Err(target.error(ErrorKind::Stale(precondition.clone())))
+                    }
+                }
+                Err(error) if error.status == Some(412) => {
+                    Err(target.error(ErrorKind::Stale(precondition.clone())))
+                }
+                Err(error) => Err(target.failed(error)),
+            }
+        };
+        self.within_deadline(target, &progress, work).await
+    }
+
+    /// The resource once its provisioning has ended: polled while it is `Updating`.
+    async fn resource_provisioned(
+        &self,
+        target: &Target<'_>,
+        progress: &Progress,
+    ) -> Result<LiveResource, WriteError> {
+        loop {
+            let live = self.read_resource(target, progress).await?.ok_or_else(|| {
+                target.error(ErrorKind::OperationFailed {
+                    status: "Succeeded".to_string(),
+                    error: "it is not there after the write; someone deleted it".to_string(),
+                })
+            })?;
+            match &live.provisioning_state {
+                ProvisioningState::Succeeded => return Ok(live),
+                ProvisioningState::Failed => {
+                    return Err(target.error(ErrorKind::OperationFailed {
+                        status: "Failed".to_string(),
+                        error: "its provisioningState is Failed".to_string(),
+                    }));
+                }
+                _ => self.pause(None).await,
+            }
+        }
+    }
+
+    async fn read_resource(
+        &self,
+        target: &Target<'_>,
+        progress: &Progress,
+    ) -> Result<Option<LiveResource>, WriteError> {
+        progress.set("reading it".to_string());
+        self.get(target)
+            .await?
+            .map(|body| LiveResource::from_body(&body))
+            .transpose()
+            .map_err(|e| target.error(ErrorKind::Api(ArmError::other(e))))
+    }
+
+    /// The body of the target; `None` on 404.
+    async fn get(&self, target: &Target<'_>) -> Result<Option<Vec<u8>>, WriteError> {
+        let url = self.url(target);
+        match self.session.send(&Call::get(&url)).await.result {
+            Ok(reply) => Ok(Some(reply.body)),
+            Err(error) if error.status == Some(404) => Ok(None),
+            Err(error) => Err(target.failed(error)),
+        }
     }
 
     /// The rule, if its name is one Resource Manager accepts and, unless `defender` allows it,
@@ -495,7 +794,7 @@ impl RuleWriter {
         rule: &'a str,
         defender: DefenderRules,
     ) -> Result<Target<'a>, WriteError> {
-        let target = Target { nsg, rule };
+        let target = Target::Rule { nsg, rule };
         let valid = !rule.is_empty()
             && rule.chars().count() <= MAX_RULE_NAME
             && rule
@@ -513,9 +812,9 @@ impl RuleWriter {
         Ok(target)
     }
 
-    fn lock(&self, nsg: &NsgId) -> Arc<tokio::sync::Mutex<()>> {
+    fn lock(&self, target: &Target<'_>) -> Arc<tokio::sync::Mutex<()>> {
         let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-        locks.entry(nsg.key()).or_default().clone()
+        locks.entry(target.lock_key()).or_default().clone()
     }
 
     async fn within_deadline<T>(
@@ -539,8 +838,8 @@ impl RuleWriter {
             })
     }
 
-    fn rule_url(&self, target: &Target<'_>) -> Url {
-        self.session.network_url(&target.nsg.rule_path(target.rule))
+    fn url(&self, target: &Target<'_>) -> Url {
+        self.session.network_url(&target.path())
     }
 
     async fn read(
@@ -549,14 +848,11 @@ impl RuleWriter {
         progress: &Progress,
     ) -> Result<Option<LiveRule>, WriteError> {
         progress.set("reading the rule".to_string());
-        let url = self.rule_url(target);
-        match self.session.send(&Call::get(&url)).await.result {
-            Ok(reply) => LiveRule::from_body(&reply.body)
-                .map(Some)
-                .map_err(|e| target.error(ErrorKind::Api(ArmError::other(e)))),
-            Err(error) if error.status == Some(404) => Ok(None),
-            Err(error) => Err(target.failed(error)),
-        }
+        self.get(target)
+            .await?
+            .map(|body| LiveRule::from_body(&body))
+            .transpose()
+            .map_err(|e| target.error(ErrorKind::Api(ArmError::other(e))))
     }
 
     async fn put(
@@ -566,19 +862,15 @@ impl RuleWriter {
         precondition: &Precondition,
         progress: &Progress,
     ) -> Result<LiveRule, WriteError> {
-        let url = self.rule_url(target);
+        let url = self.url(target);
         let body = serde_json::json!({ "properties": writable(properties) });
-        let header = match precondition {
-            Precondition::IfMatch(etag) => (IF_MATCH, etag.0.clone()),
-            Precondition::IfNoneMatch => (IF_NONE_MATCH, "*".to_string()),
-        };
         progress.set("writing the rule".to_string());
         let sent = self
             .session
             .send(&Call {
                 method: Method::PUT,
                 url: &url,
-                headers: vec![header],
+                headers: vec![precondition.header()],
                 body: Some(body.to_string().into_bytes()),
             })
             .await;
@@ -636,8 +928,8 @@ impl RuleWriter {
         if_match: &Etag,
         progress: &Progress,
     ) -> Result<Deleted, WriteError> {
-        let url = self.rule_url(target);
-        progress.set("deleting the rule".to_string());
+        let url = self.url(target);
+        progress.set("deleting it".to_string());
         let sent = self
             .session
             .send(&Call {
@@ -656,7 +948,7 @@ impl RuleWriter {
             Err(error) if error.status == Some(404) => Ok(Deleted::AlreadyGone),
             // A retried delete whose first answer was lost finds the rule gone.
             Err(error) if error.status == Some(412) && sent.retries > 0 => {
-                match self.read(target, progress).await? {
+                match self.get(target).await? {
                     None => Ok(Deleted::Deleted),
                     Some(_) => {
                         Err(target.error(ErrorKind::Stale(Precondition::IfMatch(if_match.clone()))))

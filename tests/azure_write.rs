@@ -475,7 +475,12 @@ fn the_deadline_bounds_an_operation_that_never_ends() {
     ))
     .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(error.to_string().contains("read the rule again"), "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("read it again (portcullis fix recover)"),
+        "{error}"
+    );
     match kind(error, &nsg, "portcullis-lock-22") {
         ErrorKind::OutOfTime { deadline, last } => {
             assert_eq!(deadline, Duration::from_secs(1));

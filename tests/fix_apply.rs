@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 
 use fake_arm::rules::{Method, WriteAnswer, WriteFault};
 use fake_arm::{Config, Estate, FakeArm, Writes};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 const TOKEN: &str = "test-token-fix";
 
@@ -61,22 +61,25 @@ fn plan(fake: &FakeArm, state: &Path, plan: &Path) {
 }
 
 fn plan_with(fake: &FakeArm, state: &Path, plan: &Path, strategy: &str) {
-    let out = portcullis(
-        state,
-        &[
-            "fix",
-            "plan",
-            "--azure",
-            "--arm-endpoint",
-            &fake.url,
-            "--quiet",
-            "--strategy",
-            strategy,
-            "-o",
-            plan.to_str().unwrap(),
-        ],
-    );
+    plan_args(fake, state, plan, &["--strategy", strategy]);
+}
+
+/// Plans live from the fake with `extra` arguments; returns what `fix plan` printed.
+fn plan_args(fake: &FakeArm, state: &Path, plan: &Path, extra: &[&str]) -> String {
+    let mut args = vec![
+        "fix",
+        "plan",
+        "--azure",
+        "--arm-endpoint",
+        &fake.url,
+        "--quiet",
+        "-o",
+        plan.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = portcullis(state, &args);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    text(&out)
 }
 
 fn apply(fake: &FakeArm, state: &Path, plan: &Path, extra: &[&str]) -> Output {
@@ -107,6 +110,17 @@ fn undo(fake: &FakeArm, state: &Path, plan: &Path) -> Output {
 
 /// The unhealthy findings of `recommendation` in a live scan, by VM name.
 fn unhealthy(fake: &FakeArm, state: &Path, recommendation: &str) -> Vec<String> {
+    let mut names: Vec<String> = statuses(fake, state)
+        .into_iter()
+        .filter(|((rule, _), status)| rule == recommendation && status == "unhealthy")
+        .map(|((_, vm), _)| vm)
+        .collect();
+    names.sort();
+    names
+}
+
+/// Every finding's status in a live scan, by recommendation and VM name.
+fn statuses(fake: &FakeArm, state: &Path) -> std::collections::BTreeMap<(String, String), String> {
     let out = portcullis(
         state,
         &[
@@ -121,15 +135,15 @@ fn unhealthy(fake: &FakeArm, state: &Path, recommendation: &str) -> Vec<String> 
     );
     let report: Value =
         serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("{}", text(&out)));
-    let mut names: Vec<String> = report["findings"]
+    report["findings"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f["rule"] == recommendation && f["status"] == "unhealthy")
-        .map(|f| f["resource_name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
+        .map(|f| {
+            let text = |key: &str| f[key].as_str().unwrap().to_owned();
+            ((text("rule"), text("resource_name")), text("status"))
+        })
+        .collect()
 }
 
 /// Every NSG's custom rules as Resource Manager holds them, without what changes on every write
@@ -315,13 +329,33 @@ fn azure_apply_goes_on_past_a_blocked_rule_and_says_partial() {
 /// checks that `fix recover` then a second apply end where one apply would, losing no rule.
 #[test]
 fn azure_apply_killed_anywhere_converges_after_recover() {
+    killed_anywhere_converges(&["--strategy", "quick-fix"], |fake| json!(rules(fake)));
+}
+
+/// The same for the NSG made for vm-4's NIC: the NIC names it, and it has no rules.
+#[test]
+fn azure_nsg_attach_killed_anywhere_converges_after_recover() {
+    killed_anywhere_converges(&["--rule", "internet-facing-vm-nsg"], |fake| {
+        let nic = fake.nic(&nic_of(fake, 4)).unwrap();
+        let nsg = nic["properties"]["networkSecurityGroup"]["id"].clone();
+        let created = nsg.as_str().and_then(|id| fake.nsg(id));
+        json!([
+            nsg,
+            created.map(|n| n["properties"]["securityRules"].clone())
+        ])
+    });
+}
+
+/// Plans with `plan_extra`, applies once as the reference, then kills an apply of the same plan
+/// at every crash point: `fix recover` and a second apply must end in the reference's `state`.
+fn killed_anywhere_converges(plan_extra: &[&str], state_of: fn(&FakeArm) -> Value) {
     let dir = tempfile::tempdir().unwrap();
     let reference = start(Writes::default());
     let (state, plan_path) = (dir.path().join("state"), dir.path().join("plan.json"));
-    plan(&reference, &state, &plan_path);
+    plan_args(&reference, &state, &plan_path, plan_extra);
     let out = apply(&reference, &state, &plan_path, &["--yes"]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let expected = rules(&reference);
+    let expected = state_of(&reference);
     let writes = plan_json(&plan_path)["changes"].as_array().unwrap().len() as u64;
     assert!(writes >= 2, "the plan must have writes to interrupt");
     drop(reference);
@@ -357,6 +391,93 @@ fn azure_apply_killed_anywhere_converges_after_recover() {
             "crash point {at}: {}",
             text(&out)
         );
-        assert_eq!(rules(&fake), expected, "crash point {at}");
+        assert_eq!(state_of(&fake), expected, "crash point {at}");
     }
+}
+
+/// vm-`i`'s NIC id.
+fn nic_of(fake: &FakeArm, i: usize) -> String {
+    format!(
+        "/subscriptions/{}/resourceGroups/rg-0/providers/Microsoft.Network/networkInterfaces/\
+         vm-{i}-nic",
+        fake.estate().subscriptions[0].id
+    )
+}
+
+/// `--rule internet-facing-vm-nsg`: the NIC with no NSG anywhere (vm-4) gets a new one, which
+/// ends its internet access and nothing else; a second apply writes nothing; undo detaches and
+/// deletes the NSG.
+#[test]
+fn azure_nsg_attach_filters_the_unfiltered_nic_only_and_undo_takes_it_away() {
+    let fake = start(Writes {
+        polls: 1,
+        ..Writes::default()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let (state, plan_path) = (dir.path().join("state"), dir.path().join("plan.json"));
+    let original_rules = rules(&fake);
+    let before = statuses(&fake, &state);
+    assert_eq!(unhealthy(&fake, &state, "internet-facing-vm-nsg"), ["vm-4"]);
+    let shown = plan_args(
+        &fake,
+        &state,
+        &plan_path,
+        &["--rule", "internet-facing-vm-nsg"],
+    );
+    assert!(shown.contains("ALL inbound internet access"), "{shown}");
+    let planned = plan_json(&plan_path);
+    let nsg = planned["changes"][0]["azure_new_nsg"]["nsg"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a new NSG first: {planned:#}"))
+        .to_owned();
+    assert_eq!(
+        planned["changes"][1]["azure_nic"]["nic"],
+        json!(nic_of(&fake, 4))
+    );
+    assert_eq!(planned["changes"].as_array().unwrap().len(), 2);
+
+    let out = apply(&fake, &state, &plan_path, &["--yes"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("verified:"), "{}", text(&out));
+    let nic = fake.nic(&nic_of(&fake, 4)).unwrap();
+    assert_eq!(nic["properties"]["networkSecurityGroup"]["id"], json!(nsg));
+    assert_eq!(nic["properties"]["provisioningState"], "Succeeded");
+    let created = fake.nsg(&nsg).unwrap();
+    assert_eq!(created["tags"]["created-by"], "portcullis fix");
+    assert_eq!(created["location"], "westeurope");
+    assert_eq!(rules(&fake), original_rules, "no existing rule is touched");
+    // Only vm-4's findings change: filtered, and its management ports closed.
+    let after = statuses(&fake, &state);
+    let changed: Vec<_> = after
+        .iter()
+        .filter(|(key, status)| before.get(*key) != Some(*status))
+        .map(|((rule, vm), status)| format!("{vm} {rule} {status}"))
+        .collect();
+    assert_eq!(
+        changed,
+        [
+            "vm-4 internet-facing-vm-nsg healthy",
+            "vm-4 management-ports-closed healthy",
+            "vm-4 management-ports-jit healthy",
+        ]
+    );
+    assert_eq!(after.len(), before.len());
+    assert_eq!(fake.stats().overlapping_writes, 0);
+
+    let writes = fake.stats().writes_by_nsg.values().sum::<u64>();
+    let again = apply(&fake, &state, &plan_path, &["--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("nothing to write"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(fake.stats().writes_by_nsg.values().sum::<u64>(), writes);
+
+    let out = undo(&fake, &state, &plan_path);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let nic = fake.nic(&nic_of(&fake, 4)).unwrap();
+    assert_eq!(nic["properties"].get("networkSecurityGroup"), None);
+    assert_eq!(fake.nsg(&nsg), None, "the NSG made for it is deleted");
+    assert_eq!(statuses(&fake, &state), before);
 }

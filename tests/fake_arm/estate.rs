@@ -460,7 +460,8 @@ fn default_rules() -> Vec<(String, Value)> {
     .collect()
 }
 
-fn nsg(id: &str, rules: Vec<(String, Value)>) -> Value {
+/// An NSG as Resource Manager lists it: `rules` and the default rules.
+pub(super) fn nsg(id: &str, rules: Vec<(String, Value)>) -> Value {
     let children = |kind: &str, rules: Vec<(String, Value)>| -> Vec<Value> {
         rules
             .into_iter()

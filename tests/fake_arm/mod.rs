@@ -8,11 +8,12 @@
 //! again and counted as premature. A [`Hostile`] page misbehaves on every request, as a broken or
 //! malicious endpoint would: silent, trickling, endless, or with a `nextLink` that loops or leads
 //! elsewhere. [`rules`] answers writes of single security rules, on NSGs that the NSG list then
-//! shows as written.
+//! shows as written; `resources` the creation and deletion of NSGs and the writes of NICs.
 
 #![allow(dead_code)] // The tests and the benchmark example each use their own part.
 
 pub mod estate;
+mod resources;
 pub mod rules;
 
 use std::collections::{BTreeMap, HashMap};
@@ -135,6 +136,8 @@ struct MutableState {
     throttled: HashMap<(Target, usize), Instant>,
     /// The NSGs of each subscription as they are now, writes included.
     nsgs: Vec<Vec<Value>>,
+    /// The NICs of each subscription as they are now, writes included.
+    nics: Vec<Vec<Value>>,
     /// Etags issued so far.
     etags: u64,
     operations: rules::Operations,
@@ -171,6 +174,11 @@ impl FakeArm {
                     .iter()
                     .map(|sub| sub.lists[rules::NSG_LIST].clone())
                     .collect(),
+                nics: estate
+                    .subscriptions
+                    .iter()
+                    .map(|sub| sub.lists[resources::NIC_LIST].clone())
+                    .collect(),
                 write_faults_served: vec![false; config.writes.faults.len()],
                 ..MutableState::default()
             }),
@@ -205,6 +213,21 @@ impl FakeArm {
 
     pub fn estate(&self) -> &Estate {
         &self.shared.estate
+    }
+
+    /// The NIC with this id as it is now, writes included.
+    pub fn nic(&self, id: &str) -> Option<Value> {
+        let state = self.shared.state.lock().unwrap();
+        state
+            .nics
+            .iter()
+            .flatten()
+            .find(|nic| {
+                nic["id"]
+                    .as_str()
+                    .is_some_and(|i| i.eq_ignore_ascii_case(id))
+            })
+            .cloned()
     }
 
     /// The NSG with this id as it is now, writes included.
@@ -517,10 +540,10 @@ impl Shared {
                 if strip_power {
                     state.stats.without_status_only += 1;
                 }
-                let items = if list == rules::NSG_LIST {
-                    &state.nsgs[subscription][..]
-                } else {
-                    &sub.lists[list][..]
+                let items = match list {
+                    rules::NSG_LIST => &state.nsgs[subscription][..],
+                    resources::NIC_LIST => &state.nics[subscription][..],
+                    _ => &sub.lists[list][..],
                 };
                 (Target::List { subscription, list }, items, strip_power)
             }

@@ -70,12 +70,36 @@ pub struct WriteFault {
 /// A long-running operation.
 pub(super) struct Operation {
     subscription: usize,
-    nsg: usize,
-    rule: String,
+    target: Operated,
     method: Method,
     polls_left: usize,
     fails: bool,
     done: bool,
+}
+
+/// What an operation writes: a rule of an NSG, or a whole NSG or NIC (by id).
+pub(super) enum Operated {
+    Rule { nsg: String, rule: String },
+    Nsg(String),
+    Nic(String),
+}
+
+impl Operated {
+    /// The key writes wait on: the NSG (a rule's included) or the NIC, lower-cased.
+    pub(super) fn key(&self) -> String {
+        match self {
+            Operated::Rule { nsg: id, .. } | Operated::Nsg(id) | Operated::Nic(id) => {
+                id.to_ascii_lowercase()
+            }
+        }
+    }
+
+    fn name(&self) -> &str {
+        match self {
+            Operated::Rule { rule, .. } => rule,
+            Operated::Nsg(id) | Operated::Nic(id) => id.rsplit('/').next().unwrap_or(id),
+        }
+    }
 }
 
 /// Where a request is in the fake's NSGs.
@@ -89,6 +113,10 @@ pub(super) enum Route<'a> {
         nsg_id: String,
         rule: &'a str,
     },
+    Nic {
+        subscription: &'a str,
+        nic_id: String,
+    },
     Operation {
         id: &'a str,
         location: bool,
@@ -98,17 +126,22 @@ pub(super) enum Route<'a> {
 /// The route of a path, if it is one of these.
 pub(super) fn route<'a>(segments: &[&'a str]) -> Option<Route<'a>> {
     let nsg_id = |s: &[&str]| format!("/{}", s[..8].join("/"));
-    let is_nsg = |s: &[&str]| {
+    let is_network = |s: &[&str], kind: &str| {
         s[0].eq_ignore_ascii_case("subscriptions")
             && s[2].eq_ignore_ascii_case("resourceGroups")
             && s[4].eq_ignore_ascii_case("providers")
             && s[5].eq_ignore_ascii_case("Microsoft.Network")
-            && s[6].eq_ignore_ascii_case("networkSecurityGroups")
+            && s[6].eq_ignore_ascii_case(kind)
     };
+    let is_nsg = |s: &[&str]| is_network(s, "networkSecurityGroups");
     match segments.len() {
         8 if is_nsg(segments) => Some(Route::Nsg {
             subscription: segments[1],
             nsg_id: nsg_id(segments),
+        }),
+        8 if is_network(segments, "networkInterfaces") => Some(Route::Nic {
+            subscription: segments[1],
+            nic_id: nsg_id(segments),
         }),
         10 if is_nsg(segments) && segments[8].eq_ignore_ascii_case("securityRules") => {
             Some(Route::Rule {
@@ -150,13 +183,11 @@ impl Shared {
             Route::Nsg {
                 subscription,
                 nsg_id,
-            } => match self.find_nsg(state, subscription, &nsg_id) {
-                Some((s, n)) if request.method == axum::http::Method::GET => {
-                    (200, Vec::new(), state.nsgs[s][n].clone())
-                }
-                Some(_) => method_not_allowed(request.method),
-                None => nsg_not_found(&nsg_id),
-            },
+            } => self.answer_nsg(state, subscription, &nsg_id, request),
+            Route::Nic {
+                subscription,
+                nic_id,
+            } => self.answer_nic(state, subscription, &nic_id, request),
             Route::Rule {
                 subscription,
                 nsg_id,
@@ -182,7 +213,7 @@ impl Shared {
         }
     }
 
-    fn find_nsg(
+    pub(super) fn find_nsg(
         &self,
         state: &MutableState,
         subscription: &str,
@@ -213,65 +244,78 @@ impl Shared {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let key = nsg_id.to_ascii_lowercase();
-        let throttle_key = (key.clone(), rule.to_ascii_lowercase());
+        let scope = format!("{nsg_id}/securityRules/{rule}");
+        match self.planned_fault(state, &nsg_id, rule, method, &scope) {
+            Err(answer) => answer,
+            Ok(lost) => self.answer_write(state, (s, n), rule, method, request, lost),
+        }
+    }
+
+    /// Throttling and the planned fault of the first write of `method` to `name` (in
+    /// `container`, whose id `scope` is for messages): `Err` answers now; `Ok(lost)` goes on,
+    /// and with `lost` the write is made but its answer lost.
+    pub(super) fn planned_fault(
+        &self,
+        state: &mut MutableState,
+        container: &str,
+        name: &str,
+        method: Method,
+        scope: &str,
+    ) -> Result<bool, Answer> {
+        let throttle_key = (container.to_ascii_lowercase(), name.to_ascii_lowercase());
         let now = Instant::now();
         if let Some(&until) = state.write_throttled.get(&throttle_key) {
             if now < until {
                 state.stats.premature_retries += 1;
-                return throttled((until - now).as_secs_f64().ceil() as u64);
+                return Err(throttled((until - now).as_secs_f64().ceil() as u64));
             }
             state.write_throttled.remove(&throttle_key);
         }
         let planned = self.config.writes.faults.iter().enumerate().find(|(i, f)| {
             f.method == method
-                && f.rule.eq_ignore_ascii_case(rule)
+                && f.rule.eq_ignore_ascii_case(name)
                 && !state.write_faults_served[*i]
         });
-        if let Some((i, fault)) = planned {
-            state.write_faults_served[i] = true;
-            state.stats.faults_served += 1;
-            return match fault.answer {
-                WriteAnswer::LostAnswer => {
-                    self.answer_write(state, (s, n), rule, method, request, true)
-                }
-                WriteAnswer::Throttled(seconds) => {
-                    state
-                        .write_throttled
-                        .insert(throttle_key, now + Duration::from_secs(seconds));
-                    throttled(seconds)
-                }
-                WriteAnswer::Busy => busy(&nsg_id),
-                WriteAnswer::Disallowed => error(
-                    403,
-                    "RequestDisallowedByPolicy",
-                    &format!(
-                        "Resource '{rule}' was disallowed by policy. Policy identifiers: \
-                         '[{{\"policyAssignment\":{{\"name\":\"Deny NSG changes\"}}}}]'."
-                    ),
+        let Some((i, fault)) = planned else {
+            return Ok(false);
+        };
+        state.write_faults_served[i] = true;
+        state.stats.faults_served += 1;
+        Err(match fault.answer {
+            WriteAnswer::LostAnswer => return Ok(true),
+            WriteAnswer::Throttled(seconds) => {
+                state
+                    .write_throttled
+                    .insert(throttle_key, now + Duration::from_secs(seconds));
+                throttled(seconds)
+            }
+            WriteAnswer::Busy => busy(container),
+            WriteAnswer::Disallowed => error(
+                403,
+                "RequestDisallowedByPolicy",
+                &format!(
+                    "Resource '{name}' was disallowed by policy. Policy identifiers: \
+                     '[{{\"policyAssignment\":{{\"name\":\"Deny NSG changes\"}}}}]'."
                 ),
-                WriteAnswer::Locked => error(
-                    409,
-                    "ScopeLocked",
-                    &format!(
-                        "The scope '{nsg_id}/securityRules/{rule}' cannot perform write \
-                         operation because following scope(s) are locked: '{nsg_id}'. Please \
-                         remove the lock and try again."
-                    ),
+            ),
+            WriteAnswer::Locked => error(
+                409,
+                "ScopeLocked",
+                &format!(
+                    "The scope '{scope}' cannot perform write operation because following \
+                     scope(s) are locked: '{container}'. Please remove the lock and try again."
                 ),
-                WriteAnswer::Forbidden => error(
-                    403,
-                    "AuthorizationFailed",
-                    &format!(
-                        "The client does not have authorization to perform action \
-                         'Microsoft.Network/networkSecurityGroups/securityRules/write' over \
-                         scope '{nsg_id}/securityRules/{rule}'."
-                    ),
+            ),
+            WriteAnswer::Forbidden => error(
+                403,
+                "AuthorizationFailed",
+                &format!(
+                    "The client does not have authorization to perform this write over scope \
+                     '{scope}'."
                 ),
-                WriteAnswer::ServerError => server_error(),
-            };
-        }
-        self.answer_write(state, (s, n), rule, method, request, false)
+            ),
+            WriteAnswer::ServerError => server_error(),
+        })
     }
 
     /// A write past the planned faults: refused while the NSG is busy or the precondition fails,
@@ -289,12 +333,8 @@ impl Shared {
             .as_str()
             .unwrap_or_default()
             .to_string();
-        let key = nsg_id.to_ascii_lowercase();
-        if let Some(&op) = state.busy.get(&key)
-            && !state.operations[&op].done
-        {
-            state.stats.overlapping_writes += 1;
-            return busy(&nsg_id);
+        if let Some(answer) = overlapping(state, &nsg_id) {
+            return answer;
         }
         let existing = rule_index(&state.nsgs[s][n], rule);
         if method == Method::Delete && existing.is_none() {
@@ -331,15 +371,14 @@ impl Shared {
                 let entry = &mut rules_mut(&mut state.nsgs[s][n])[i];
                 entry["properties"]["provisioningState"] = json!("Deleting");
                 entry["etag"] = json!(etag);
-                self.start_operation(state, (s, n), rule, Method::Delete)
+                let target = Operated::Rule {
+                    nsg: nsg_id,
+                    rule: rule.to_string(),
+                };
+                self.start_operation(state, s, target, Method::Delete)
             }
         };
-        if !lost || !(200..300).contains(&answer.0) {
-            return answer;
-        }
-        // The operation just started has the highest id.
-        end(state, state.operations.len() as u64);
-        server_error()
+        lose_if(state, lost, answer)
     }
 
     fn put(
@@ -402,43 +441,47 @@ impl Shared {
                 201
             }
         };
-        let (_, headers, _) = self.start_operation(state, (s, n), rule, Method::Put);
+        let target = Operated::Rule {
+            nsg: nsg_id,
+            rule: rule.to_string(),
+        };
+        let (_, headers, _) = self.start_operation(state, s, target, Method::Put);
         (status, headers, entry)
     }
 
-    /// Starts an operation on the NSG and answers 202 with where to poll it.
-    fn start_operation(
+    /// Starts an operation on a rule, NSG or NIC of subscription `s` and answers 202 with where
+    /// to poll it.
+    pub(super) fn start_operation(
         &self,
         state: &mut MutableState,
-        (s, n): (usize, usize),
-        rule: &str,
+        s: usize,
+        target: Operated,
         method: Method,
     ) -> Answer {
-        let nsg_id = state.nsgs[s][n]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        *state.stats.writes_by_nsg.entry(nsg_id.clone()).or_default() += 1;
+        let container = match &target {
+            Operated::Rule { nsg: id, .. } | Operated::Nsg(id) | Operated::Nic(id) => id.clone(),
+        };
+        *state.stats.writes_by_nsg.entry(container).or_default() += 1;
         let id = state.operations.len() as u64 + 1;
+        let fails = method == Method::Put
+            && self
+                .config
+                .writes
+                .failing
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(target.name()));
+        state.busy.insert(target.key(), id);
         state.operations.insert(
             id,
             Operation {
                 subscription: s,
-                nsg: n,
-                rule: rule.to_string(),
+                target,
                 method,
                 polls_left: self.config.writes.polls,
-                fails: method == Method::Put
-                    && self
-                        .config
-                        .writes
-                        .failing
-                        .iter()
-                        .any(|r| r.eq_ignore_ascii_case(rule)),
+                fails,
                 done: false,
             },
         );
-        state.busy.insert(nsg_id.to_ascii_lowercase(), id);
         let base = format!(
             "{}/subscriptions/{}/providers/Microsoft.Network/locations/westeurope",
             self.url, self.estate.subscriptions[s].id
@@ -482,7 +525,7 @@ impl Shared {
                 (200, headers, json!({"status": "InProgress"}))
             };
         }
-        let (fails, rule) = (operation.fails, operation.rule.clone());
+        let (fails, rule) = (operation.fails, operation.target.name().to_string());
         end(state, id);
         match (location, fails) {
             (true, _) => (204, Vec::new(), Value::Null),
@@ -499,30 +542,71 @@ impl Shared {
     }
 }
 
-/// Ends an operation (once): the rule deleted, or provisioned (or failed).
+/// Ends an operation (once): the rule or NSG deleted, or the rule, NSG or NIC provisioned (or
+/// failed).
 fn end(state: &mut MutableState, id: u64) {
     let Some(operation) = state.operations.get_mut(&id).filter(|op| !op.done) else {
         return;
     };
     operation.done = true;
-    let nsg = &mut state.nsgs[operation.subscription][operation.nsg];
-    if let Some(i) = rule_index(nsg, &operation.rule) {
-        match operation.method {
-            Method::Delete => {
-                rules_mut(nsg).remove(i);
+    let s = operation.subscription;
+    let state_after = if operation.fails {
+        "Failed"
+    } else {
+        "Succeeded"
+    };
+    match (&operation.target, operation.method) {
+        (Operated::Rule { nsg, rule }, method) => {
+            let Some(nsg) = state.nsgs[s].iter_mut().find(|n| same_id(n, nsg)) else {
+                return;
+            };
+            if let Some(i) = rule_index(nsg, rule) {
+                match method {
+                    Method::Delete => {
+                        rules_mut(nsg).remove(i);
+                    }
+                    Method::Put => {
+                        rules_mut(nsg)[i]["properties"]["provisioningState"] = json!(state_after);
+                    }
+                }
             }
-            Method::Put => {
-                rules_mut(nsg)[i]["properties"]["provisioningState"] = json!(if operation.fails {
-                    "Failed"
-                } else {
-                    "Succeeded"
-                });
+        }
+        (Operated::Nsg(id), Method::Delete) => state.nsgs[s].retain(|n| !same_id(n, id)),
+        (Operated::Nsg(id), Method::Put) => {
+            if let Some(nsg) = state.nsgs[s].iter_mut().find(|n| same_id(n, id)) {
+                nsg["properties"]["provisioningState"] = json!(state_after);
+            }
+        }
+        (Operated::Nic(id), _) => {
+            if let Some(nic) = state.nics[s].iter_mut().find(|n| same_id(n, id)) {
+                nic["properties"]["provisioningState"] = json!(state_after);
             }
         }
     }
 }
 
-fn server_error() -> Answer {
+/// A 409 `AnotherOperationInProgress` when an operation on `container` has not ended.
+pub(super) fn overlapping(state: &mut MutableState, container: &str) -> Option<Answer> {
+    let op = *state.busy.get(&container.to_ascii_lowercase())?;
+    if state.operations[&op].done {
+        return None;
+    }
+    state.stats.overlapping_writes += 1;
+    Some(busy(container))
+}
+
+/// `answer`, unless `lost`: then the operation it started ends at once and the answer is a 500,
+/// as when a gateway loses Resource Manager's answer.
+pub(super) fn lose_if(state: &mut MutableState, lost: bool, answer: Answer) -> Answer {
+    if !lost || !(200..300).contains(&answer.0) {
+        return answer;
+    }
+    // The operation just started has the highest id.
+    end(state, state.operations.len() as u64);
+    server_error()
+}
+
+pub(super) fn server_error() -> Answer {
     error(
         500,
         "InternalServerError",
@@ -634,7 +718,7 @@ fn validate(nsg: &Value, rule: &str, properties: &Map<String, Value>) -> Result<
     Ok(())
 }
 
-fn rules(nsg: &Value) -> &[Value] {
+pub(super) fn rules(nsg: &Value) -> &[Value] {
     nsg["properties"]["securityRules"]
         .as_array()
         .map(Vec::as_slice)
@@ -659,7 +743,14 @@ fn rule_index(nsg: &Value, rule: &str) -> Option<usize> {
     })
 }
 
-fn next_etag(state: &mut MutableState) -> String {
+/// Whether a resource's (or rule's) id is `id`; ids differ in case now and then.
+pub(super) fn same_id(item: &Value, id: &str) -> bool {
+    item["id"]
+        .as_str()
+        .is_some_and(|i| i.eq_ignore_ascii_case(id))
+}
+
+pub(super) fn next_etag(state: &mut MutableState) -> String {
     state.etags += 1;
     format!("W/\"7e7a0000-0000-4000-8000-{:012x}\"", state.etags)
 }
@@ -681,7 +772,7 @@ fn busy(nsg_id: &str) -> Answer {
     )
 }
 
-fn nsg_not_found(nsg_id: &str) -> Answer {
+pub(super) fn nsg_not_found(nsg_id: &str) -> Answer {
     error(
         404,
         "ResourceNotFound",
@@ -697,7 +788,7 @@ fn rule_not_found(nsg_id: &str, rule: &str) -> Answer {
     )
 }
 
-fn method_not_allowed(method: &axum::http::Method) -> Answer {
+pub(super) fn method_not_allowed(method: &axum::http::Method) -> Answer {
     error(
         405,
         "MethodNotAllowed",

@@ -29,7 +29,7 @@ impl Shared {
             return nsg_not_found(id);
         };
         let found = state.nsgs[s].iter().position(|n| same_id(n, id));
-        match (&*request.method, found) {
+        match (request.method, found) {
             (&Http::GET, Some(n)) => {
                 let mut nsg = state.nsgs[s][n].clone();
                 let users: Vec<Value> = state.nics[s]

@@ -1,24 +1,26 @@
-//! `portcullis jit`: `request` a grant, `list` grants, `revoke` one, `sweep` the expired ones
-//! (once, or `--watch`). Every command that reads the cloud first finishes the writes an earlier
-//! `fix` or `jit` left without an outcome, then closes the expired grants it finds, then does
-//! its own work.
+//! `portcullis jit`: `request` a grant, `list` grants, `log` the ledger's events, `revoke` one,
+//! `sweep` the expired ones (once, or `--watch`). Every command that reads the cloud first
+//! finishes the writes an earlier `fix` or `jit` left without an outcome, then closes the expired
+//! grants it finds, then does its own work. The ledger is the one in `--store`, the store the
+//! audit history uses.
 //!
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
 //! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
+use crate::audit::schedule::Stopper;
 use crate::engine::EngineConfig;
 use crate::fix::clouds::{Connect, Wrote};
 use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
-use crate::jit::ledger::{Grant, Ledger, RuleAt, State};
+use crate::jit::ledger::{Closing, Event, EventKind, Grant, Ledger, RuleAt, State};
 use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
@@ -27,6 +29,7 @@ use crate::model::Snapshot;
 use crate::output::escape::visible;
 
 use super::PolicyArgs;
+use super::history::StoreArg;
 use super::fix::EXIT_PARTIAL;
 use super::source::{SourceArgs, incomplete_exit};
 
@@ -36,6 +39,8 @@ pub(super) enum JitCommand {
     Request(Box<RequestArgs>),
     /// List the grants the ledger records: the active ones, or all with --all.
     List(ListArgs),
+    /// List the ledger's events: every request (granted or refused), grant and close.
+    Log(LogArgs),
     /// Close a grant now.
     Revoke(Box<RevokeArgs>),
     /// Close every grant whose expiry has passed, from cloud state alone.
@@ -60,6 +65,8 @@ pub(super) struct RequestArgs {
     source: SourceArgs,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    store: StoreArg,
     /// The VM: its Azure resource id, its name, or tag:KEY=VALUE (one VM).
     #[arg(long, value_name = "VM")]
     vm: String,
@@ -97,6 +104,16 @@ pub(super) struct ListArgs {
     all: bool,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LogArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,14 +129,19 @@ pub(super) struct RevokeArgs {
     grant: GrantId,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct SweepArgs {
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    store: StoreArg,
     /// Keep running: sleep until the next expiry (or --interval, whichever comes first), sweep,
-    /// and again; grants requested meanwhile are found at the next wake.
+    /// and again; grants requested meanwhile are found at the next wake. SIGTERM or SIGINT
+    /// stops it between sweeps.
     #[arg(long)]
     watch: bool,
     /// With --watch: the longest sleep between two sweeps.
@@ -131,6 +153,7 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
     match command {
         JitCommand::Request(args) => run_request(*args),
         JitCommand::List(args) => run_list(&args),
+        JitCommand::Log(args) => run_log(&args),
         JitCommand::Revoke(args) => run_revoke(*args),
         JitCommand::Sweep(args) => run_sweep(*args),
         JitCommand::Policy(PolicyCommand::Validate { file }) => {
@@ -145,7 +168,7 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 struct Live {
     snapshot: Snapshot,
     writer: Writer,
-    ledger: Ledger,
+    ledger: Box<dyn Ledger>,
     now: OffsetDateTime,
     who: String,
     failed: bool,
@@ -153,7 +176,7 @@ struct Live {
 
 impl Live {
     /// Recovers what an earlier command left half-done, then reads the estate.
-    fn connect(source: &SourceArgs) -> Result<Live, String> {
+    fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
         let endpoint = live_azure(source)?;
         let mut writer = Writer::new(Connect {
             aws_profile: None,
@@ -166,7 +189,7 @@ impl Live {
         Ok(Live {
             snapshot: loaded.snapshot,
             writer,
-            ledger: Ledger::in_state_dir().map_err(|e| e.to_string())?,
+            ledger: store.ledger()?,
             now: clock::now()?,
             who: identity::azure_requester(),
             failed,
@@ -240,10 +263,27 @@ impl Live {
         }
     }
 
-    fn close(&self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
-        self.ledger
-            .closed(grant, state, &format_instant(self.now), &self.who, detail)
-            .map_err(|e| e.to_string())
+    fn close(&mut self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
+        let closing = Closing {
+            grant: grant.clone(),
+            state,
+            at: format_instant(self.now),
+            who: self.who.clone(),
+            detail: detail.to_owned(),
+        };
+        self.ledger.closed(&closing).map_err(|e| e.to_string())
+    }
+
+    /// Records an event of grant `id` at the command's time, by its requester.
+    fn record(&mut self, id: &GrantId, kind: EventKind, detail: String) -> Result<(), String> {
+        let event = Event {
+            at: format_instant(self.now),
+            grant: Some(id.clone()),
+            kind,
+            who: self.who.clone(),
+            detail,
+        };
+        self.ledger.record(&event).map_err(|e| e.to_string())
     }
 }
 
@@ -309,7 +349,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         Some(path) => JitPolicy::load(path).map_err(|e| e.to_string())?,
         None => JitPolicy::builtin(),
     };
-    let mut live = Live::connect(&args.source)?;
+    let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let now = live.now;
     let expires = now + args.duration;
@@ -332,33 +372,19 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         duration: args.duration,
         justification: args.justification.as_deref(),
     };
-    if let Err(refusal) = jit_policy.check(&ask) {
-        live.ledger
-            .event(
-                &opened,
-                Some(&id),
-                "refused",
-                &live.who,
-                &refusal.to_string(),
-            )
-            .map_err(|e| e.to_string())?;
-        return Err(refusal.to_string());
+    let refused = jit_policy.check(&ask).map_err(|refusal| refusal.to_string());
+    if let Err(refusal) = refused {
+        live.record(&id, EventKind::Refused, refusal.clone())?;
+        return Err(refusal);
     }
-    live.ledger
-        .event(
-            &opened,
-            Some(&id),
-            "requested",
-            &live.who,
-            &format!(
-                "{} from {} to {} for {}: {justification}",
-                access.ports_text(),
-                access.source,
-                planned.vm_id,
-                clock::show_duration(args.duration)
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+    let asked = format!(
+        "{} from {} to {} for {}: {justification}",
+        access.ports_text(),
+        access.source,
+        planned.vm_id,
+        clock::show_duration(args.duration)
+    );
+    live.record(&id, EventKind::Requested, asked)?;
     let mut made: Vec<RuleAt> = Vec::new();
     for create in &planned.creates {
         let result = live
@@ -440,10 +466,10 @@ fn close_rule(live: &mut Live, id: &GrantId, nsg: &str, verb: &str) -> bool {
 }
 
 fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
-    let mut live = Live::connect(&args.source)?;
+    let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
-    let recorded = live.ledger.get(&args.grant).map_err(|e| e.to_string())?;
+    let recorded = live.ledger.grant(&args.grant).map_err(|e| e.to_string())?;
     if held.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
         return Err(format!(
             "grant {} has no rule in the NSGs read and is not active in the ledger: nothing to \
@@ -463,22 +489,74 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
 }
 
 fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
+    if !args.watch {
+        let mut live = Live::connect(&args.source, &args.store)?;
+        live.sweep()?;
+        return Ok(live.exit(ExitCode::SUCCESS));
+    }
+    // Caught from the start, so a signal during a sweep stops the watcher once it is done.
+    let mut stopper = Stopper::new()?;
     loop {
-        let mut live = Live::connect(&args.source)?;
+        let mut live = Live::connect(&args.source, &args.store)?;
         let next = live.sweep()?;
-        if !args.watch {
-            return Ok(live.exit(ExitCode::SUCCESS));
+        let wake = next.map_or(live.now + args.interval, |at| {
+            at.min(live.now + args.interval)
+        });
+        eprintln!("next sweep at {}", format_instant(wake));
+        if let Some(signal) = wait_until(&mut stopper, wake)? {
+            eprintln!("{signal}: stopped between sweeps");
+            return Ok(ExitCode::SUCCESS);
         }
-        let wait = next
-            .map(|at| Duration::try_from(at - live.now).unwrap_or(Duration::ZERO))
-            .map_or(args.interval, |until| until.min(args.interval));
-        std::thread::sleep(wait + Duration::from_secs(1));
     }
 }
 
+/// Waits until the clock reads `wake`, reading it again at least every [`clock::recheck`];
+/// returns the signal that stopped the wait first, if one did.
+fn wait_until(stopper: &mut Stopper, wake: OffsetDateTime) -> Result<Option<&'static str>, String> {
+    loop {
+        let now = clock::now()?;
+        if now >= wake {
+            return Ok(None);
+        }
+        let left = Duration::try_from(wake - now).unwrap_or(Duration::ZERO);
+        if let Some(signal) = stopper.wait(Instant::now() + left.min(clock::recheck()))? {
+            return Ok(Some(signal));
+        }
+    }
+}
+
+fn run_log(args: &LogArgs) -> Result<ExitCode, String> {
+    let events = args.store.ledger()?.events().map_err(|e| e.to_string())?;
+    match args.format {
+        ListFormat::Json => {
+            let text = serde_json::to_string_pretty(&events).expect("events are JSON");
+            println!("{text}");
+        }
+        ListFormat::Table => {
+            if events.is_empty() {
+                println!("no events");
+            }
+            for e in &events {
+                let grant = e.grant.as_ref().map_or("-".to_owned(), ToString::to_string);
+                println!(
+                    "{}  {grant}  {}  by {}  {}",
+                    e.at,
+                    e.kind,
+                    visible(&e.who),
+                    visible(&e.detail)
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_list(args: &ListArgs) -> Result<ExitCode, String> {
-    let ledger = Ledger::in_state_dir().map_err(|e| e.to_string())?;
-    let grants = ledger.list(args.all).map_err(|e| e.to_string())?;
+    let grants = args
+        .store
+        .ledger()?
+        .grants(args.all)
+        .map_err(|e| e.to_string())?;
     match args.format {
         ListFormat::Json => {
             let text = serde_json::to_string_pretty(&grants).expect("grants are JSON");

@@ -488,26 +488,42 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     Ok(live.exit(ExitCode::SUCCESS))
 }
 
+/// After a failed sweep, how soon `--watch` tries again (sooner with a shorter --interval).
+const RETRY: Duration = Duration::from_secs(60);
+
 fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
     if !args.watch {
         let mut live = Live::connect(&args.source, &args.store)?;
         live.sweep()?;
         return Ok(live.exit(ExitCode::SUCCESS));
     }
+    live_azure(&args.source)?;
     // Caught from the start, so a signal during a sweep stops the watcher once it is done.
     let mut stopper = Stopper::new()?;
     loop {
-        let mut live = Live::connect(&args.source, &args.store)?;
-        let next = live.sweep()?;
-        let wake = next.map_or(live.now + args.interval, |at| {
-            at.min(live.now + args.interval)
-        });
+        // A failed sweep is reported, and the next one tried soon: the cause may pass.
+        let wake = match sweep_once(&args) {
+            Ok((now, next)) => next.map_or(now + args.interval, |at| {
+                at.min(now + args.interval)
+            }),
+            Err(message) => {
+                eprintln!("error: {}", visible(&message));
+                clock::now()? + args.interval.min(RETRY)
+            }
+        };
         eprintln!("next sweep at {}", format_instant(wake));
         if let Some(signal) = wait_until(&mut stopper, wake)? {
             eprintln!("{signal}: stopped between sweeps");
             return Ok(ExitCode::SUCCESS);
         }
     }
+}
+
+/// One sweep of `--watch`: the time it ran at, and the next expiry still open.
+fn sweep_once(args: &SweepArgs) -> Result<(OffsetDateTime, Option<OffsetDateTime>), String> {
+    let mut live = Live::connect(&args.source, &args.store)?;
+    let next = live.sweep()?;
+    Ok((live.now, next))
 }
 
 /// Waits until the clock reads `wake`, reading it again at least every [`clock::recheck`];

@@ -587,8 +587,8 @@ fn request_list_and_revoke_keep_the_ledger_in_a_postgresql_store() {
     assert!(world.grant_rules(VM).is_empty());
     assert!(world.ledger(false).is_empty());
     assert_eq!(world.ledger(true)[0]["state"], "revoked");
-    let events: Value = serde_json::from_str(&world.ok_at(T0, &["jit", "log", "--format", "json"]))
-        .unwrap();
+    let events: Value =
+        serde_json::from_str(&world.ok_at(T0, &["jit", "log", "--format", "json"])).unwrap();
     let kinds: Vec<&str> = events
         .as_array()
         .unwrap()
@@ -621,6 +621,57 @@ fn the_log_lists_refused_requests_too() {
     );
     assert!(lines[1].contains("  requested  by "), "{log}");
     assert!(lines[2].contains("  opened  by "), "{log}");
+}
+
+#[test]
+fn an_unreachable_store_holds_up_no_close_and_lets_no_unrecorded_grant_open() {
+    let mut world = World::new();
+    world.lock_down();
+    let id = world.request(T0, VM, "3389", "30m");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    world.store = Some(format!(
+        "postgres://portcullis:s3cret@127.0.0.1:{port}/portcullis?connect_timeout=2"
+    ));
+    // A request is recorded before it is granted: without the ledger, nothing is written.
+    let args = [
+        "jit",
+        "request",
+        "--azure",
+        "--quiet",
+        "--vm",
+        "vm-5",
+        "--port",
+        "3389",
+        "--from",
+        ADMIN,
+        "--justification",
+        "INC-5",
+    ];
+    let out = world.run_at(T0, &args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("nothing was written"), "{}", show(&out));
+    assert!(world.grant_rules("vm-5").is_empty());
+    // The expiry is in the rule: the sweep closes the grant all the same, and says what it could
+    // not record.
+    let out = world.run_at(
+        "2026-12-03T06:30:00Z",
+        &["jit", "sweep", "--azure", "--quiet"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: the close of grant {id} is not recorded in the JIT ledger: store \
+             postgres://portcullis:***@127.0.0.1:{port}/portcullis"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(world.grant_rules(VM).is_empty());
 }
 
 /// How long the watcher may take to do what a test waits for.
@@ -738,14 +789,20 @@ fn the_watcher_closes_each_grant_at_its_expiry_and_survives_restarts() {
     let first = world.request(T0, VM, "3389", "1h");
     let mut watcher = Watcher::start(&world, &clock, &[]);
     // It sleeps until the grant's expiry, sooner than the 2h interval.
-    assert_eq!(watcher.until("next sweep at "), "next sweep at 2026-12-03T07:00:00Z");
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T07:00:00Z"
+    );
     set_clock(&clock, "2026-12-03T06:59:59Z");
     assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{first}")]);
     set_clock(&clock, "2026-12-03T07:00:00Z");
     eventually("the first grant closes at its expiry", || {
         world.grant_rules(VM).is_empty()
     });
-    assert_eq!(watcher.until("next sweep at "), "next sweep at 2026-12-03T09:00:00Z");
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T09:00:00Z"
+    );
     let ended = world.ledger(true);
     assert_eq!(
         (ended[0]["state"].as_str(), ended[0]["closed"].as_str()),
@@ -755,9 +812,10 @@ fn the_watcher_closes_each_grant_at_its_expiry_and_survives_restarts() {
     // A grant requested while the watcher sleeps is found at its next wake (the interval).
     world.request("2026-12-03T07:00:00Z", "vm-5", "3389", "1h");
     set_clock(&clock, "2026-12-03T09:00:00Z");
-    eventually("the grant requested meanwhile closes at the next wake", || {
-        world.grant_rules("vm-5").is_empty()
-    });
+    eventually(
+        "the grant requested meanwhile closes at the next wake",
+        || world.grant_rules("vm-5").is_empty(),
+    );
     watcher.until("next sweep at 2026-12-03T11:00:00Z");
 
     // Killed, then restarted after a grant's expiry: the grant closes at the start.
@@ -766,7 +824,10 @@ fn the_watcher_closes_each_grant_at_its_expiry_and_survives_restarts() {
     assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{last}")]);
     set_clock(&clock, "2026-12-03T09:05:00Z");
     let mut watcher = Watcher::start(&world, &clock, &[]);
-    assert_eq!(watcher.until("next sweep at "), "next sweep at 2026-12-03T11:05:00Z");
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T11:05:00Z"
+    );
     assert!(world.grant_rules(VM).is_empty());
     let states: Vec<Value> = world
         .ledger(true)
@@ -808,12 +869,22 @@ fn the_watcher_never_hangs_on_a_silent_resource_manager() {
             && error.contains("not read within 2s (--scope-deadline)"),
         "{error}"
     );
-    assert_eq!(watcher.until("next sweep at "), "next sweep at 2026-12-03T06:01:00Z");
-    assert!(started.elapsed() < Duration::from_secs(30), "{:?}", started.elapsed());
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T06:01:00Z"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
     // At the retry it tries again, and is bounded again.
     set_clock(&clock, "2026-12-03T06:01:00Z");
     watcher.until("error: cannot list the subscriptions");
-    assert_eq!(watcher.until("next sweep at "), "next sweep at 2026-12-03T06:02:00Z");
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T06:02:00Z"
+    );
     let (status, rest) = watcher.terminate();
     assert_eq!(status.code(), Some(0), "{rest:#?}");
 }

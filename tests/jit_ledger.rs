@@ -94,7 +94,7 @@ fn grants_are_recorded_listed_and_closed_once() {
         drop(ledger);
 
         let mut ledger = open(url);
-        assert_eq!(ledger.grants(false).unwrap(), [b.clone()]);
+        assert_eq!(ledger.grants(false).unwrap(), std::slice::from_ref(&b));
         let ended = ledger.grant(&a.id).unwrap().unwrap();
         assert_eq!(
             (ended.state, ended.closed.as_deref()),
@@ -137,7 +137,10 @@ fn the_ledger_shares_its_store_with_the_audit_history() {
         ledger.opened(&a).unwrap();
         drop((history, ledger));
         assert_eq!(store::open(&url).unwrap().runs().unwrap().len(), 1);
-        assert_eq!(store::open_ledger(&url).unwrap().grants(false).unwrap(), [a]);
+        assert_eq!(
+            store::open_ledger(&url).unwrap().grants(false).unwrap(),
+            [a]
+        );
     });
 }
 

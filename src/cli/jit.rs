@@ -29,8 +29,8 @@ use crate::model::Snapshot;
 use crate::output::escape::visible;
 
 use super::PolicyArgs;
-use super::history::StoreArg;
 use super::fix::EXIT_PARTIAL;
+use super::history::StoreArg;
 use super::source::{SourceArgs, incomplete_exit};
 
 #[derive(Debug, Subcommand)]
@@ -168,15 +168,17 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 struct Live {
     snapshot: Snapshot,
     writer: Writer,
-    ledger: Box<dyn Ledger>,
+    /// The ledger, or why the store could not be opened: closing never waits for it.
+    ledger: Result<Box<dyn Ledger>, String>,
     now: OffsetDateTime,
     who: String,
     failed: bool,
 }
 
 impl Live {
-    /// Recovers what an earlier command left half-done, then reads the estate.
+    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate.
     fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
+        let ledger = store.ledger();
         let endpoint = live_azure(source)?;
         let mut writer = Writer::new(Connect {
             aws_profile: None,
@@ -189,7 +191,7 @@ impl Live {
         Ok(Live {
             snapshot: loaded.snapshot,
             writer,
-            ledger: store.ledger()?,
+            ledger,
             now: clock::now()?,
             who: identity::azure_requester(),
             failed,
@@ -234,7 +236,7 @@ impl Live {
                             &held.grant,
                             State::Expired,
                             &format!("expired at {expired}"),
-                        )?;
+                        );
                     }
                 }
             }
@@ -263,7 +265,8 @@ impl Live {
         }
     }
 
-    fn close(&mut self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
+    /// Records that `grant` ended, after its rules were deleted.
+    fn close(&mut self, grant: &GrantId, state: State, detail: &str) {
         let closing = Closing {
             grant: grant.clone(),
             state,
@@ -271,19 +274,52 @@ impl Live {
             who: self.who.clone(),
             detail: detail.to_owned(),
         };
-        self.ledger.closed(&closing).map_err(|e| e.to_string())
+        self.note(&format!("the close of grant {grant}"), |ledger| {
+            ledger.closed(&closing)
+        });
     }
 
-    /// Records an event of grant `id` at the command's time, by its requester.
-    fn record(&mut self, id: &GrantId, kind: EventKind, detail: String) -> Result<(), String> {
-        let event = Event {
+    /// Writes what the cloud already holds (`what`) to the ledger. The cloud is the truth, so a
+    /// ledger that cannot be written does not stop the command: it is reported, and the exit is
+    /// partial.
+    fn note(
+        &mut self,
+        what: &str,
+        write: impl FnOnce(&mut dyn Ledger) -> Result<(), crate::store::StoreError>,
+    ) {
+        let written = match &mut self.ledger {
+            Ok(ledger) => write(ledger.as_mut()).map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        };
+        if let Err(why) = written {
+            eprintln!(
+                "error: {what} is not recorded in the JIT ledger: {}",
+                visible(&why)
+            );
+            self.failed = true;
+        }
+    }
+
+    /// An event of grant `id` at the command's time, by its requester.
+    fn event(&self, id: &GrantId, kind: EventKind, detail: String) -> Event {
+        Event {
             at: format_instant(self.now),
             grant: Some(id.clone()),
             kind,
             who: self.who.clone(),
             detail,
-        };
-        self.ledger.record(&event).map_err(|e| e.to_string())
+        }
+    }
+
+    /// Records `event` before anything is written for it: an error (nothing written) when the
+    /// ledger cannot take it.
+    fn record_first(&mut self, event: &Event) -> Result<(), String> {
+        let ledger = self.ledger.as_mut().map_err(|why| why.clone());
+        ledger
+            .and_then(|ledger| ledger.record(event).map_err(|e| e.to_string()))
+            .map_err(|why| {
+                format!("{why}; a request is recorded before it is granted: nothing was written")
+            })
     }
 }
 
@@ -372,9 +408,14 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         duration: args.duration,
         justification: args.justification.as_deref(),
     };
-    let refused = jit_policy.check(&ask).map_err(|refusal| refusal.to_string());
+    let refused = jit_policy
+        .check(&ask)
+        .map_err(|refusal| refusal.to_string());
     if let Err(refusal) = refused {
-        live.record(&id, EventKind::Refused, refusal.clone())?;
+        let event = live.event(&id, EventKind::Refused, refusal.clone());
+        live.note(&format!("the refusal of grant {id}"), |ledger| {
+            ledger.record(&event)
+        });
         return Err(refusal);
     }
     let asked = format!(
@@ -384,7 +425,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         planned.vm_id,
         clock::show_duration(args.duration)
     );
-    live.record(&id, EventKind::Requested, asked)?;
+    live.record_first(&live.event(&id, EventKind::Requested, asked))?;
     let mut made: Vec<RuleAt> = Vec::new();
     for create in &planned.creates {
         let result = live
@@ -423,12 +464,12 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         closed: None,
         rules: made,
     };
-    live.ledger.opened(&grant).map_err(|e| e.to_string())?;
+    live.note(&format!("grant {id}"), |ledger| ledger.opened(&grant));
     for (old, nsgs) in &planned.replaces {
         for nsg in nsgs {
             close_rule(&mut live, old, nsg, "close replaced");
         }
-        live.close(old, State::Replaced, &format!("replaced by grant {id}"))?;
+        live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
     println!(
         "granted {id}: {} from {} to {} until {}",
@@ -469,20 +510,35 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
-    let recorded = live.ledger.grant(&args.grant).map_err(|e| e.to_string())?;
-    if held.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
-        return Err(format!(
-            "grant {} has no rule in the NSGs read and is not active in the ledger: nothing to \
-             revoke (`portcullis jit list --all` shows how it ended)",
-            args.grant
-        ));
+    if held.is_empty() {
+        // Only the ledger knows a grant whose rules are gone already.
+        let recorded = match &mut live.ledger {
+            Ok(ledger) => ledger.grant(&args.grant).map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        };
+        match recorded {
+            Ok(Some(grant)) if grant.state == State::Active => {}
+            Ok(_) => {
+                return Err(format!(
+                    "grant {} has no rule in the NSGs read and is not active in the ledger: \
+                     nothing to revoke (`portcullis jit list --all` shows how it ended)",
+                    args.grant
+                ));
+            }
+            Err(why) => {
+                return Err(format!(
+                    "grant {} has no rule in the NSGs read, and the ledger cannot be read: {why}",
+                    args.grant
+                ));
+            }
+        }
     }
     let mut closed = true;
     for one in &held {
         closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
     }
     if closed {
-        live.close(&args.grant, State::Revoked, "revoked")?;
+        live.close(&args.grant, State::Revoked, "revoked");
         println!("revoked {}", args.grant);
     }
     Ok(live.exit(ExitCode::SUCCESS))
@@ -503,9 +559,7 @@ fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
     loop {
         // A failed sweep is reported, and the next one tried soon: the cause may pass.
         let wake = match sweep_once(&args) {
-            Ok((now, next)) => next.map_or(now + args.interval, |at| {
-                at.min(now + args.interval)
-            }),
+            Ok((now, next)) => next.map_or(now + args.interval, |at| at.min(now + args.interval)),
             Err(message) => {
                 eprintln!("error: {}", visible(&message));
                 clock::now()? + args.interval.min(RETRY)

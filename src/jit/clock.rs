@@ -44,7 +44,10 @@ pub fn now() -> Result<OffsetDateTime, String> {
     let now = match test_clock() {
         Some(TestClock::File(path)) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                format!("{TEST_CLOCK_FILE_VARIABLE}: cannot read {}: {e}", path.display())
+                format!(
+                    "{TEST_CLOCK_FILE_VARIABLE}: cannot read {}: {e}",
+                    path.display()
+                )
             })?;
             parse_instant(&text)
                 .map_err(|e| format!("{TEST_CLOCK_FILE_VARIABLE} {}: {e}", path.display()))?

@@ -76,4 +76,3 @@ impl Session {
         row.unwrap().get(0)
     }
 }
-

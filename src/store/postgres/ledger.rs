@@ -11,11 +11,7 @@ use crate::jit::ledger::{Closing, Event, Grant, Ledger};
 use crate::store::StoreError;
 use crate::store::ledger::{EVENT_COLUMNS, EventRow, GRANT_COLUMNS, GrantRow};
 
-async fn insert_event(
-    tx: &Transaction<'_>,
-    store: &str,
-    event: &Event,
-) -> Result<(), StoreError> {
+async fn insert_event(tx: &Transaction<'_>, store: &str, event: &Event) -> Result<(), StoreError> {
     let row = EventRow::of(event);
     tx.execute(
         &format!("INSERT INTO jit_events ({EVENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5)"),

@@ -128,9 +128,9 @@ impl Ledger for SqliteStore {
 
     fn events(&mut self) -> Result<Vec<Event>, StoreError> {
         let rows = (|| -> rusqlite::Result<Vec<EventRow>> {
-            let mut stmt = self
-                .conn
-                .prepare(&format!("SELECT {EVENT_COLUMNS} FROM jit_events ORDER BY seq"))?;
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {EVENT_COLUMNS} FROM jit_events ORDER BY seq"
+            ))?;
             stmt.query_map([], |r| {
                 Ok(EventRow {
                     at: r.get(0)?,

@@ -597,27 +597,16 @@ fn wait_until(stopper: &mut Stopper, wake: OffsetDateTime) -> Result<Option<&'st
 
 fn run_log(args: &LogArgs) -> Result<ExitCode, String> {
     let events = args.store.ledger()?.events().map_err(|e| e.to_string())?;
-    match args.format {
-        ListFormat::Json => {
-            let text = serde_json::to_string_pretty(&events).expect("events are JSON");
-            println!("{text}");
-        }
-        ListFormat::Table => {
-            if events.is_empty() {
-                println!("no events");
-            }
-            for e in &events {
-                let grant = e.grant.as_ref().map_or("-".to_owned(), ToString::to_string);
-                println!(
-                    "{}  {grant}  {}  by {}  {}",
-                    e.at,
-                    e.kind,
-                    visible(&e.who),
-                    visible(&e.detail)
-                );
-            }
-        }
-    }
+    print_records(args.format, &events, "no events", |e| {
+        let grant = e.grant.as_ref().map_or("-".to_owned(), ToString::to_string);
+        format!(
+            "{}  {grant}  {}  by {}  {}",
+            e.at,
+            e.kind,
+            visible(&e.who),
+            visible(&e.detail)
+        )
+    });
     Ok(ExitCode::SUCCESS)
 }
 
@@ -627,33 +616,47 @@ fn run_list(args: &ListArgs) -> Result<ExitCode, String> {
         .ledger()?
         .grants(args.all)
         .map_err(|e| e.to_string())?;
-    match args.format {
+    let empty = format!("no {}grants", if args.all { "" } else { "active " });
+    print_records(args.format, &grants, &empty, |g| {
+        let end = match &g.closed {
+            Some(at) => format!("{} {at}", g.state),
+            None => format!("closes {}", g.closes),
+        };
+        format!(
+            "{}  {}  {}  from {}  by {}  opened {}  {}  ({})",
+            g.id,
+            visible(&g.vm_name),
+            g.ports.join(","),
+            g.source,
+            visible(&g.requester),
+            g.opened,
+            end,
+            visible(&g.justification)
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the ledger's `records` as a JSON list, or one `line` each (`empty` when there are
+/// none).
+fn print_records<T: serde::Serialize>(
+    format: ListFormat,
+    records: &[T],
+    empty: &str,
+    line: impl Fn(&T) -> String,
+) {
+    match format {
         ListFormat::Json => {
-            let text = serde_json::to_string_pretty(&grants).expect("grants are JSON");
+            let text = serde_json::to_string_pretty(records).expect("ledger records are JSON");
             println!("{text}");
         }
         ListFormat::Table => {
-            if grants.is_empty() {
-                println!("no {}grants", if args.all { "" } else { "active " });
+            if records.is_empty() {
+                println!("{empty}");
             }
-            for g in &grants {
-                let end = match &g.closed {
-                    Some(at) => format!("{} {at}", g.state),
-                    None => format!("closes {}", g.closes),
-                };
-                println!(
-                    "{}  {}  {}  from {}  by {}  opened {}  {}  ({})",
-                    g.id,
-                    visible(&g.vm_name),
-                    g.ports.join(","),
-                    g.source,
-                    visible(&g.requester),
-                    g.opened,
-                    end,
-                    visible(&g.justification)
-                );
+            for record in records {
+                println!("{}", line(record));
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -1,13 +1,20 @@
 //! `portcullis jit` end to end against the fake Resource Manager (tests/fake_arm): lock down,
-//! request, scan, revoke or expire, scan; a grant opens only what it was asked for; and a grant
+//! request, scan, revoke or expire, scan; a grant opens only what it was asked for; a grant
 //! closes on time after the process that opened it was killed, after the ledger was deleted, and
-//! when its expiry passed while nothing ran. Time moves by `PORTCULLIS_TEST_NOW`, never by sleeping.
+//! when its expiry passed while nothing ran; the ledger in a PostgreSQL store; and `jit sweep
+//! --watch` as a child process, closing each grant at its expiry and surviving restarts. Time
+//! moves by `PORTCULLIS_TEST_NOW` (one-shot commands) and `PORTCULLIS_TEST_CLOCK_FILE` (the
+//! watcher), never by sleeping: the tests wait, bounded, for the effect in the cloud.
 
 mod fake_arm;
+mod support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use fake_arm::{Config, Estate, FakeArm};
 use serde_json::Value;
@@ -20,11 +27,13 @@ const ADMIN: &str = "81.2.69.160";
 /// The VM the grants are for: RDP open to two halves of the internet, locked down by `fix`.
 const VM: &str = "vm-7";
 
-/// A fake Resource Manager with 8 VMs (one of each pattern) and a state directory.
+/// A fake Resource Manager with 8 VMs (one of each pattern), a state directory, and the store
+/// the `jit` commands are given (none: the default, SQLite in the state directory).
 struct World {
     fake: FakeArm,
     _dir: tempfile::TempDir,
     state: PathBuf,
+    store: Option<String>,
 }
 
 impl World {
@@ -36,11 +45,13 @@ impl World {
             fake,
             _dir: dir,
             state,
+            store: None,
         }
     }
 
-    /// Runs portcullis at time `now` with `extra` environment variables.
-    fn run_at(&self, now: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+    /// portcullis with `args` (and `--store` for the `jit` commands that keep the ledger), in
+    /// the world's environment, at the fixed time `now`.
+    fn command(&self, now: &str, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_portcullis"));
         command
             .args(args)
@@ -48,7 +59,19 @@ impl World {
             .env("PORTCULLIS_STATE_DIR", &self.state)
             .env("PORTCULLIS_ARM_ENDPOINT", &self.fake.url)
             .env("PORTCULLIS_TEST_NOW", now)
+            .env_remove("PORTCULLIS_TEST_CLOCK_FILE")
             .env_remove("PORTCULLIS_TEST_CRASH_AT");
+        if let (Some(store), ["jit", "request" | "list" | "log" | "revoke" | "sweep", ..]) =
+            (&self.store, args)
+        {
+            command.args(["--store", store]);
+        }
+        command
+    }
+
+    /// Runs portcullis at time `now` with `extra` environment variables.
+    fn run_at(&self, now: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut command = self.command(now, args);
         for (key, value) in extra {
             command.env(key, value);
         }
@@ -357,9 +380,9 @@ fn a_grant_closes_when_the_ledger_was_deleted() {
     let world = World::new();
     world.lock_down();
     world.request(T0, VM, "3389", "30m");
-    std::fs::remove_file(world.state.join("jit.db")).unwrap();
+    std::fs::remove_file(world.state.join("audit.db")).unwrap();
     for side in ["-wal", "-shm"] {
-        let _ = std::fs::remove_file(world.state.join(format!("jit.db{side}")));
+        let _ = std::fs::remove_file(world.state.join(format!("audit.db{side}")));
     }
     world.ok_at(
         "2026-12-03T07:00:00Z",
@@ -540,4 +563,328 @@ fn where_the_subnet_nsg_filters_too_both_layers_get_the_grant() {
     for vm in ["vm-0", "vm-1", "vm-3", "vm-4", "vm-5", "vm-6", "vm-7"] {
         assert_eq!(reach(&granted, vm), reach(&before, vm), "{vm}");
     }
+}
+
+#[test]
+fn request_list_and_revoke_keep_the_ledger_in_a_postgresql_store() {
+    let Some(url) = support::postgres::postgres_database("jit_cli") else {
+        return;
+    };
+    let mut world = World::new();
+    world.store = Some(url);
+    world.lock_down();
+    let id = world.request(T0, VM, "3389", "2h");
+    let listed = world.ledger(false);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["state"].as_str()),
+        (Some(id.as_str()), Some("active"))
+    );
+    world.ok_at(
+        "2026-12-03T07:00:00Z",
+        &["jit", "revoke", &id, "--azure", "--quiet"],
+    );
+    assert!(world.grant_rules(VM).is_empty());
+    assert!(world.ledger(false).is_empty());
+    assert_eq!(world.ledger(true)[0]["state"], "revoked");
+    let events: Value =
+        serde_json::from_str(&world.ok_at(T0, &["jit", "log", "--format", "json"])).unwrap();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["requested", "opened", "closed: revoked"]);
+    assert_eq!(events[2]["at"], "2026-12-03T07:00:00Z");
+    // Nothing went to the default store in the state directory.
+    assert!(!world.state.join("audit.db").exists());
+    // The default store, asked, knows no grant.
+    world.store = None;
+    assert!(world.ledger(true).is_empty());
+}
+
+#[test]
+fn the_log_lists_refused_requests_too() {
+    let world = World::new();
+    world.lock_down();
+    let refused = world.run_at(T0, &rdp_request(ADMIN, &[]), &[]);
+    assert_eq!(refused.status.code(), Some(2), "{}", show(&refused));
+    world.request(T0, VM, "3389", "1h");
+    let log = world.ok_at(T0, &["jit", "log"]);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[0].contains("  refused  by local-user:")
+            && lines[0].contains("line 6: a justification is required"),
+        "{log}"
+    );
+    assert!(lines[1].contains("  requested  by "), "{log}");
+    assert!(lines[2].contains("  opened  by "), "{log}");
+}
+
+#[test]
+fn an_unreachable_store_holds_up_no_close_and_lets_no_unrecorded_grant_open() {
+    let mut world = World::new();
+    world.lock_down();
+    let id = world.request(T0, VM, "3389", "30m");
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    world.store = Some(format!(
+        "postgres://portcullis:s3cret@127.0.0.1:{port}/portcullis?connect_timeout=2"
+    ));
+    // A request is recorded before it is granted: without the ledger, nothing is written.
+    let args = [
+        "jit",
+        "request",
+        "--azure",
+        "--quiet",
+        "--vm",
+        "vm-5",
+        "--port",
+        "3389",
+        "--from",
+        ADMIN,
+        "--justification",
+        "INC-5",
+    ];
+    let out = world.run_at(T0, &args, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", show(&out));
+    assert!(show(&out).contains("nothing was written"), "{}", show(&out));
+    assert!(world.grant_rules("vm-5").is_empty());
+    // The expiry is in the rule: the sweep closes the grant all the same, and says what it could
+    // not record.
+    let out = world.run_at(
+        "2026-12-03T06:30:00Z",
+        &["jit", "sweep", "--azure", "--quiet"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(6), "{}", show(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: the close of grant {id} is not recorded in the JIT ledger: store \
+             postgres://portcullis:***@127.0.0.1:{port}/portcullis"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(world.grant_rules(VM).is_empty());
+}
+
+/// How long the watcher may take to do what a test waits for.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Writes the watcher's clock: the file is replaced whole, so it is never read half-written.
+fn set_clock(file: &Path, now: &str) {
+    let next = file.with_extension("next");
+    std::fs::write(&next, now).unwrap();
+    std::fs::rename(&next, file).unwrap();
+}
+
+/// Waits until `done` holds, asking it again and again, for [`PATIENCE`] at most.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {PATIENCE:?}: {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `jit sweep --watch` as a child process, on the clock in `clock` (a file), its standard
+/// error read line by line.
+struct Watcher {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Watcher {
+    fn start(world: &World, clock: &Path, extra: &[&str]) -> Self {
+        let mut args = vec![
+            "jit",
+            "sweep",
+            "--azure",
+            "--quiet",
+            "--watch",
+            "--interval",
+            "2h",
+        ];
+        args.extend_from_slice(extra);
+        let mut child = world
+            .command(T0, &args)
+            .env("PORTCULLIS_TEST_CLOCK_FILE", clock)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+        let (send, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in stderr.lines() {
+                if send.send(line.unwrap()).is_err() {
+                    return;
+                }
+            }
+        });
+        Watcher {
+            child,
+            lines,
+            seen: Vec::new(),
+        }
+    }
+
+    /// Reads standard error up to a line starting with `start`, for [`PATIENCE`] at most;
+    /// returns that line.
+    fn until(&mut self, start: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if line.starts_with(start) {
+                        return line;
+                    }
+                }
+                Err(why) => panic!("no line {start:?} ({why}): {:#?}", self.seen),
+            }
+        }
+    }
+
+    /// Ends the watcher as a crash would (SIGKILL).
+    fn kill(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Sends SIGTERM and waits, bounded, for the watcher to end; returns how it ended and the
+    /// rest of its standard error.
+    fn terminate(mut self) -> (ExitStatus, Vec<String>) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let deadline = Instant::now() + PATIENCE;
+        let mut rest = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => rest.push(line),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(why) => panic!("SIGTERM did not stop the watcher ({why}): {rest:#?}"),
+            }
+        }
+        (self.child.wait().unwrap(), rest)
+    }
+}
+
+#[test]
+fn the_watcher_closes_each_grant_at_its_expiry_and_survives_restarts() {
+    let world = World::new();
+    world.lock_down();
+    let clock = world.state.with_file_name("clock");
+    set_clock(&clock, T0);
+    let first = world.request(T0, VM, "3389", "1h");
+    let mut watcher = Watcher::start(&world, &clock, &[]);
+    // It sleeps until the grant's expiry, sooner than the 2h interval.
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T07:00:00Z"
+    );
+    set_clock(&clock, "2026-12-03T06:59:59Z");
+    assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{first}")]);
+    set_clock(&clock, "2026-12-03T07:00:00Z");
+    eventually("the first grant closes at its expiry", || {
+        world.grant_rules(VM).is_empty()
+    });
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T09:00:00Z"
+    );
+    let ended = world.ledger(true);
+    assert_eq!(
+        (ended[0]["state"].as_str(), ended[0]["closed"].as_str()),
+        (Some("expired"), Some("2026-12-03T07:00:00Z"))
+    );
+
+    // A grant requested while the watcher sleeps is found at its next wake (the interval).
+    world.request("2026-12-03T07:00:00Z", "vm-5", "3389", "1h");
+    set_clock(&clock, "2026-12-03T09:00:00Z");
+    eventually(
+        "the grant requested meanwhile closes at the next wake",
+        || world.grant_rules("vm-5").is_empty(),
+    );
+    watcher.until("next sweep at 2026-12-03T11:00:00Z");
+
+    // Killed, then restarted after a grant's expiry: the grant closes at the start.
+    watcher.kill();
+    let last = world.request("2026-12-03T09:00:00Z", VM, "3389", "1m");
+    assert_eq!(world.grant_rules(VM), [format!("portcullis-jit-{last}")]);
+    set_clock(&clock, "2026-12-03T09:05:00Z");
+    let mut watcher = Watcher::start(&world, &clock, &[]);
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T11:05:00Z"
+    );
+    assert!(world.grant_rules(VM).is_empty());
+    let states: Vec<Value> = world
+        .ledger(true)
+        .iter()
+        .map(|g| g["state"].clone())
+        .collect();
+    assert_eq!(states, ["expired", "expired", "expired"]);
+
+    let (status, rest) = watcher.terminate();
+    assert_eq!(status.code(), Some(0), "{rest:#?}");
+    assert_eq!(rest, ["SIGTERM: stopped between sweeps"]);
+}
+
+#[test]
+fn the_watcher_never_hangs_on_a_silent_resource_manager() {
+    let world = World::new();
+    // Connections queue in the listener's backlog and are never answered.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let clock = world.state.with_file_name("clock");
+    set_clock(&clock, T0);
+    let started = Instant::now();
+    let mut watcher = Watcher::start(
+        &world,
+        &clock,
+        &[
+            "--arm-endpoint",
+            &url,
+            "--read-timeout",
+            "300ms",
+            "--scope-deadline",
+            "2s",
+        ],
+    );
+    // The failed read is reported, bounded by the limits, and retried a minute later.
+    let error = watcher.until("error: ");
+    assert!(
+        error.contains("cannot list the subscriptions")
+            && error.contains("not read within 2s (--scope-deadline)"),
+        "{error}"
+    );
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T06:01:00Z"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    // At the retry it tries again, and is bounded again.
+    set_clock(&clock, "2026-12-03T06:01:00Z");
+    watcher.until("error: cannot list the subscriptions");
+    assert_eq!(
+        watcher.until("next sweep at "),
+        "next sweep at 2026-12-03T06:02:00Z"
+    );
+    let (status, rest) = watcher.terminate();
+    assert_eq!(status.code(), Some(0), "{rest:#?}");
 }

@@ -1,24 +1,26 @@
-//! `portcullis jit`: `request` a grant, `list` grants, `revoke` one, `sweep` the expired ones
-//! (once, or `--watch`). Every command that reads the cloud first finishes the writes an earlier
-//! `fix` or `jit` left without an outcome, then closes the expired grants it finds, then does
-//! its own work.
+//! `portcullis jit`: `request` a grant, `list` grants, `log` the ledger's events, `revoke` one,
+//! `sweep` the expired ones (once, or `--watch`). Every command that reads the cloud first
+//! finishes the writes an earlier `fix` or `jit` left without an outcome, then closes the expired
+//! grants it finds, then does its own work. The ledger is the one in `--store`, the store the
+//! audit history uses.
 //!
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
 //! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
+use crate::audit::schedule::Stopper;
 use crate::engine::EngineConfig;
 use crate::fix::clouds::{Connect, Wrote};
 use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
-use crate::jit::ledger::{Grant, Ledger, RuleAt, State};
+use crate::jit::ledger::{Closing, Event, EventKind, Grant, Ledger, RuleAt, State};
 use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
@@ -28,6 +30,7 @@ use crate::output::escape::visible;
 
 use super::PolicyArgs;
 use super::fix::EXIT_PARTIAL;
+use super::history::StoreArg;
 use super::source::{SourceArgs, incomplete_exit};
 
 #[derive(Debug, Subcommand)]
@@ -36,6 +39,8 @@ pub(super) enum JitCommand {
     Request(Box<RequestArgs>),
     /// List the grants the ledger records: the active ones, or all with --all.
     List(ListArgs),
+    /// List the ledger's events: every request (granted or refused), grant and close.
+    Log(LogArgs),
     /// Close a grant now.
     Revoke(Box<RevokeArgs>),
     /// Close every grant whose expiry has passed, from cloud state alone.
@@ -60,6 +65,8 @@ pub(super) struct RequestArgs {
     source: SourceArgs,
     #[command(flatten)]
     policy: PolicyArgs,
+    #[command(flatten)]
+    store: StoreArg,
     /// The VM: its Azure resource id, its name, or tag:KEY=VALUE (one VM).
     #[arg(long, value_name = "VM")]
     vm: String,
@@ -97,6 +104,16 @@ pub(super) struct ListArgs {
     all: bool,
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     format: ListFormat,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct LogArgs {
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    format: ListFormat,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,14 +129,19 @@ pub(super) struct RevokeArgs {
     grant: GrantId,
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 #[derive(Debug, Args)]
 pub(super) struct SweepArgs {
     #[command(flatten)]
     source: SourceArgs,
+    #[command(flatten)]
+    store: StoreArg,
     /// Keep running: sleep until the next expiry (or --interval, whichever comes first), sweep,
-    /// and again; grants requested meanwhile are found at the next wake.
+    /// and again; grants requested meanwhile are found at the next wake. SIGTERM or SIGINT
+    /// stops it between sweeps.
     #[arg(long)]
     watch: bool,
     /// With --watch: the longest sleep between two sweeps.
@@ -131,6 +153,7 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
     match command {
         JitCommand::Request(args) => run_request(*args),
         JitCommand::List(args) => run_list(&args),
+        JitCommand::Log(args) => run_log(&args),
         JitCommand::Revoke(args) => run_revoke(*args),
         JitCommand::Sweep(args) => run_sweep(*args),
         JitCommand::Policy(PolicyCommand::Validate { file }) => {
@@ -145,15 +168,17 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 struct Live {
     snapshot: Snapshot,
     writer: Writer,
-    ledger: Ledger,
+    /// The ledger, or why the store could not be opened: closing never waits for it.
+    ledger: Result<Box<dyn Ledger>, String>,
     now: OffsetDateTime,
     who: String,
     failed: bool,
 }
 
 impl Live {
-    /// Recovers what an earlier command left half-done, then reads the estate.
-    fn connect(source: &SourceArgs) -> Result<Live, String> {
+    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate.
+    fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
+        let ledger = store.ledger();
         let endpoint = live_azure(source)?;
         let mut writer = Writer::new(Connect {
             aws_profile: None,
@@ -166,7 +191,7 @@ impl Live {
         Ok(Live {
             snapshot: loaded.snapshot,
             writer,
-            ledger: Ledger::in_state_dir().map_err(|e| e.to_string())?,
+            ledger,
             now: clock::now()?,
             who: identity::azure_requester(),
             failed,
@@ -211,7 +236,7 @@ impl Live {
                             &held.grant,
                             State::Expired,
                             &format!("expired at {expired}"),
-                        )?;
+                        );
                     }
                 }
             }
@@ -240,10 +265,61 @@ impl Live {
         }
     }
 
-    fn close(&self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
-        self.ledger
-            .closed(grant, state, &format_instant(self.now), &self.who, detail)
-            .map_err(|e| e.to_string())
+    /// Records that `grant` ended, after its rules were deleted.
+    fn close(&mut self, grant: &GrantId, state: State, detail: &str) {
+        let closing = Closing {
+            grant: grant.clone(),
+            state,
+            at: format_instant(self.now),
+            who: self.who.clone(),
+            detail: detail.to_owned(),
+        };
+        self.note(&format!("the close of grant {grant}"), |ledger| {
+            ledger.closed(&closing)
+        });
+    }
+
+    /// Writes what the cloud already holds (`what`) to the ledger. The cloud is the truth, so a
+    /// ledger that cannot be written does not stop the command: it is reported, and the exit is
+    /// partial.
+    fn note(
+        &mut self,
+        what: &str,
+        write: impl FnOnce(&mut dyn Ledger) -> Result<(), crate::store::StoreError>,
+    ) {
+        let written = match &mut self.ledger {
+            Ok(ledger) => write(ledger.as_mut()).map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        };
+        if let Err(why) = written {
+            eprintln!(
+                "error: {what} is not recorded in the JIT ledger: {}",
+                visible(&why)
+            );
+            self.failed = true;
+        }
+    }
+
+    /// An event of grant `id` at the command's time, by its requester.
+    fn event(&self, id: &GrantId, kind: EventKind, detail: String) -> Event {
+        Event {
+            at: format_instant(self.now),
+            grant: Some(id.clone()),
+            kind,
+            who: self.who.clone(),
+            detail,
+        }
+    }
+
+    /// Records `event` before anything is written for it: an error (nothing written) when the
+    /// ledger cannot take it.
+    fn record_first(&mut self, event: &Event) -> Result<(), String> {
+        let ledger = self.ledger.as_mut().map_err(|why| why.clone());
+        ledger
+            .and_then(|ledger| ledger.record(event).map_err(|e| e.to_string()))
+            .map_err(|why| {
+                format!("{why}; a request is recorded before it is granted: nothing was written")
+            })
     }
 }
 
@@ -309,7 +385,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         Some(path) => JitPolicy::load(path).map_err(|e| e.to_string())?,
         None => JitPolicy::builtin(),
     };
-    let mut live = Live::connect(&args.source)?;
+    let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let now = live.now;
     let expires = now + args.duration;
@@ -332,33 +408,24 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         duration: args.duration,
         justification: args.justification.as_deref(),
     };
-    if let Err(refusal) = jit_policy.check(&ask) {
-        live.ledger
-            .event(
-                &opened,
-                Some(&id),
-                "refused",
-                &live.who,
-                &refusal.to_string(),
-            )
-            .map_err(|e| e.to_string())?;
-        return Err(refusal.to_string());
+    let refused = jit_policy
+        .check(&ask)
+        .map_err(|refusal| refusal.to_string());
+    if let Err(refusal) = refused {
+        let event = live.event(&id, EventKind::Refused, refusal.clone());
+        live.note(&format!("the refusal of grant {id}"), |ledger| {
+            ledger.record(&event)
+        });
+        return Err(refusal);
     }
-    live.ledger
-        .event(
-            &opened,
-            Some(&id),
-            "requested",
-            &live.who,
-            &format!(
-                "{} from {} to {} for {}: {justification}",
-                access.ports_text(),
-                access.source,
-                planned.vm_id,
-                clock::show_duration(args.duration)
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+    let asked = format!(
+        "{} from {} to {} for {}: {justification}",
+        access.ports_text(),
+        access.source,
+        planned.vm_id,
+        clock::show_duration(args.duration)
+    );
+    live.record_first(&live.event(&id, EventKind::Requested, asked))?;
     let mut made: Vec<RuleAt> = Vec::new();
     for create in &planned.creates {
         let result = live
@@ -397,12 +464,12 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         closed: None,
         rules: made,
     };
-    live.ledger.opened(&grant).map_err(|e| e.to_string())?;
+    live.note(&format!("grant {id}"), |ledger| ledger.opened(&grant));
     for (old, nsgs) in &planned.replaces {
         for nsg in nsgs {
             close_rule(&mut live, old, nsg, "close replaced");
         }
-        live.close(old, State::Replaced, &format!("replaced by grant {id}"))?;
+        live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
     println!(
         "granted {id}: {} from {} to {} until {}",
@@ -440,72 +507,156 @@ fn close_rule(live: &mut Live, id: &GrantId, nsg: &str, verb: &str) -> bool {
 }
 
 fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
-    let mut live = Live::connect(&args.source)?;
+    let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
-    let recorded = live.ledger.get(&args.grant).map_err(|e| e.to_string())?;
-    if held.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
-        return Err(format!(
-            "grant {} has no rule in the NSGs read and is not active in the ledger: nothing to \
-             revoke (`portcullis jit list --all` shows how it ended)",
-            args.grant
-        ));
+    if held.is_empty() {
+        // Only the ledger knows a grant whose rules are gone already.
+        let recorded = match &mut live.ledger {
+            Ok(ledger) => ledger.grant(&args.grant).map_err(|e| e.to_string()),
+            Err(why) => Err(why.clone()),
+        };
+        match recorded {
+            Ok(Some(grant)) if grant.state == State::Active => {}
+            Ok(_) => {
+                return Err(format!(
+                    "grant {} has no rule in the NSGs read and is not active in the ledger: \
+                     nothing to revoke (`portcullis jit list --all` shows how it ended)",
+                    args.grant
+                ));
+            }
+            Err(why) => {
+                return Err(format!(
+                    "grant {} has no rule in the NSGs read, and the ledger cannot be read: {why}",
+                    args.grant
+                ));
+            }
+        }
     }
     let mut closed = true;
     for one in &held {
         closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
     }
     if closed {
-        live.close(&args.grant, State::Revoked, "revoked")?;
+        live.close(&args.grant, State::Revoked, "revoked");
         println!("revoked {}", args.grant);
     }
     Ok(live.exit(ExitCode::SUCCESS))
 }
 
+/// After a failed sweep, how soon `--watch` tries again (sooner with a shorter --interval).
+const RETRY: Duration = Duration::from_secs(60);
+
 fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
+    if !args.watch {
+        let mut live = Live::connect(&args.source, &args.store)?;
+        live.sweep()?;
+        return Ok(live.exit(ExitCode::SUCCESS));
+    }
+    live_azure(&args.source)?;
+    // Caught from the start, so a signal during a sweep stops the watcher once it is done.
+    let mut stopper = Stopper::new()?;
     loop {
-        let mut live = Live::connect(&args.source)?;
-        let next = live.sweep()?;
-        if !args.watch {
-            return Ok(live.exit(ExitCode::SUCCESS));
+        // A failed sweep is reported, and the next one tried soon: the cause may pass.
+        let wake = match sweep_once(&args) {
+            Ok((now, next)) => next.map_or(now + args.interval, |at| at.min(now + args.interval)),
+            Err(message) => {
+                eprintln!("error: {}", visible(&message));
+                clock::now()? + args.interval.min(RETRY)
+            }
+        };
+        eprintln!("next sweep at {}", format_instant(wake));
+        if let Some(signal) = wait_until(&mut stopper, wake)? {
+            eprintln!("{signal}: stopped between sweeps");
+            return Ok(ExitCode::SUCCESS);
         }
-        let wait = next
-            .map(|at| Duration::try_from(at - live.now).unwrap_or(Duration::ZERO))
-            .map_or(args.interval, |until| until.min(args.interval));
-        std::thread::sleep(wait + Duration::from_secs(1));
     }
 }
 
+/// One sweep of `--watch`: the time it ran at, and the next expiry still open.
+fn sweep_once(args: &SweepArgs) -> Result<(OffsetDateTime, Option<OffsetDateTime>), String> {
+    let mut live = Live::connect(&args.source, &args.store)?;
+    let next = live.sweep()?;
+    Ok((live.now, next))
+}
+
+/// Waits until the clock reads `wake`, reading it again at least every [`clock::recheck`];
+/// returns the signal that stopped the wait first, if one did.
+fn wait_until(stopper: &mut Stopper, wake: OffsetDateTime) -> Result<Option<&'static str>, String> {
+    loop {
+        let now = clock::now()?;
+        if now >= wake {
+            return Ok(None);
+        }
+        let left = Duration::try_from(wake - now).unwrap_or(Duration::ZERO);
+        if let Some(signal) = stopper.wait(Instant::now() + left.min(clock::recheck()))? {
+            return Ok(Some(signal));
+        }
+    }
+}
+
+fn run_log(args: &LogArgs) -> Result<ExitCode, String> {
+    let events = args.store.ledger()?.events().map_err(|e| e.to_string())?;
+    print_records(args.format, &events, "no events", |e| {
+        let grant = e.grant.as_ref().map_or("-".to_owned(), ToString::to_string);
+        format!(
+            "{}  {grant}  {}  by {}  {}",
+            e.at,
+            e.kind,
+            visible(&e.who),
+            visible(&e.detail)
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
 fn run_list(args: &ListArgs) -> Result<ExitCode, String> {
-    let ledger = Ledger::in_state_dir().map_err(|e| e.to_string())?;
-    let grants = ledger.list(args.all).map_err(|e| e.to_string())?;
-    match args.format {
+    let grants = args
+        .store
+        .ledger()?
+        .grants(args.all)
+        .map_err(|e| e.to_string())?;
+    let empty = format!("no {}grants", if args.all { "" } else { "active " });
+    print_records(args.format, &grants, &empty, |g| {
+        let end = match &g.closed {
+            Some(at) => format!("{} {at}", g.state),
+            None => format!("closes {}", g.closes),
+        };
+        format!(
+            "{}  {}  {}  from {}  by {}  opened {}  {}  ({})",
+            g.id,
+            visible(&g.vm_name),
+            g.ports.join(","),
+            g.source,
+            visible(&g.requester),
+            g.opened,
+            end,
+            visible(&g.justification)
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the ledger's `records` as a JSON list, or one `line` each (`empty` when there are
+/// none).
+fn print_records<T: serde::Serialize>(
+    format: ListFormat,
+    records: &[T],
+    empty: &str,
+    line: impl Fn(&T) -> String,
+) {
+    match format {
         ListFormat::Json => {
-            let text = serde_json::to_string_pretty(&grants).expect("grants are JSON");
+            let text = serde_json::to_string_pretty(records).expect("ledger records are JSON");
             println!("{text}");
         }
         ListFormat::Table => {
-            if grants.is_empty() {
-                println!("no {}grants", if args.all { "" } else { "active " });
+            if records.is_empty() {
+                println!("{empty}");
             }
-            for g in &grants {
-                let end = match &g.closed {
-                    Some(at) => format!("{} {at}", g.state),
-                    None => format!("closes {}", g.closes),
-                };
-                println!(
-                    "{}  {}  {}  from {}  by {}  opened {}  {}  ({})",
-                    g.id,
-                    visible(&g.vm_name),
-                    g.ports.join(","),
-                    g.source,
-                    visible(&g.requester),
-                    g.opened,
-                    end,
-                    visible(&g.justification)
-                );
+            for record in records {
+                println!("{}", line(record));
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
 }

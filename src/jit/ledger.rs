@@ -1,86 +1,38 @@
 //! The JIT ledger: every request (granted or refused), grant and close, with who, what, when and
-//! why. SQLite (`jit.db` in the state directory, [`crate::state_dir`]), write-ahead logging and
-//! a busy timeout so that a sweeper and a requester can share it, and a versioned schema
-//! (`PRAGMA user_version`, one migration a version).
+//! why. It is one side of the store that the audit history uses ([`crate::store`]): the
+//! [`Ledger`] trait, implemented by the embedded SQLite store (by default `audit.db` in the state
+//! directory) and by the PostgreSQL store, so that a team's requesters and sweepers share one
+//! record. Each write is one transaction, so a sweeper and a requester writing at once both
+//! keep their events.
 //!
 //! The ledger is a record, not the source of truth: a grant's expiry lives in the cloud rule
-//! ([`super::grant`]), so a lost ledger loses history, never a close. It should later move
-//! behind the store interface that the audit history uses, so that a team can share one server.
+//! ([`super::grant`]), so a lost or unreachable ledger loses history, never a close.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
 use super::grant::GrantId;
+use crate::store::StoreError;
 
-/// The ledger's file in the state directory.
-pub const FILE: &str = "jit.db";
-/// How long a write waits for another process's transaction.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The schema, one migration per version; `user_version` is the number applied.
-const MIGRATIONS: &[&str] = &["CREATE TABLE grants (
-        id TEXT PRIMARY KEY,
-        provider TEXT NOT NULL,
-        vm_id TEXT NOT NULL,
-        vm_name TEXT NOT NULL,
-        ports TEXT NOT NULL,
-        source TEXT NOT NULL,
-        requester TEXT NOT NULL,
-        justification TEXT NOT NULL,
-        opened TEXT NOT NULL,
-        closes TEXT NOT NULL,
-        state TEXT NOT NULL,
-        closed TEXT,
-        rules TEXT NOT NULL
-    );
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        at TEXT NOT NULL,
-        grant_id TEXT,
-        event TEXT NOT NULL,
-        who TEXT NOT NULL,
-        detail TEXT NOT NULL
-    );"];
-
-/// Why the ledger could not be used; names the file and what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    #[error(
-        "no state directory for the JIT ledger: set PORTCULLIS_STATE_DIR (or XDG_STATE_HOME or \
-         HOME)"
-    )]
-    NoStateDir,
-    #[error("JIT ledger {}: cannot create its folder: {source}; check the state directory's permissions", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("JIT ledger {}: {source}; check the state directory's permissions and free space", path.display())]
-    Sqlite {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
-    #[error(
-        "JIT ledger {}: schema version {found} is newer than this portcullis knows ({known}); \
-         use a newer portcullis",
-        path.display()
-    )]
-    Newer {
-        path: PathBuf,
-        found: usize,
-        known: usize,
-    },
-    #[error("JIT ledger {}: grant {grant} has state {state:?}, which no portcullis writes; the file is damaged", path.display())]
-    BadState {
-        path: PathBuf,
-        grant: String,
-        state: String,
-    },
+/// What the ledger records, written and read through the store.
+pub trait Ledger {
+    /// Records `event` alone: a request, a refusal.
+    fn record(&mut self, event: &Event) -> Result<(), StoreError>;
+    /// Records an opened grant (its rules written) and its `opened` event, in one transaction.
+    fn opened(&mut self, grant: &Grant) -> Result<(), StoreError>;
+    /// Marks the grant ended as the closing says, unless it had ended already (a sweep after a
+    /// revoke does not rewrite how it ended), and records the close, in one transaction. A grant
+    /// the ledger does not know (opened elsewhere, or before the ledger was lost) gets the event
+    /// only.
+    fn closed(&mut self, closing: &Closing) -> Result<(), StoreError>;
+    /// The grants, oldest first: the active ones, or with `all` every one.
+    fn grants(&mut self, all: bool) -> Result<Vec<Grant>, StoreError>;
+    /// Grant `id`, if recorded.
+    fn grant(&mut self, id: &GrantId) -> Result<Option<Grant>, StoreError>;
+    /// Every event, in the order they were recorded.
+    fn events(&mut self) -> Result<Vec<Event>, StoreError>;
 }
 
 /// How a grant stands.
@@ -105,15 +57,15 @@ impl fmt::Display for State {
 }
 
 impl FromStr for State {
-    type Err = ();
+    type Err = String;
 
-    fn from_str(text: &str) -> Result<Self, ()> {
+    fn from_str(text: &str) -> Result<Self, String> {
         match text {
             "active" => Ok(State::Active),
             "expired" => Ok(State::Expired),
             "revoked" => Ok(State::Revoked),
             "replaced" => Ok(State::Replaced),
-            _ => Err(()),
+            _ => Err(format!("grant state {text:?}, which no portcullis writes")),
         }
     }
 }
@@ -145,114 +97,70 @@ pub struct Grant {
     pub rules: Vec<RuleAt>,
 }
 
-/// The ledger, open.
-pub struct Ledger {
-    path: PathBuf,
-    conn: Connection,
+/// What happened to a grant, or to a request for one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    Requested,
+    Refused,
+    Opened,
+    /// It ended, as this state.
+    Closed(State),
 }
 
-impl Ledger {
-    /// `jit.db` in the state directory (created with it).
-    pub fn in_state_dir() -> Result<Self, LedgerError> {
-        let dir = crate::state_dir::locate().ok_or(LedgerError::NoStateDir)?;
-        Ledger::open(&dir.join(FILE))
-    }
-
-    /// Opens (creating) the ledger at `path` and brings its schema up to date.
-    pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        let fail = |source| LedgerError::Sqlite {
-            path: path.to_path_buf(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| LedgerError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        }
-        let mut conn = Connection::open(path).map_err(fail)?;
-        conn.busy_timeout(BUSY_TIMEOUT).map_err(fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(fail)?;
-        let version: usize = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(fail)?;
-        if version > MIGRATIONS.len() {
-            return Err(LedgerError::Newer {
-                path: path.to_path_buf(),
-                found: version,
-                known: MIGRATIONS.len(),
-            });
-        }
-        for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = conn.transaction().map_err(fail)?;
-            tx.execute_batch(migration).map_err(fail)?;
-            tx.pragma_update(None, "user_version", index + 1)
-                .map_err(fail)?;
-            tx.commit().map_err(fail)?;
-        }
-        Ok(Ledger {
-            path: path.to_path_buf(),
-            conn,
-        })
-    }
-
-    fn fail(&self, source: rusqlite::Error) -> LedgerError {
-        LedgerError::Sqlite {
-            path: self.path.clone(),
-            source,
+impl fmt::Display for EventKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EventKind::Requested => f.write_str("requested"),
+            EventKind::Refused => f.write_str("refused"),
+            EventKind::Opened => f.write_str("opened"),
+            EventKind::Closed(state) => write!(f, "closed: {state}"),
         }
     }
+}
 
-    /// Records an event: `requested`, `refused`, `opened`, `closed`, with who and why.
-    pub fn event(
-        &self,
-        at: &str,
-        grant: Option<&GrantId>,
-        event: &str,
-        who: &str,
-        detail: &str,
-    ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "INSERT INTO events (at, grant_id, event, who, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![at, grant.map(GrantId::as_str), event, who, detail],
-            )
-            .map(drop)
-            .map_err(|e| self.fail(e))
+impl FromStr for EventKind {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "requested" => Ok(EventKind::Requested),
+            "refused" => Ok(EventKind::Refused),
+            "opened" => Ok(EventKind::Opened),
+            _ => match text.strip_prefix("closed: ") {
+                Some(state) => state.parse().map(EventKind::Closed),
+                None => Err(format!("event {text:?}, which no portcullis writes")),
+            },
+        }
     }
+}
 
-    /// Records an opened grant (its rules written).
-    pub fn opened(&self, grant: &Grant) -> Result<(), LedgerError> {
-        let rules = serde_json::to_string(&grant.rules).expect("rules are JSON");
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO grants (id, provider, vm_id, vm_name, ports, source, \
-                 requester, justification, opened, closes, state, closed, rules) VALUES \
-                 (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                params![
-                    grant.id.as_str(),
-                    grant.provider,
-                    grant.vm_id,
-                    grant.vm_name,
-                    grant.ports.join(","),
-                    grant.source,
-                    grant.requester,
-                    grant.justification,
-                    grant.opened,
-                    grant.closes,
-                    grant.state.to_string(),
-                    grant.closed,
-                    rules,
-                ],
-            )
-            .map_err(|e| self.fail(e))?;
-        self.event(
-            &grant.opened,
-            Some(&grant.id),
-            "opened",
-            &grant.requester,
-            &format!(
+impl Serialize for EventKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// One line of the ledger's record (and of `jit log --format json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// RFC 3339.
+    pub at: String,
+    pub grant: Option<GrantId>,
+    #[serde(rename = "event")]
+    pub kind: EventKind,
+    pub who: String,
+    pub detail: String,
+}
+
+impl Event {
+    /// The `opened` event of `grant`: what it opens, to whom, until when and why.
+    pub fn opened(grant: &Grant) -> Self {
+        Event {
+            at: grant.opened.clone(),
+            grant: Some(grant.id.clone()),
+            kind: EventKind::Opened,
+            who: grant.requester.clone(),
+            detail: format!(
                 "{} from {} to {} until {}: {}",
                 grant.ports.join(", "),
                 grant.source,
@@ -260,188 +168,52 @@ impl Ledger {
                 grant.closes,
                 grant.justification
             ),
-        )
-    }
-
-    /// Records that grant `id` ended (`state`) at `at`, by `who`; a grant the ledger does not
-    /// know (opened elsewhere, or before the ledger was lost) gets the event only.
-    pub fn closed(
-        &self,
-        id: &GrantId,
-        state: State,
-        at: &str,
-        who: &str,
-        detail: &str,
-    ) -> Result<(), LedgerError> {
-        self.conn
-            .execute(
-                "UPDATE grants SET state = ?2, closed = ?3 WHERE id = ?1 AND state = 'active'",
-                params![id.as_str(), state.to_string(), at],
-            )
-            .map_err(|e| self.fail(e))?;
-        self.event(at, Some(id), &format!("closed: {state}"), who, detail)
-    }
-
-    /// The grants, oldest first: the active ones, or with `all` every one.
-    pub fn list(&self, all: bool) -> Result<Vec<Grant>, LedgerError> {
-        let mut statement = self
-            .conn
-            .prepare(
-                "SELECT id, provider, vm_id, vm_name, ports, source, requester, justification, \
-                 opened, closes, state, closed, rules FROM grants \
-                 WHERE ?1 OR state = 'active' ORDER BY opened, id",
-            )
-            .map_err(|e| self.fail(e))?;
-        let rows = statement
-            .query_map(params![all], row)
-            .map_err(|e| self.fail(e))?;
-        let mut grants = Vec::new();
-        for read in rows {
-            let (grant, state) = read.map_err(|e| self.fail(e))?;
-            grants.push(self.with_state(grant, state)?);
         }
-        Ok(grants)
-    }
-
-    /// Grant `id`, if recorded.
-    pub fn get(&self, id: &GrantId) -> Result<Option<Grant>, LedgerError> {
-        let found = self
-            .conn
-            .query_row(
-                "SELECT id, provider, vm_id, vm_name, ports, source, requester, justification, \
-                 opened, closes, state, closed, rules FROM grants WHERE id = ?1",
-                params![id.as_str()],
-                row,
-            )
-            .optional()
-            .map_err(|e| self.fail(e))?;
-        found
-            .map(|(grant, state)| self.with_state(grant, state))
-            .transpose()
-    }
-
-    fn with_state(&self, mut grant: Grant, state: String) -> Result<Grant, LedgerError> {
-        grant.state = state.parse().map_err(|()| LedgerError::BadState {
-            path: self.path.clone(),
-            grant: grant.id.to_string(),
-            state,
-        })?;
-        Ok(grant)
     }
 }
 
-/// A row of `grants`, with its state as text.
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Grant, String)> {
-    let id: String = r.get(0)?;
-    let ports: String = r.get(4)?;
-    let rules: String = r.get(12)?;
-    let grant = Grant {
-        id: GrantId::parse(&id).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
-        })?,
-        provider: r.get(1)?,
-        vm_id: r.get(2)?,
-        vm_name: r.get(3)?,
-        ports: ports.split(',').map(str::to_owned).collect(),
-        source: r.get(5)?,
-        requester: r.get(6)?,
-        justification: r.get(7)?,
-        opened: r.get(8)?,
-        closes: r.get(9)?,
-        state: State::Active,
-        closed: r.get(11)?,
-        rules: serde_json::from_str(&rules).map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(12, rusqlite::types::Type::Text, e.into())
-        })?,
-    };
-    Ok((grant, r.get(10)?))
+/// A grant ending: how, when, by whom and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closing {
+    pub grant: GrantId,
+    pub state: State,
+    pub at: String,
+    pub who: String,
+    pub detail: String,
+}
+
+impl Closing {
+    /// The close as an event.
+    pub fn event(&self) -> Event {
+        Event {
+            at: self.at.clone(),
+            grant: Some(self.grant.clone()),
+            kind: EventKind::Closed(self.state),
+            who: self.who.clone(),
+            detail: self.detail.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn grant(id: &str, opened: &str) -> Grant {
-        Grant {
-            id: GrantId::parse(id).unwrap(),
-            provider: "azure".into(),
-            vm_id:
-                "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/web"
-                    .into(),
-            vm_name: "web".into(),
-            ports: vec!["22/tcp".into(), "3389/tcp".into()],
-            source: "203.0.113.9/32".into(),
-            requester: "alice@contoso.com".into(),
-            justification: "INC-42".into(),
-            opened: opened.into(),
-            closes: "2026-12-03T09:00:00Z".into(),
-            state: State::Active,
-            closed: None,
-            rules: vec![RuleAt {
-                nsg: "/subscriptions/s/…/web-nsg".into(),
-                rule: format!("portcullis-jit-{id}"),
-            }],
+    #[test]
+    fn event_kinds_read_back_as_written() {
+        let kinds = [
+            EventKind::Requested,
+            EventKind::Refused,
+            EventKind::Opened,
+            EventKind::Closed(State::Expired),
+            EventKind::Closed(State::Revoked),
+            EventKind::Closed(State::Replaced),
+        ];
+        for kind in kinds {
+            assert_eq!(kind.to_string().parse(), Ok(kind), "{kind}");
         }
-    }
-
-    #[test]
-    fn grants_are_recorded_listed_and_closed_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state").join(FILE);
-        let ledger = Ledger::open(&path).unwrap();
-        let (a, b) = (
-            grant("aaaaaaaaaaaa", "2026-12-03T06:00:00Z"),
-            grant("bbbbbbbbbbbb", "2026-12-03T07:00:00Z"),
-        );
-        ledger.opened(&a).unwrap();
-        ledger.opened(&b).unwrap();
-        assert_eq!(ledger.list(false).unwrap(), [a.clone(), b.clone()]);
-        ledger
-            .closed(&a.id, State::Revoked, "2026-12-03T07:30:00Z", "bob", "done")
-            .unwrap();
-        // A second close (a sweep after the revoke) does not rewrite how it ended.
-        ledger
-            .closed(
-                &a.id,
-                State::Expired,
-                "2026-12-03T09:00:00Z",
-                "sweep",
-                "expired",
-            )
-            .unwrap();
-        drop(ledger);
-        let ledger = Ledger::open(&path).unwrap();
-        assert_eq!(ledger.list(false).unwrap(), [b]);
-        let ended = ledger.get(&a.id).unwrap().unwrap();
-        assert_eq!(
-            (ended.state, ended.closed.as_deref()),
-            (State::Revoked, Some("2026-12-03T07:30:00Z"))
-        );
-        assert_eq!(ledger.list(true).unwrap().len(), 2);
-        let events: i64 = ledger
-            .conn
-            .query_row("SELECT count(*) FROM events", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(events, 4);
-        let mode: String = ledger
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(mode, "wal");
-    }
-
-    #[test]
-    fn a_newer_schema_is_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(FILE);
-        Connection::open(&path)
-            .unwrap()
-            .pragma_update(None, "user_version", 99)
-            .unwrap();
-        let error = Ledger::open(&path).err().unwrap();
-        assert!(
-            matches!(error, LedgerError::Newer { found: 99, .. }),
-            "{error}"
-        );
+        for bad in ["closed", "closed: lost", "deleted", ""] {
+            assert!(bad.parse::<EventKind>().is_err(), "{bad}");
+        }
     }
 }

@@ -6,8 +6,9 @@
 //! (the lock-down of `fix plan --strategy jit`) matching it. The expiry travels in the rule
 //! itself ([`grant`]: its description), so [`sweep`] closes expired grants from cloud state alone,
 //! with no ledger. The stages of a request are in [`request`]; who may ask for what is
-//! [`policy`]; every request, grant and close is recorded in the [`ledger`]; writes go through
-//! `fix`'s journal and its one journaled-write helper ([`write`]).
+//! [`policy`]; every request, grant and close is recorded in the [`ledger`] (in the store the
+//! audit history uses); writes go through `fix`'s journal and its one journaled-write helper
+//! ([`write`]).
 
 pub mod clock;
 pub mod grant;

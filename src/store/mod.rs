@@ -1,16 +1,21 @@
-//! The audit store: where `portcullis audit` records each run and what `portcullis history`
-//! reads back. One trait, [`Store`], with an embedded SQLite backend (the default, in the state
-//! directory) and a PostgreSQL backend for a team's shared server. Every backend runs its
-//! versioned migrations on open, and writes a run under a lock so that two audits never
-//! interleave. Both keep a run's lists as JSON text; the helpers here turn them back.
+//! The store: where `portcullis audit` records each run and what `portcullis history` reads
+//! back ([`Store`]), and where `portcullis jit` keeps its ledger
+//! ([`crate::jit::ledger::Ledger`]). Both traits are implemented by an embedded SQLite backend
+//! (the default, `audit.db` in the state directory) and a PostgreSQL backend for a team's shared
+//! server, so that one `--store` holds a team's audit history and JIT ledger. Every backend runs
+//! its versioned migrations (one sequence for all its tables) on open, and writes a run under a
+//! lock so that two audits never interleave. Both keep a run's lists as JSON text; the helpers
+//! here turn them back.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::audit::record::{Life, NewRun, Observation, Observed};
+use crate::jit::ledger::Ledger;
 use crate::model::MissingScope;
 
+mod ledger;
 mod postgres;
 mod sqlite;
 
@@ -81,20 +86,20 @@ pub trait Store {
 pub enum StoreError {
     #[error("store URL `{0}` is neither sqlite:PATH nor postgres://…")]
     BadUrl(String),
-    #[error("no state directory for the audit store: set PORTCULLIS_STATE_DIR or pass --store")]
+    #[error("no state directory for the store: set PORTCULLIS_STATE_DIR or pass --store")]
     NoStateDir,
-    #[error("cannot create the audit store's folder {}: {source}", path.display())]
+    #[error("cannot create the store's folder {}: {source}", path.display())]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("audit store {store}: {source}")]
+    #[error("store {store}: {source}")]
     Sqlite {
         store: String,
         source: rusqlite::Error,
     },
     #[error(
-        "audit store {store} is held by another audit ({holder}); waited {}s — try again when it has finished",
+        "store {store} is held by another writer ({holder}); waited {}s — try again when it has finished",
         waited.as_secs()
     )]
     Locked {
@@ -102,31 +107,31 @@ pub enum StoreError {
         holder: String,
         waited: Duration,
     },
-    #[error("audit store {store}: {detail}")]
+    #[error("store {store}: {detail}")]
     Postgres {
         store: String,
         detail: String,
         source: tokio_postgres::Error,
     },
     #[error(
-        "audit store {store}: no answer within {}s of connecting; check the URL's host and port, or raise its connect_timeout",
+        "store {store}: no answer within {}s of connecting; check the URL's host and port, or raise its connect_timeout",
         waited.as_secs()
     )]
     ConnectTimeout { store: String, waited: Duration },
-    #[error("audit store {store}: cannot start the PostgreSQL client: {source}")]
+    #[error("store {store}: cannot start the PostgreSQL client: {source}")]
     Client {
         store: String,
         source: std::io::Error,
     },
-    #[error("audit store {store}: cannot set up TLS: {source}")]
+    #[error("store {store}: cannot set up TLS: {source}")]
     Tls {
         store: String,
         source: rustls::Error,
     },
-    #[error("audit store {store} holds a bad value: {message}")]
+    #[error("store {store} holds a bad value: {message}")]
     Corrupt { store: String, message: String },
     #[error(
-        "audit store {store} has schema version {found}, newer than this portcullis knows ({known}); upgrade portcullis"
+        "store {store} has schema version {found}, newer than this portcullis knows ({known}); upgrade portcullis"
     )]
     TooNew {
         store: String,
@@ -170,6 +175,14 @@ impl StoreUrl {
 
 /// Opens (creating if needed) the store at `url` and brings its schema up to date.
 pub fn open(url: &StoreUrl) -> Result<Box<dyn Store>, StoreError> {
+    match url {
+        StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, LOCK_WAIT)?)),
+        StoreUrl::Postgres(url) => Ok(Box::new(PostgresStore::open(url, LOCK_WAIT)?)),
+    }
+}
+
+/// [`open`], for the JIT ledger it holds.
+pub fn open_ledger(url: &StoreUrl) -> Result<Box<dyn Ledger>, StoreError> {
     match url {
         StoreUrl::Sqlite(path) => Ok(Box::new(SqliteStore::open(path, LOCK_WAIT)?)),
         StoreUrl::Postgres(url) => Ok(Box::new(PostgresStore::open(url, LOCK_WAIT)?)),

@@ -9,6 +9,8 @@
 //! others), as libpq's `verify-full` does. Connecting (TCP, TLS and authentication together)
 //! gives up after the URL's `connect_timeout`, else [`CONNECT_TIMEOUT`].
 
+mod ledger;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::error::Error as _;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use crate::audit::record::{self, Life, NewRun, Observation, Subject};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_history.sql"),
     include_str!("migrations/postgres/0002_fix_times.sql"),
+    include_str!("migrations/postgres/0003_jit_ledger.sql"),
 ];
 
 /// How long connecting may take when the URL sets no `connect_timeout`.

@@ -1,6 +1,8 @@
 //! The embedded store: one SQLite file in WAL mode. A run is written in a `BEGIN IMMEDIATE`
 //! transaction, so a second audit waits (up to the busy timeout) for the first to commit.
 
+mod ledger;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use crate::audit::record::{self, Life, NewRun, Observation, Subject};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/sqlite/0001_history.sql"),
     include_str!("migrations/sqlite/0002_fix_times.sql"),
+    include_str!("migrations/sqlite/0003_jit_ledger.sql"),
 ];
 
 pub struct SqliteStore {
@@ -361,7 +364,7 @@ mod tests {
         .unwrap();
         drop(conn);
         let mut store = SqliteStore::open(&path, Duration::ZERO).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 2);
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
         let lives = store.lives().unwrap();
         assert_eq!(lives[0].fixed_at.as_deref(), Some("t2"));
         assert_eq!(lives[0].opened_at, None);

@@ -18,6 +18,7 @@ use crate::audit::record::{self, Life, NewRun, Observation};
 use crate::audit::schedule::Schedule;
 use crate::audit::{metrics, notify, open, trend};
 use crate::finding::Status;
+use crate::jit::ledger::Ledger;
 use crate::limits;
 use crate::output;
 use crate::output::escape::visible;
@@ -26,20 +27,32 @@ use render::Style;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+/// `--store`, which `audit`, `history` and `jit` share.
 #[derive(Debug, Args)]
-pub(super) struct StoreArg {
-    /// The audit store: sqlite:PATH or postgres://…; default sqlite: at audit.db in the state
-    /// directory ($PORTCULLIS_STATE_DIR, else $XDG_STATE_HOME/portcullis, else
-    /// ~/.local/state/portcullis).
+pub(in crate::cli) struct StoreArg {
+    /// The store of the audit history and the JIT ledger: sqlite:PATH or postgres://…; default
+    /// sqlite: at audit.db in the state directory ($PORTCULLIS_STATE_DIR, else
+    /// $XDG_STATE_HOME/portcullis, else ~/.local/state/portcullis).
     #[arg(long, value_name = "URL")]
     store: Option<String>,
 }
 
 impl StoreArg {
     fn open(&self) -> Result<Box<dyn Store>, String> {
-        StoreUrl::from_arg(self.store.as_deref())
+        self.url()
             .and_then(|url| store::open(&url))
             .map_err(|e| e.to_string())
+    }
+
+    /// The JIT ledger the store holds.
+    pub(in crate::cli) fn ledger(&self) -> Result<Box<dyn Ledger>, String> {
+        self.url()
+            .and_then(|url| store::open_ledger(&url))
+            .map_err(|e| e.to_string())
+    }
+
+    fn url(&self) -> Result<StoreUrl, store::StoreError> {
+        StoreUrl::from_arg(self.store.as_deref())
     }
 }
 

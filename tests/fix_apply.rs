@@ -190,6 +190,19 @@ fn skipped(plan: &Value) -> Vec<String> {
     names
 }
 
+/// Applies `plan` again, which must find everything done and write nothing.
+fn second_apply_writes_nothing(fake: &FakeArm, state: &Path, plan: &Path) {
+    let writes = fake.stats().writes_by_nsg.values().sum::<u64>();
+    let again = apply(fake, state, plan, &["--yes"]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("nothing to write"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(fake.stats().writes_by_nsg.values().sum::<u64>(), writes);
+}
+
 /// Plans with `strategy`, applies, applies again, undoes, undoes again.
 fn apply_then_undo(strategy: &str, recommendation: &str) {
     let fake = start(Writes::default());
@@ -218,15 +231,7 @@ fn apply_then_undo(strategy: &str, recommendation: &str) {
         "one write at a time per NSG"
     );
 
-    let writes = fake.stats().writes_by_nsg.values().sum::<u64>();
-    let again = apply(&fake, &state, &plan_path, &["--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    assert!(
-        text(&again).contains("nothing to write"),
-        "{}",
-        text(&again)
-    );
-    assert_eq!(fake.stats().writes_by_nsg.values().sum::<u64>(), writes);
+    second_apply_writes_nothing(&fake, &state, &plan_path);
 
     let out = undo(&fake, &state, &plan_path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -464,15 +469,7 @@ fn azure_nsg_attach_filters_the_unfiltered_nic_only_and_undo_takes_it_away() {
     assert_eq!(after.len(), before.len());
     assert_eq!(fake.stats().overlapping_writes, 0);
 
-    let writes = fake.stats().writes_by_nsg.values().sum::<u64>();
-    let again = apply(&fake, &state, &plan_path, &["--yes"]);
-    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
-    assert!(
-        text(&again).contains("nothing to write"),
-        "{}",
-        text(&again)
-    );
-    assert_eq!(fake.stats().writes_by_nsg.values().sum::<u64>(), writes);
+    second_apply_writes_nothing(&fake, &state, &plan_path);
 
     let out = undo(&fake, &state, &plan_path);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));

@@ -84,6 +84,15 @@ pub enum Wrote {
     NotChecked,
 }
 
+impl From<azure_write::Deleted> for Wrote {
+    fn from(deleted: azure_write::Deleted) -> Self {
+        match deleted {
+            azure_write::Deleted::Deleted => Wrote::Changed,
+            azure_write::Deleted::AlreadyGone => Wrote::AlreadyThere,
+        }
+    }
+}
+
 /// The writers, by cloud and region.
 pub struct Clouds {
     runtime: Runtime,
@@ -195,10 +204,7 @@ impl Clouds {
                     &read.etag,
                     DefenderRules::Refuse,
                 ))?;
-                Ok(match deleted {
-                    azure_write::Deleted::Deleted => Wrote::Changed,
-                    azure_write::Deleted::AlreadyGone => Wrote::AlreadyThere,
-                })
+                Ok(Wrote::from(deleted))
             }
             (
                 Step::AwsAuthorize {
@@ -275,10 +281,7 @@ impl Clouds {
                 let nsg = NsgId::parse(nsg)?;
                 let writer = self.writers.azure(&self.runtime, step)?;
                 let deleted = self.runtime.block_on(writer.delete_nsg(&nsg, &read.etag))?;
-                Ok(match deleted {
-                    azure_write::Deleted::Deleted => Wrote::Changed,
-                    azure_write::Deleted::AlreadyGone => Wrote::AlreadyThere,
-                })
+                Ok(Wrote::from(deleted))
             }
             (Step::AzureNicNsg { nic, after, .. }, Live::AzureResource(Some(read))) => {
                 if mode == Mode::DryRun {

@@ -131,6 +131,26 @@ impl Shared {
         lose_if(state, lost, (201, headers, nsg))
     }
 
+    /// The checks a write of an existing resource passes first: its planned fault, an operation
+    /// on it not ended, `If-Match`. Gives its id and whether the answer is to be lost.
+    fn admit(
+        &self,
+        state: &mut MutableState,
+        resource: &Value,
+        method: Method,
+        if_match: Option<&str>,
+    ) -> Result<(String, bool), Answer> {
+        let id = resource["id"].as_str().unwrap_or_default().to_string();
+        let lost = self.planned_fault(state, &id, last(&id), method, &id)?;
+        if let Some(answer) = overlapping(state, &id) {
+            return Err(answer);
+        }
+        if !etag_matches(resource, if_match) {
+            return Err(precondition_failed(&id));
+        }
+        Ok((id, lost))
+    }
+
     fn delete_nsg(
         &self,
         state: &mut MutableState,
@@ -138,20 +158,11 @@ impl Shared {
         n: usize,
         request: &super::rules::Request<'_>,
     ) -> Answer {
-        let id = state.nsgs[s][n]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let lost = match self.planned_fault(state, &id, last(&id), Method::Delete, &id) {
-            Ok(lost) => lost,
+        let current = state.nsgs[s][n].clone();
+        let (id, lost) = match self.admit(state, &current, Method::Delete, request.if_match) {
+            Ok(admitted) => admitted,
             Err(answer) => return answer,
         };
-        if let Some(answer) = overlapping(state, &id) {
-            return answer;
-        }
-        if !etag_matches(&state.nsgs[s][n], request.if_match) {
-            return precondition_failed(&id);
-        }
         if state.nics[s].iter().any(|nic| names_nsg(nic, &id)) {
             return error(
                 400,
@@ -177,20 +188,11 @@ impl Shared {
         i: usize,
         request: &super::rules::Request<'_>,
     ) -> Answer {
-        let id = state.nics[s][i]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let lost = match self.planned_fault(state, &id, last(&id), Method::Put, &id) {
-            Ok(lost) => lost,
+        let current = state.nics[s][i].clone();
+        let (id, lost) = match self.admit(state, &current, Method::Put, request.if_match) {
+            Ok(admitted) => admitted,
             Err(answer) => return answer,
         };
-        if let Some(answer) = overlapping(state, &id) {
-            return answer;
-        }
-        if !etag_matches(&state.nics[s][i], request.if_match) {
-            return precondition_failed(&id);
-        }
         let Some(mut body) = object(request.body) else {
             return invalid_body();
         };

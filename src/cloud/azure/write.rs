@@ -744,22 +744,11 @@ impl NetworkWriter {
         progress: &Progress,
     ) -> Result<LiveResource, WriteError> {
         loop {
-            let live = self.read_resource(target, progress).await?.ok_or_else(|| {
-                target.error(ErrorKind::OperationFailed {
-                    status: "Succeeded".to_string(),
-                    error: "it is not there after the write; someone deleted it".to_string(),
-                })
-            })?;
-            match &live.provisioning_state {
-                ProvisioningState::Succeeded => return Ok(live),
-                ProvisioningState::Failed => {
-                    return Err(target.error(ErrorKind::OperationFailed {
-                        status: "Failed".to_string(),
-                        error: "its provisioningState is Failed".to_string(),
-                    }));
-                }
-                _ => self.pause(None).await,
+            let read = self.read_resource(target, progress).await?;
+            if let Some(live) = ended(target, read, |live| &live.provisioning_state)? {
+                return Ok(live);
             }
+            self.pause(None).await;
         }
     }
 
@@ -903,22 +892,11 @@ impl NetworkWriter {
         progress: &Progress,
     ) -> Result<LiveRule, WriteError> {
         loop {
-            let live = self.read(target, progress).await?.ok_or_else(|| {
-                target.error(ErrorKind::OperationFailed {
-                    status: "Succeeded".to_string(),
-                    error: "the rule is not there after the write; someone deleted it".to_string(),
-                })
-            })?;
-            match &live.provisioning_state {
-                ProvisioningState::Succeeded => return Ok(live),
-                ProvisioningState::Failed => {
-                    return Err(target.error(ErrorKind::OperationFailed {
-                        status: "Failed".to_string(),
-                        error: "the rule's provisioningState is Failed".to_string(),
-                    }));
-                }
-                _ => self.pause(None).await,
+            let read = self.read(target, progress).await?;
+            if let Some(live) = ended(target, read, |live| &live.provisioning_state)? {
+                return Ok(live);
             }
+            self.pause(None).await;
         }
     }
 
@@ -1049,6 +1027,29 @@ impl NetworkWriter {
     async fn pause(&self, asked: Option<Duration>) {
         let cap = self.session.limits().max_retry_after;
         tokio::time::sleep(asked.unwrap_or(POLL_INTERVAL).min(cap)).await;
+    }
+}
+
+/// What a read after a write says of its provisioning: `Some` once it has succeeded, `None`
+/// while it goes on; an error when it failed or the target is gone.
+fn ended<T>(
+    target: &Target<'_>,
+    read: Option<T>,
+    state: impl Fn(&T) -> &ProvisioningState,
+) -> Result<Option<T>, WriteError> {
+    let live = read.ok_or_else(|| {
+        target.error(ErrorKind::OperationFailed {
+            status: "Succeeded".to_string(),
+            error: "it is not there after the write; someone deleted it".to_string(),
+        })
+    })?;
+    match state(&live) {
+        ProvisioningState::Succeeded => Ok(Some(live)),
+        ProvisioningState::Failed => Err(target.error(ErrorKind::OperationFailed {
+            status: "Failed".to_string(),
+            error: "its provisioningState is Failed".to_string(),
+        })),
+        _ => Ok(None),
     }
 }
 

@@ -743,9 +743,23 @@ impl NetworkWriter {
         target: &Target<'_>,
         progress: &Progress,
     ) -> Result<LiveResource, WriteError> {
+        self.until_provisioned(
+            target,
+            async || self.read_resource(target, progress).await,
+            |live| &live.provisioning_state,
+        )
+        .await
+    }
+
+    /// What `read` gives once the provisioning it shows has ended, polled while it goes on.
+    async fn until_provisioned<T>(
+        &self,
+        target: &Target<'_>,
+        read: impl AsyncFn() -> Result<Option<T>, WriteError>,
+        state: impl Fn(&T) -> &ProvisioningState,
+    ) -> Result<T, WriteError> {
         loop {
-            let read = self.read_resource(target, progress).await?;
-            if let Some(live) = ended(target, read, |live| &live.provisioning_state)? {
+            if let Some(live) = ended(target, read().await?, &state)? {
                 return Ok(live);
             }
             self.pause(None).await;
@@ -891,13 +905,12 @@ impl NetworkWriter {
         target: &Target<'_>,
         progress: &Progress,
     ) -> Result<LiveRule, WriteError> {
-        loop {
-            let read = self.read(target, progress).await?;
-            if let Some(live) = ended(target, read, |live| &live.provisioning_state)? {
-                return Ok(live);
-            }
-            self.pause(None).await;
-        }
+        self.until_provisioned(
+            target,
+            async || self.read(target, progress).await,
+            |live| &live.provisioning_state,
+        )
+        .await
     }
 
     async fn delete(

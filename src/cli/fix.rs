@@ -135,7 +135,8 @@ pub(super) struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Strategy::QuickFix)]
     strategy: Strategy,
     /// A recommendation to fix (repeatable). Default: management-ports-closed for quick-fix,
-    /// management-ports-jit for jit.
+    /// management-ports-jit for jit. internet-facing-vm-nsg (opt-in) gives each Azure NIC with
+    /// no NSG a new one, which ends all its inbound internet access.
     #[arg(long = "rule", value_name = "ID")]
     recommendations: Vec<String>,
     /// Fix only these VMs: a glob on the VM's name or id, or tag:KEY / tag:KEY=VALUE

@@ -314,6 +314,14 @@ fn writable(properties: &Map<String, Value>) -> Map<String, Value> {
     written
 }
 
+/// How a PUT went.
+enum Put {
+    /// Made, and its operation ended.
+    Made,
+    /// Refused by its precondition on a retry: the first try may have made it.
+    MaybeMadeBefore,
+}
+
 /// How a delete ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Deleted {
@@ -702,25 +710,10 @@ impl NetworkWriter {
         let _one_at_a_time = lock.lock().await;
         let progress = Progress::default();
         let work = async {
-            let url = self.url(target);
             progress.set("writing it".to_string());
-            let sent = self
-                .session
-                .send(&Call {
-                    method: Method::PUT,
-                    url: &url,
-                    headers: vec![precondition.header()],
-                    body: Some(body.to_string().into_bytes()),
-                })
-                .await;
-            match sent.result {
-                Ok(reply) => {
-                    self.finish(target, &reply, &progress).await?;
-                    self.resource_provisioned(target, &progress).await
-                }
-                // A retry of a PUT whose answer was lost finds the precondition broken by that
-                // very PUT.
-                Err(error) if error.status == Some(412) && sent.retries > 0 => {
+            match self.send_put(target, body, precondition, &progress).await? {
+                Put::Made => self.resource_provisioned(target, &progress).await,
+                Put::MaybeMadeBefore => {
                     let live = self.resource_provisioned(target, &progress).await?;
                     if holds(&live) {
                         Ok(live)
@@ -728,10 +721,6 @@ impl NetworkWriter {
                         Err(target.error(ErrorKind::Stale(precondition.clone())))
                     }
                 }
-                Err(error) if error.status == Some(412) => {
-                    Err(target.error(ErrorKind::Stale(precondition.clone())))
-                }
-                Err(error) => Err(target.failed(error)),
             }
         };
         self.within_deadline(target, &progress, work).await
@@ -865,9 +854,26 @@ impl NetworkWriter {
         precondition: &Precondition,
         progress: &Progress,
     ) -> Result<LiveRule, WriteError> {
-        let url = self.url(target);
         let body = serde_json::json!({ "properties": writable(properties) });
         progress.set("writing the rule".to_string());
+        match self.send_put(target, &body, precondition, progress).await? {
+            Put::Made => self.provisioned(target, progress).await,
+            Put::MaybeMadeBefore => match self.read(target, progress).await? {
+                Some(live) if live.holds(properties) => self.provisioned(target, progress).await,
+                _ => Err(target.error(ErrorKind::Stale(precondition.clone()))),
+            },
+        }
+    }
+
+    /// Sends a PUT under `precondition` and waits for the operation it starts.
+    async fn send_put(
+        &self,
+        target: &Target<'_>,
+        body: &Value,
+        precondition: &Precondition,
+        progress: &Progress,
+    ) -> Result<Put, WriteError> {
+        let url = self.url(target);
         let sent = self
             .session
             .send(&Call {
@@ -880,18 +886,11 @@ impl NetworkWriter {
         match sent.result {
             Ok(reply) => {
                 self.finish(target, &reply, progress).await?;
-                self.provisioned(target, progress).await
+                Ok(Put::Made)
             }
             // A retry of a PUT whose answer was lost finds the precondition broken by that
-            // very PUT: the rule then holds what was sent.
-            Err(error) if error.status == Some(412) && sent.retries > 0 => {
-                match self.read(target, progress).await? {
-                    Some(live) if live.holds(properties) => {
-                        self.provisioned(target, progress).await
-                    }
-                    _ => Err(target.error(ErrorKind::Stale(precondition.clone()))),
-                }
-            }
+            // very PUT: the caller checks that the target holds what was sent.
+            Err(error) if error.status == Some(412) && sent.retries > 0 => Ok(Put::MaybeMadeBefore),
             Err(error) if error.status == Some(412) => {
                 Err(target.error(ErrorKind::Stale(precondition.clone())))
             }

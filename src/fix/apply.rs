@@ -133,9 +133,15 @@ pub fn check(plan: &Plan, clouds: &mut Clouds) -> Result<Vec<Checked>, RefusedEr
 /// the broad one goes, so no allowed source loses access half-way.
 fn order(step: &Step) -> u8 {
     match step {
-        Step::AzurePut { before: None, .. } | Step::AwsAuthorize { .. } => 0,
+        Step::AzurePut { before: None, .. }
+        | Step::AwsAuthorize { .. }
+        | Step::AwsCreateGroup { .. }
+        | Step::AwsAttachGroup { .. } => 0,
         Step::AzurePut { .. } => 1,
-        Step::AzureDelete { .. } | Step::AwsRevoke { .. } => 2,
+        Step::AzureDelete { .. }
+        | Step::AwsRevoke { .. }
+        | Step::AwsDetachGroup { .. }
+        | Step::AwsDeleteGroup { .. } => 2,
     }
 }
 

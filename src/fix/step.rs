@@ -3,10 +3,12 @@
 //! ([`Step::progress`]: still to do, done, or changed by someone else), which makes every write
 //! replayable (apply, `fix recover`) and reversible ([`Step::inverse`], for `fix undo`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cloud::aws::write::{LiveSgRule, RulePorts, SgRuleSpec};
+use crate::cloud::aws::write::{GroupId, LiveGroup, LiveSgRule, RulePorts, SgRuleSpec};
 use crate::cloud::azure::write::LiveRule;
 
 use super::plan::SgRule;
@@ -45,7 +47,40 @@ pub enum Step {
         region: String,
         rule: SgRuleSpec,
     },
+    /// A create of security group `name` in VPC `vpc` (found by its name, so a replay finds it),
+    /// without outbound rules.
+    AwsCreateGroup {
+        region: String,
+        vpc: String,
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// A delete of the security group `name` in VPC `vpc`; the fields are those it was made with.
+    AwsDeleteGroup {
+        region: String,
+        vpc: String,
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// Adds `group` to the security groups of network interface `interface` (the list read just
+    /// before, plus the group).
+    AwsAttachGroup {
+        region: String,
+        interface: String,
+        group: String,
+    },
+    /// Takes `group` off the security groups of `interface` (the list read just before, minus it).
+    AwsDetachGroup {
+        region: String,
+        interface: String,
+        group: String,
+    },
 }
+
+/// The most security groups an interface holds (EC2's default quota).
+pub const GROUPS_PER_INTERFACE: usize = 5;
 
 /// A step as the journal's intent body: which change of the plan it makes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -63,6 +98,10 @@ pub enum Live {
     Azure(Option<LiveRule>),
     /// The security group's inbound rules.
     Aws(Vec<LiveSgRule>),
+    /// The security group of that name, `None` when there is none.
+    AwsGroup(Option<LiveGroup>),
+    /// The network interface's security groups.
+    AwsInterface(Vec<GroupId>),
 }
 
 /// Where a step's target stands.
@@ -86,6 +125,15 @@ impl Step {
             Step::AwsAuthorize { group, rule, .. } | Step::AwsRevoke { group, rule, .. } => {
                 format!("rule {rule} of security group {group}")
             }
+            Step::AwsCreateGroup { vpc, name, .. } | Step::AwsDeleteGroup { vpc, name, .. } => {
+                format!("security group {name} in VPC {vpc}")
+            }
+            Step::AwsAttachGroup {
+                interface, group, ..
+            }
+            | Step::AwsDetachGroup {
+                interface, group, ..
+            } => format!("security group {group} of network interface {interface}"),
         }
     }
 
@@ -94,10 +142,15 @@ impl Step {
         match self {
             Step::AzurePut { nsg, .. } | Step::AzureDelete { nsg, .. } => nsg,
             Step::AwsAuthorize { group, .. } | Step::AwsRevoke { group, .. } => group,
+            Step::AwsCreateGroup { name, .. } | Step::AwsDeleteGroup { name, .. } => name,
+            Step::AwsAttachGroup { interface, .. } | Step::AwsDetachGroup { interface, .. } => {
+                interface
+            }
         }
     }
 
-    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`.
+    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`,
+    /// `create group`, `delete group`, `attach`, `detach`.
     pub fn verb(&self) -> &'static str {
         match self {
             Step::AzurePut { before: None, .. } => "create",
@@ -105,6 +158,10 @@ impl Step {
             Step::AzureDelete { .. } => "delete",
             Step::AwsAuthorize { .. } => "authorize",
             Step::AwsRevoke { .. } => "revoke",
+            Step::AwsCreateGroup { .. } => "create group",
+            Step::AwsDeleteGroup { .. } => "delete group",
+            Step::AwsAttachGroup { .. } => "attach",
+            Step::AwsDetachGroup { .. } => "detach",
         }
     }
 
@@ -137,6 +194,28 @@ impl Step {
             }
             (Step::AwsRevoke { rule, .. }, Live::Aws(rules)) => {
                 if rules.iter().any(|r| r.spec.same_access(rule)) {
+                    Progress::ToDo
+                } else {
+                    Progress::Done
+                }
+            }
+            (Step::AwsCreateGroup { .. }, Live::AwsGroup(group)) => match group {
+                Some(group) if group.egress.is_empty() => Progress::Done,
+                _ => Progress::ToDo,
+            },
+            (Step::AwsDeleteGroup { .. }, Live::AwsGroup(group)) => match group {
+                Some(_) => Progress::ToDo,
+                None => Progress::Done,
+            },
+            (Step::AwsAttachGroup { group, .. }, Live::AwsInterface(groups)) => {
+                if groups.iter().any(|g| g.as_str() == group) {
+                    Progress::Done
+                } else {
+                    Progress::ToDo
+                }
+            }
+            (Step::AwsDetachGroup { group, .. }, Live::AwsInterface(groups)) => {
+                if groups.iter().any(|g| g.as_str() == group) {
                     Progress::ToDo
                 } else {
                     Progress::Done
@@ -196,6 +275,50 @@ impl Step {
                 group,
                 region,
                 rule,
+            },
+            Step::AwsCreateGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            } => Step::AwsDeleteGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            },
+            Step::AwsDeleteGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            } => Step::AwsCreateGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            },
+            Step::AwsAttachGroup {
+                region,
+                interface,
+                group,
+            } => Step::AwsDetachGroup {
+                region,
+                interface,
+                group,
+            },
+            Step::AwsDetachGroup {
+                region,
+                interface,
+                group,
+            } => Step::AwsAttachGroup {
+                region,
+                interface,
+                group,
             },
         }
     }

@@ -61,8 +61,16 @@ impl Writer {
         };
         match self.clouds.read(&probe)? {
             Live::Azure(rule) => Ok(rule),
-            Live::Aws(_) => unreachable!("an NSG rule reads as Azure"),
+            Live::Aws(_) | Live::AwsGroup(_) | Live::AwsInterface(_) => {
+                unreachable!("an NSG rule reads as Azure")
+            }
         }
+    }
+
+    /// What an AWS step's target holds now: a group's rules, a group found by name, or an
+    /// interface's groups.
+    pub fn read_aws(&mut self, probe: &Step) -> Result<Live, StepError> {
+        self.clouds.read(probe)
     }
 
     /// Creates grant `grant`'s rule `rule` in `nsg` (it must not exist, or hold exactly this).
@@ -98,7 +106,7 @@ impl Writer {
     }
 
     /// Reads the step's target, and unless it is done already, makes the write journaled.
-    fn journaled(&mut self, grant: &GrantId, step: Step, kind: &str) -> Result<Wrote, WriteFailed> {
+    pub fn journaled(&mut self, grant: &GrantId, step: Step, kind: &str) -> Result<Wrote, WriteFailed> {
         let lock = self.journals.lock()?;
         let live = self.clouds.read(&step)?;
         match step.progress(&live) {

@@ -3,6 +3,8 @@
 //! `fix` or `jit` left without an outcome, then closes the expired grants it finds, then does
 //! its own work.
 //!
+//! The AWS side (grant groups) is in [`aws`].
+//!
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
 //! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
 
@@ -14,7 +16,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use time::OffsetDateTime;
 
 use crate::engine::EngineConfig;
-use crate::fix::clouds::{Connect, Wrote};
+use crate::fix::clouds::Wrote;
 use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
@@ -23,12 +25,14 @@ use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
 use crate::jit::{identity, request};
-use crate::model::Snapshot;
+use crate::model::{Provider, Snapshot, Vm};
 use crate::output::escape::visible;
 
 use super::PolicyArgs;
 use super::fix::EXIT_PARTIAL;
 use super::source::{SourceArgs, incomplete_exit};
+
+mod aws;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum JitCommand {
@@ -60,7 +64,7 @@ pub(super) struct RequestArgs {
     source: SourceArgs,
     #[command(flatten)]
     policy: PolicyArgs,
-    /// The VM: its Azure resource id, its name, or tag:KEY=VALUE (one VM).
+    /// The VM: its Azure resource id or EC2 instance id, its name, or tag:KEY=VALUE (one VM).
     #[arg(long, value_name = "VM")]
     vm: String,
     /// The ports, comma-separated: 22, 3389 (TCP), or 3389/udp; one protocol a grant.
@@ -143,6 +147,7 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 
 /// The cloud as read at the start of a command, the writer, the ledger and the time.
 struct Live {
+    cloud: Provider,
     snapshot: Snapshot,
     writer: Writer,
     ledger: Ledger,
@@ -154,21 +159,22 @@ struct Live {
 impl Live {
     /// Recovers what an earlier command left half-done, then reads the estate.
     fn connect(source: &SourceArgs) -> Result<Live, String> {
-        let endpoint = live_azure(source)?;
-        let mut writer = Writer::new(Connect {
-            aws_profile: None,
-            aws_endpoint: None,
-            arm_endpoint: endpoint.to_owned(),
-            limits: source.limits(),
-        })?;
+        let cloud = live_cloud(source)?;
+        let connect = source.connect();
+        let who = match cloud {
+            Provider::Azure => identity::azure_requester(),
+            Provider::Aws => identity::aws_requester(&connect)?,
+        };
+        let mut writer = Writer::new(connect)?;
         let failed = recover(&mut writer)?;
         let (loaded, _) = source.gather(false)?;
         Ok(Live {
+            cloud,
             snapshot: loaded.snapshot,
             writer,
             ledger: Ledger::in_state_dir().map_err(|e| e.to_string())?,
             now: clock::now()?,
-            who: identity::azure_requester(),
+            who,
             failed,
         })
     }
@@ -184,7 +190,7 @@ impl Live {
 
     /// Closes every grant rule whose expiry has passed; returns the next expiry still open.
     fn sweep(&mut self) -> Result<Option<OffsetDateTime>, String> {
-        let mut next: Option<OffsetDateTime> = None;
+        let mut next: Option<OffsetDateTime> = self.sweep_aws()?;
         for held in sweep::held(&self.snapshot) {
             let rule = match self.writer.read(&held.nsg, &held.rule) {
                 Ok(Some(rule)) => rule,
@@ -227,9 +233,18 @@ impl Live {
         nsg: &str,
         result: &Result<Wrote, WriteFailed>,
     ) -> bool {
+        self.wrote(
+            verb,
+            &format!("rule {} of NSG {}", visible(rule), visible(nsg)),
+            result,
+        )
+    }
+
+    /// Prints how the write to `target` (as shown) went; true when it is in place.
+    fn wrote(&mut self, verb: &str, target: &str, result: &Result<Wrote, WriteFailed>) -> bool {
         match result {
             Ok(_) => {
-                println!("{verb}: rule {} of NSG {}", visible(rule), visible(nsg));
+                println!("{verb}: {target}");
                 true
             }
             Err(error) => {
@@ -240,6 +255,81 @@ impl Live {
         }
     }
 
+    /// Checks the request against the JIT policy, before any write, and records it in the
+    /// ledger: refused (the error) or requested.
+    fn admit(
+        &self,
+        jit_policy: &JitPolicy,
+        args: &RequestArgs,
+        vm: &Vm,
+        access: &Access,
+        id: &GrantId,
+    ) -> Result<(), String> {
+        let opened = format_instant(self.now);
+        let ask = Ask {
+            vm,
+            requester: &self.who,
+            access,
+            duration: args.duration,
+            justification: args.justification.as_deref(),
+        };
+        if let Err(refusal) = jit_policy.check(&ask) {
+            self.ledger
+                .event(&opened, Some(id), "refused", &self.who, &refusal.to_string())
+                .map_err(|e| e.to_string())?;
+            return Err(refusal.to_string());
+        }
+        self.ledger
+            .event(
+                &opened,
+                Some(id),
+                "requested",
+                &self.who,
+                &format!(
+                    "{} from {} to {} for {}: {}",
+                    access.ports_text(),
+                    access.source,
+                    vm.id,
+                    clock::show_duration(args.duration),
+                    args.justification.as_deref().unwrap_or_default()
+                ),
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// Records grant `id`, in place as `rules`, in the ledger.
+    fn record(
+        &self,
+        args: &RequestArgs,
+        vm: &Vm,
+        access: &Access,
+        id: &GrantId,
+        stamp: &Stamp,
+        rules: Vec<RuleAt>,
+    ) -> Result<Grant, String> {
+        let grant = Grant {
+            id: id.clone(),
+            provider: self.cloud.to_string(),
+            vm_id: vm.id.clone(),
+            vm_name: vm.name.clone(),
+            ports: access
+                .port_specs()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            source: access.source.to_string(),
+            requester: self.who.clone(),
+            justification: args.justification.clone().unwrap_or_default(),
+            opened: format_instant(self.now),
+            closes: format_instant(stamp.expires),
+            state: State::Active,
+            closed: None,
+            rules,
+        };
+        self.ledger.opened(&grant).map_err(|e| e.to_string())?;
+        Ok(grant)
+    }
+
     fn close(&self, grant: &GrantId, state: State, detail: &str) -> Result<(), String> {
         self.ledger
             .closed(grant, state, &format_instant(self.now), &self.who, detail)
@@ -247,17 +337,16 @@ impl Live {
     }
 }
 
-/// The Resource Manager endpoint: `jit` writes live, to Azure only for now.
-fn live_azure(source: &SourceArgs) -> Result<&str, String> {
+/// The one cloud `jit` writes to: it works live, on Azure or on AWS.
+fn live_cloud(source: &SourceArgs) -> Result<Provider, String> {
     if source.has_inputs() {
-        return Err("jit works on the live cloud: give --azure, not --input".to_owned());
+        return Err("jit works on the live cloud: give --azure or --aws, not --input".to_owned());
     }
-    if source.reads_aws() {
-        return Err("jit grants on AWS are not supported yet: give --azure".to_owned());
+    match (source.azure_endpoint().is_some(), source.reads_aws()) {
+        (true, false) => Ok(Provider::Azure),
+        (false, true) => Ok(Provider::Aws),
+        _ => Err("jit works on one cloud at a time: give --azure or --aws".to_owned()),
     }
-    source
-        .azure_endpoint()
-        .ok_or_else(|| "jit needs --azure".to_owned())
 }
 
 /// Runs `fix recover`'s reconciliation; true when an intent could not be reconciled.
@@ -319,46 +408,16 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         opened: Some(now),
         requester: Some(live.who.clone()),
     };
+    if live.cloud == Provider::Aws {
+        return aws::request(live, &args, &jit_policy, &access, &id, &stamp);
+    }
     let config = EngineConfig::from_policy(&policy);
     let planned = request::plan(&live.snapshot, &args.vm, &access, &id, &stamp, &config)
         .map_err(|e| e.to_string())?;
-    let justification = args.justification.clone().unwrap_or_default();
-    let opened = format_instant(now);
-    let vm = request::find_vm(&live.snapshot, &args.vm).map_err(|e| e.to_string())?;
-    let ask = Ask {
-        vm,
-        requester: &live.who,
-        access: &access,
-        duration: args.duration,
-        justification: args.justification.as_deref(),
-    };
-    if let Err(refusal) = jit_policy.check(&ask) {
-        live.ledger
-            .event(
-                &opened,
-                Some(&id),
-                "refused",
-                &live.who,
-                &refusal.to_string(),
-            )
-            .map_err(|e| e.to_string())?;
-        return Err(refusal.to_string());
-    }
-    live.ledger
-        .event(
-            &opened,
-            Some(&id),
-            "requested",
-            &live.who,
-            &format!(
-                "{} from {} to {} for {}: {justification}",
-                access.ports_text(),
-                access.source,
-                planned.vm_id,
-                clock::show_duration(args.duration)
-            ),
-        )
-        .map_err(|e| e.to_string())?;
+    let vm = request::find_vm(&live.snapshot, &args.vm, Provider::Azure)
+        .map_err(|e| e.to_string())?
+        .clone();
+    live.admit(&jit_policy, &args, &vm, &access, &id)?;
     let mut made: Vec<RuleAt> = Vec::new();
     for create in &planned.creates {
         let result = live
@@ -378,26 +437,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
             rule: create.rule.clone(),
         });
     }
-    let grant = Grant {
-        id: id.clone(),
-        provider: "azure".to_owned(),
-        vm_id: planned.vm_id.clone(),
-        vm_name: planned.vm_name.clone(),
-        ports: access
-            .port_specs()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        source: access.source.to_string(),
-        requester: live.who.clone(),
-        justification,
-        opened,
-        closes: format_instant(expires),
-        state: State::Active,
-        closed: None,
-        rules: made,
-    };
-    live.ledger.opened(&grant).map_err(|e| e.to_string())?;
+    let grant = live.record(&args, &vm, &access, &id, &stamp, made)?;
     for (old, nsgs) in &planned.replaces {
         for nsg in nsgs {
             close_rule(&mut live, old, nsg, "close replaced");
@@ -408,7 +448,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         "granted {id}: {} from {} to {} until {}",
         access.ports_text(),
         access.source,
-        visible(&planned.vm_name),
+        visible(&vm.name),
         grant.closes
     );
     Ok(live.exit(ExitCode::SUCCESS))
@@ -443,10 +483,11 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut live = Live::connect(&args.source)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
+    let in_groups = aws::groups_of(&live.snapshot, &args.grant);
     let recorded = live.ledger.get(&args.grant).map_err(|e| e.to_string())?;
-    if held.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
+    if held.is_empty() && in_groups.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
         return Err(format!(
-            "grant {} has no rule in the NSGs read and is not active in the ledger: nothing to \
+            "grant {} has no rule in the NSGs or security groups read and is not active in the ledger: nothing to \
              revoke (`portcullis jit list --all` shows how it ended)",
             args.grant
         ));
@@ -454,6 +495,9 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut closed = true;
     for one in &held {
         closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
+    }
+    for group in &in_groups {
+        closed &= live.close_in_group(group, &args.grant, "revoke");
     }
     if closed {
         live.close(&args.grant, State::Revoked, "revoked")?;

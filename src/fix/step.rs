@@ -204,6 +204,10 @@ impl Step {
                 _ => Progress::ToDo,
             },
             (Step::AwsDeleteGroup { .. }, Live::AwsGroup(group)) => match group {
+                Some(group) if group.inbound > 0 => Progress::Differs(format!(
+                    "it holds {} inbound rules again, so it is in use; it is left in place",
+                    group.inbound
+                )),
                 Some(_) => Progress::ToDo,
                 None => Progress::Done,
             },

@@ -9,6 +9,7 @@
 //! [`policy`]; every request, grant and close is recorded in the [`ledger`]; writes go through
 //! `fix`'s journal and its one journaled-write helper ([`write`]).
 
+pub mod aws;
 pub mod clock;
 pub mod grant;
 pub mod identity;

@@ -18,10 +18,12 @@ use crate::cloud::aws::{AwsError, AwsOptions, config, organization};
 
 use super::GroupId;
 
-/// A security group as found by its name: its id and its outbound permissions.
+/// A security group as found by its name: its id, how many inbound permissions it holds, and
+/// its outbound permissions.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveGroup {
     pub id: GroupId,
+    pub inbound: usize,
     pub egress: Vec<IpPermission>,
 }
 
@@ -63,6 +65,7 @@ impl SgWriter {
             .map_err(|e| failed(operation, &subject, &e.to_string()))?;
         Ok(Some(LiveGroup {
             id,
+            inbound: group.ip_permissions().len(),
             egress: group.ip_permissions_egress().to_vec(),
         }))
     }

@@ -275,7 +275,13 @@ impl Live {
         };
         if let Err(refusal) = jit_policy.check(&ask) {
             self.ledger
-                .event(&opened, Some(id), "refused", &self.who, &refusal.to_string())
+                .event(
+                    &opened,
+                    Some(id),
+                    "refused",
+                    &self.who,
+                    &refusal.to_string(),
+                )
                 .map_err(|e| e.to_string())?;
             return Err(refusal.to_string());
         }
@@ -485,7 +491,10 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let held = sweep::of_grant(&live.snapshot, &args.grant);
     let in_groups = aws::groups_of(&live.snapshot, &args.grant);
     let recorded = live.ledger.get(&args.grant).map_err(|e| e.to_string())?;
-    if held.is_empty() && in_groups.is_empty() && recorded.as_ref().is_none_or(|g| g.state != State::Active) {
+    if held.is_empty()
+        && in_groups.is_empty()
+        && recorded.as_ref().is_none_or(|g| g.state != State::Active)
+    {
         return Err(format!(
             "grant {} has no rule in the NSGs or security groups read and is not active in the ledger: nothing to \
              revoke (`portcullis jit list --all` shows how it ended)",

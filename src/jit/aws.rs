@@ -33,7 +33,8 @@ pub fn group_name(instance: &str) -> String {
 
 /// The instance a grant group's name is for; `None` for any other name.
 pub fn instance_of_group(name: &str) -> Option<&str> {
-    name.strip_prefix(PREFIX).filter(|rest| rest.starts_with("i-"))
+    name.strip_prefix(PREFIX)
+        .filter(|rest| rest.starts_with("i-"))
 }
 
 /// What the grant group of `instance` is created with: its description and tags.
@@ -157,11 +158,17 @@ fn region_of(snapshot: &Snapshot, sg: &SecurityGroup) -> Option<String> {
     let instance = instance_of_group(&sg.name);
     let user = |vm: &&Vm| {
         Some(vm.id.as_str()) == instance
-            || snapshot.nics.iter().any(|n| {
-                vm.nic_ids.contains(&n.id) && n.security_group_ids.contains(&sg.id)
-            })
+            || snapshot
+                .nics
+                .iter()
+                .any(|n| vm.nic_ids.contains(&n.id) && n.security_group_ids.contains(&sg.id))
     };
-    if let Some(region) = snapshot.vms.iter().filter(user).find_map(|vm| vm.region.clone()) {
+    if let Some(region) = snapshot
+        .vms
+        .iter()
+        .filter(user)
+        .find_map(|vm| vm.region.clone())
+    {
         return Some(region);
     }
     let mut read = snapshot
@@ -246,13 +253,12 @@ pub fn plan(
     }
     let rules = rules(access, &rule_description(id, stamp));
     let held = existing.map(held_rules).unwrap_or_default();
-    let replaces = replaced(&held, access, &rules).map_err(|(grant, rule)| {
-        RequestError::Overlaps {
+    let replaces =
+        replaced(&held, access, &rules).map_err(|(grant, rule)| RequestError::Overlaps {
             vm: vm.id.clone(),
             grant,
             rule: rule.to_string(),
-        }
-    })?;
+        })?;
     Ok(AwsPlanned {
         vm_id: vm.id.clone(),
         vm_name: vm.name.clone(),

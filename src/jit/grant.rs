@@ -225,11 +225,7 @@ impl Stamp {
                 })
                 .collect();
             text.push_str(" by=");
-            text.extend(
-                clean
-                    .chars()
-                    .take(max.saturating_sub(text.chars().count())),
-            );
+            text.extend(clean.chars().take(max.saturating_sub(text.chars().count())));
         }
         text
     }

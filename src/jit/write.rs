@@ -134,7 +134,12 @@ impl Writer {
 
     /// Reads the step's target, and unless it is done already, makes the write journaled in
     /// `journal` (`jit-<grant id>`, or on AWS `jit-<instance id>` for a grant group's writes).
-    pub fn journaled(&mut self, journal: &str, step: Step, kind: &str) -> Result<Wrote, WriteFailed> {
+    pub fn journaled(
+        &mut self,
+        journal: &str,
+        step: Step,
+        kind: &str,
+    ) -> Result<Wrote, WriteFailed> {
         let lock = self.journals.lock()?;
         let live = self.clouds.read(&step)?;
         match step.progress(&live) {

@@ -38,8 +38,8 @@ use super::{AwsError, AwsOptions, config, errors};
 mod group;
 mod rule;
 
-pub(super) use rule::live_rule;
 pub use group::{LiveGroup, caller_arn};
+pub(super) use rule::live_rule;
 pub use rule::{BadId, GroupId, LiveSgRule, RuleId, RulePorts, SgRuleSpec};
 
 /// Whether a write is made, or only checked.
@@ -284,7 +284,10 @@ impl SgWriter {
                 .max_results(SECURITY_GROUP_RULES_PAGE)
                 .set_next_token(token.take())
                 .send();
-            let page = match self.answer(operation, &group.clone().into(), "its rules", call).await? {
+            let page = match self
+                .answer(operation, &group.clone().into(), "its rules", call)
+                .await?
+            {
                 Answer::Ok(page) => page,
                 Answer::DryRunOk | Answer::Duplicate(_) | Answer::NotFound(_) => {
                     return Err(unexpected(operation, group, "its rules"));
@@ -317,7 +320,12 @@ impl SgWriter {
             .security_group_rule_ids(id.as_str())
             .send();
         match self
-            .answer(operation, &group.clone().into(), &format!("rule {id}"), call)
+            .answer(
+                operation,
+                &group.clone().into(),
+                &format!("rule {id}"),
+                call,
+            )
             .await?
         {
             Answer::Ok(output) => Ok(inbound(group, output.security_group_rules())?
@@ -415,7 +423,9 @@ impl SgWriter {
                 .dry_run(true)
                 .send();
             let named = specs.iter().map(ToString::to_string).collect::<Vec<_>>();
-            let answer = self.answer(operation, &group.clone().into(), &named.join(", "), call).await;
+            let answer = self
+                .answer(operation, &group.clone().into(), &named.join(", "), call)
+                .await;
             return match answer {
                 Ok(Answer::DryRunOk) => Ok(Written::WouldSucceed),
                 Ok(_) => Err(AuthorizeError {
@@ -521,7 +531,10 @@ impl SgWriter {
             )
             .dry_run(mode == Mode::DryRun)
             .send();
-        match self.answer(operation, &group.clone().into(), &what, call).await? {
+        match self
+            .answer(operation, &group.clone().into(), &what, call)
+            .await?
+        {
             Answer::DryRunOk => return Ok(Written::WouldSucceed),
             Answer::Ok(_) => {}
             Answer::NotFound(code) | Answer::Duplicate(code) => {

@@ -31,7 +31,9 @@ pub struct LiveGroup {
 pub async fn caller_arn(options: &AwsOptions) -> Result<String, AwsError> {
     let setup = config::load(options).await?;
     let sts = CallCounter::default().sts(&setup.sts);
-    let identity = organization::caller_identity(&sts).await.map_err(AwsError)?;
+    let identity = organization::caller_identity(&sts)
+        .await
+        .map_err(AwsError)?;
     identity.arn.ok_or_else(|| {
         AwsError("GetCallerIdentity: the answer names no ARN; check --endpoint-url".to_string())
     })
@@ -51,7 +53,13 @@ impl SgWriter {
         let output = match self.answer(operation, &subject, "the group", call).await {
             Ok(Answer::Ok(output)) => output,
             Err(WriteError::GroupNotFound { .. }) => return Ok(None),
-            Ok(_) => return Err(failed(operation, &subject, "EC2 answered a read as a write")),
+            Ok(_) => {
+                return Err(failed(
+                    operation,
+                    &subject,
+                    "EC2 answered a read as a write",
+                ));
+            }
             Err(error) => return Err(error),
         };
         let Some(group) = output
@@ -128,7 +136,12 @@ impl SgWriter {
             .set_ip_permissions(Some(group.egress.clone()))
             .send();
         match self
-            .answer(operation, &group.id.clone().into(), "its egress rules", call)
+            .answer(
+                operation,
+                &group.id.clone().into(),
+                "its egress rules",
+                call,
+            )
             .await?
         {
             Answer::Ok(_) | Answer::NotFound(_) => Ok(()),
@@ -168,7 +181,13 @@ impl SgWriter {
             .send();
         let output = match self.answer(operation, &subject, "its groups", call).await? {
             Answer::Ok(output) => output,
-            _ => return Err(failed(operation, &subject, "EC2 answered a read as a write")),
+            _ => {
+                return Err(failed(
+                    operation,
+                    &subject,
+                    "EC2 answered a read as a write",
+                ));
+            }
         };
         let found = output
             .network_interfaces()
@@ -201,7 +220,12 @@ impl SgWriter {
             .set_groups(Some(list.clone()))
             .send();
         match self
-            .answer(operation, &subject, &format!("groups {}", list.join(", ")), call)
+            .answer(
+                operation,
+                &subject,
+                &format!("groups {}", list.join(", ")),
+                call,
+            )
             .await?
         {
             Answer::Ok(_) => Ok(()),

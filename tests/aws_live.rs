@@ -1204,3 +1204,413 @@ fn aws_apply_killed_anywhere_converges_after_recover() {
         assert_eq!(content(rules), expected, "crash at {at}");
     }
 }
+
+/// The time the `jit` tests' grants are requested at (`PORTCULLIS_TEST_NOW`: time moves by it,
+/// never by sleeping).
+const T0: &str = "2026-12-03T06:00:00Z";
+/// A public address the grants are for.
+const ADMIN: &str = "81.2.69.160";
+
+/// `jit` on AWS: an account seeded with `seed.py`'s `jit` estate, and a state directory.
+struct JitWorld {
+    account: Account,
+    state: String,
+}
+
+impl JitWorld {
+    fn new(salt: u64) -> Self {
+        let account = Account::seed(salt, &["jit"]);
+        let state = account.path("state");
+        JitWorld { account, state }
+    }
+
+    /// Runs portcullis at time `now` with `extra` environment variables.
+    fn run_at(&self, now: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut command = self
+            .account
+            .command(Path::new(env!("CARGO_BIN_EXE_portcullis")));
+        command
+            .args(args)
+            .env("PORTCULLIS_STATE_DIR", &self.state)
+            .env("PORTCULLIS_TEST_NOW", now)
+            .env_remove("PORTCULLIS_TEST_CRASH_AT");
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command.output().unwrap()
+    }
+
+    /// Runs `portcullis jit|scan|fix plan … --aws` on the account's eu-west-1 at `now`.
+    fn live_at(&self, now: &str, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend([
+            "--aws",
+            "--regions",
+            "eu-west-1",
+            "--endpoint-url",
+            &self.account.moto.url,
+            "--quiet",
+        ]);
+        self.run_at(now, &all, extra)
+    }
+
+    /// [`Self::live_at`], expecting exit status 0; its standard output.
+    fn ok_at(&self, now: &str, args: &[&str]) -> String {
+        let out = self.live_at(now, args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// `fix plan --strategy jit` and `fix apply --yes`: the estate locked down.
+    fn lock_down(&self) {
+        let plan = self.account.path("plan.json");
+        self.ok_at(T0, &["fix", "plan", "--strategy", "jit", "-o", &plan]);
+        let out = self.run_at(
+            T0,
+            &[
+                "fix",
+                "apply",
+                &plan,
+                "--endpoint-url",
+                &self.account.moto.url,
+                "--yes",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    }
+
+    /// `jit request` at `now` of `ports` on `vm` from [`ADMIN`] for `duration`.
+    fn request_args<'a>(vm: &'a str, ports: &'a str, duration: &'a str) -> Vec<&'a str> {
+        vec![
+            "jit",
+            "request",
+            "--vm",
+            vm,
+            "--port",
+            ports,
+            "--from",
+            ADMIN,
+            "--for",
+            duration,
+            "--justification",
+            "INC-1",
+        ]
+    }
+
+    /// `jit request` at `now`; returns the grant id.
+    fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
+        let out = self.ok_at(now, &Self::request_args(vm, ports, duration));
+        let line = out
+            .lines()
+            .find_map(|l| l.strip_prefix("granted "))
+            .unwrap_or_else(|| panic!("no grant in:\n{out}"));
+        line.split(':').next().unwrap().to_owned()
+    }
+
+    /// The findings of a live scan at `now`, by VM name and recommendation.
+    fn scan(&self, now: &str) -> BTreeMap<(String, String), Value> {
+        let out = self.live_at(now, &["scan", "--format", "json"], &[]);
+        findings(&out)
+    }
+
+    /// The security group ids of network interface `eni`, sorted.
+    fn eni_groups(&self, eni: &str) -> Vec<String> {
+        let out: Value = serde_json::from_str(&self.account.aws_cli(
+            "eu-west-1",
+            &[
+                "describe-network-interfaces",
+                "--network-interface-ids",
+                eni,
+            ],
+        ))
+        .unwrap();
+        let mut groups: Vec<String> = out["NetworkInterfaces"][0]["Groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["GroupId"].as_str().unwrap().to_owned())
+            .collect();
+        groups.sort();
+        groups
+    }
+
+    /// The id of the group named `name`, if there is one.
+    fn group_named(&self, name: &str) -> Option<String> {
+        let out: Value = serde_json::from_str(&self.account.aws_cli(
+            "eu-west-1",
+            &[
+                "describe-security-groups",
+                "--filters",
+                &format!("Name=group-name,Values={name}"),
+            ],
+        ))
+        .unwrap();
+        out["SecurityGroups"]
+            .as_array()
+            .unwrap()
+            .first()
+            .map(|g| g["GroupId"].as_str().unwrap().to_owned())
+    }
+
+    /// The grant group of the instance seeded as `key`.
+    fn grant_group(&self, key: &str) -> Option<String> {
+        self.group_named(&format!("portcullis-jit-{}", self.account.seeded[key]))
+    }
+
+    fn ledger(&self, all: bool) -> Vec<Value> {
+        let mut args = vec!["jit", "list", "--format", "json"];
+        if all {
+            args.push("--all");
+        }
+        let out = self.run_at(T0, &args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+        serde_json::from_slice::<Value>(&out.stdout)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// A JSON report's findings, by VM name and recommendation.
+fn findings(out: &Output) -> BTreeMap<(String, String), Value> {
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let key = (
+                f["resource_name"].as_str().unwrap().to_owned(),
+                f["rule"].as_str().unwrap().to_owned(),
+            );
+            (key, f.clone())
+        })
+        .collect()
+}
+
+fn finding<'a>(findings: &'a BTreeMap<(String, String), Value>, vm: &str, rule: &str) -> &'a Value {
+    findings
+        .get(&(vm.to_owned(), rule.to_owned()))
+        .unwrap_or_else(|| panic!("no {rule} finding for {vm}"))
+}
+
+/// Per watched port of a `management-ports-closed` finding, how many IPv4 addresses reach it.
+fn reach(findings: &BTreeMap<(String, String), Value>, vm: &str) -> BTreeMap<String, u64> {
+    let exposures = &finding(findings, vm, "management-ports-closed")["evidence"]["exposures"];
+    exposures
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["port"].as_str().unwrap().to_owned(),
+                e["ipv4_addresses"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn aws_jit_full_cycle_lock_down_request_scan_revoke_scan() {
+    let world = JitWorld::new(40);
+    let web_eni = &world.account.seeded["web_eni"];
+    let original_groups = world.eni_groups(web_eni);
+    assert_eq!(original_groups.len(), 2);
+    world.lock_down();
+    let locked = world.scan(T0);
+    assert_eq!(
+        finding(&locked, "jit-web", "management-ports-jit")["status"],
+        "healthy"
+    );
+    assert!(reach(&locked, "jit-web").is_empty());
+
+    let id = world.request(T0, "jit-web", "22", "2h");
+    let group = world.grant_group("web").expect("the grant group");
+    let mut with_grant = original_groups.clone();
+    with_grant.push(group.clone());
+    with_grant.sort();
+    assert_eq!(world.eni_groups(web_eni), with_grant);
+    // Only jit-web's interface holds the group: jit-db shares jit-web's other group.
+    assert!(
+        !world
+            .eni_groups(&world.account.seeded["db_eni"])
+            .contains(&group)
+    );
+    let rules = group_rules(&world.account, "eu-west-1");
+    let grant_rules: Vec<&String> = rules.iter().filter(|r| r.starts_with(&group)).collect();
+    assert_eq!(grant_rules.len(), 1, "{rules:?}");
+    assert!(
+        grant_rules[0].contains(&format!(
+            "\"portcullis-jit-{id} portcullis JIT grant expires=2026-12-03T08:00:00Z \
+             opened=2026-12-03T06:00:00Z by=arn:aws:sts::"
+        )),
+        "{}",
+        grant_rules[0]
+    );
+
+    // During the grant, only jit-web's SSH differs, reachable from exactly one address.
+    let during = world.scan(T0);
+    assert_eq!(
+        locked.keys().collect::<Vec<_>>(),
+        during.keys().collect::<Vec<_>>()
+    );
+    for (key, was) in &locked {
+        if key.0 != "jit-web" {
+            assert_eq!(was, &during[key], "{key:?} changed");
+        }
+    }
+    assert_eq!(
+        reach(&during, "jit-web"),
+        BTreeMap::from([("22/tcp".to_owned(), 1)])
+    );
+    let jit = finding(&during, "jit-web", "management-ports-jit");
+    assert_eq!(jit["status"], "healthy", "{jit}");
+    assert_eq!(
+        jit["evidence"]["summary"],
+        "watched ports are reached only through JIT grants"
+    );
+
+    let listed = world.ledger(false);
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0]["id"].as_str(), listed[0]["provider"].as_str()),
+        (Some(id.as_str()), Some("aws"))
+    );
+    assert_eq!(listed[0]["vm_id"], world.account.seeded["web"].as_str());
+    assert!(
+        listed[0]["requester"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("arn:aws:sts::{}:", world.account.id)),
+        "{}",
+        listed[0]["requester"]
+    );
+
+    let out = world.ok_at("2026-12-03T07:00:00Z", &["jit", "revoke", &id]);
+    assert!(out.contains(&format!("revoked {id}")), "{out}");
+    assert_eq!(world.eni_groups(web_eni), original_groups);
+    assert_eq!(world.grant_group("web"), None);
+    let closed = world.scan("2026-12-03T07:00:00Z");
+    assert!(reach(&closed, "jit-web").is_empty());
+    assert_eq!(world.ledger(true)[0]["state"], "revoked");
+    let again = world.live_at(T0, &["jit", "revoke", &id], &[]);
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+}
+
+#[test]
+fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() {
+    let world = JitWorld::new(41);
+    world.lock_down();
+    let first = world.request(T0, "jit-web", "22", "1h");
+    let second = world.request("2026-12-03T06:30:00Z", "jit-web", "22,3389", "1h");
+    assert_ne!(first, second);
+    let group = world.grant_group("web").unwrap();
+    let rules: Vec<String> = group_rules(&world.account, "eu-west-1")
+        .into_iter()
+        .filter(|r| r.starts_with(&group))
+        .collect();
+    assert_eq!(rules.len(), 2, "{rules:?}");
+    assert!(rules.iter().all(|r| r.contains(&second)), "{rules:?}");
+    let all = world.ledger(true);
+    let state = |id: &str| all.iter().find(|g| g["id"] == id).unwrap()["state"].clone();
+    assert_eq!(
+        (state(&first), state(&second)),
+        ("replaced".into(), "active".into())
+    );
+    // A request narrower than a grant it shares a rule with is refused, naming that grant.
+    let narrower = world.live_at(T0, &JitWorld::request_args("jit-web", "22", "1h"), &[]);
+    assert_eq!(narrower.status.code(), Some(2), "{}", text(&narrower));
+    assert!(stderr(&narrower).contains(&second), "{}", text(&narrower));
+
+    // jit-full's interface holds five groups: refused before anything is written.
+    let full_eni = &world.account.seeded["full_eni"];
+    let before = world.eni_groups(full_eni);
+    assert_eq!(before.len(), 5);
+    let out = world.live_at(T0, &JitWorld::request_args("jit-full", "22", "1h"), &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!("network interface {full_eni}"))
+            && stderr(&out).contains("holds 5 security groups already"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(world.grant_group("full"), None);
+    assert_eq!(world.eni_groups(full_eni), before);
+}
+
+#[test]
+fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
+    let world = JitWorld::new(42);
+    world.lock_down();
+    let web_eni = &world.account.seeded["web_eni"];
+    let original = world.eni_groups(web_eni);
+
+    // Killed after the last write (the attach) was made, before its outcome was journaled.
+    let killed = world.live_at(
+        T0,
+        &JitWorld::request_args("jit-web", "22", "30m"),
+        &[("PORTCULLIS_TEST_CRASH_AT", "8")],
+    );
+    assert_eq!(killed.status.code(), None, "{}", text(&killed));
+    let group = world.grant_group("web").expect("the grant group");
+    assert!(world.eni_groups(web_eni).contains(&group));
+    // Before the expiry, a sweep recovers the journal and leaves the grant open.
+    world.ok_at("2026-12-03T06:29:59Z", &["jit", "sweep"]);
+    assert!(world.eni_groups(web_eni).contains(&group));
+    let out = world.ok_at("2026-12-03T06:30:00Z", &["jit", "sweep"]);
+    assert!(out.contains("close expired"), "{out}");
+    assert_eq!(world.eni_groups(web_eni), original);
+    assert_eq!(world.grant_group("web"), None);
+
+    // The ledger deleted: the expiry is in the rule.
+    world.request("2026-12-03T07:00:00Z", "jit-web", "22", "30m");
+    for file in ["jit.db", "jit.db-wal", "jit.db-shm"] {
+        let _ = std::fs::remove_file(Path::new(&world.state).join(file));
+    }
+    world.ok_at("2026-12-03T08:00:00Z", &["jit", "sweep"]);
+    assert_eq!(world.eni_groups(web_eni), original);
+    assert_eq!(world.grant_group("web"), None);
+
+    // The expiry passed while nothing ran: standing access to the scanner, live and from the
+    // AWS CLI's export, until the next jit command closes it first.
+    world.request("2026-12-03T09:00:00Z", "jit-web", "22", "1m");
+    let later = "2026-12-03T12:00:00Z";
+    let live = world.scan(later);
+    let export = world.account.export(&["eu-west-1"]);
+    let from_file = findings(&world.run_at(
+        later,
+        &[
+            "scan",
+            "--input",
+            export.to_str().unwrap(),
+            "--quiet",
+            "--format",
+            "json",
+        ],
+        &[],
+    ));
+    for scanned in [&live, &from_file] {
+        let jit = finding(scanned, "jit-web", "management-ports-jit");
+        assert_eq!(jit["status"], "unhealthy", "{jit}");
+        let summary = jit["evidence"]["summary"].as_str().unwrap();
+        assert!(
+            summary.starts_with("expired JIT grant still open since 2026-12-03T09:01:00Z"),
+            "{summary}"
+        );
+    }
+    world.request(later, "jit-db", "22", "1h");
+    assert_eq!(world.eni_groups(web_eni), original);
+    assert!(world.grant_group("db").is_some());
+    let ended: Vec<Value> = world
+        .ledger(true)
+        .into_iter()
+        .filter(|g| g["state"] == "expired")
+        .collect();
+    // The killed request never recorded its grant, and the second's record was deleted.
+    assert_eq!(ended.len(), 1, "{ended:?}");
+    assert_eq!(ended[0]["closed"], later);
+}

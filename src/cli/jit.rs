@@ -4,6 +4,8 @@
 //! grants it finds, then does its own work. The ledger is the one in `--store`, the store the
 //! audit history uses.
 //!
+//! The AWS side (grant groups) is in [`aws`].
+//!
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
 //! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
 
@@ -16,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::audit::schedule::Stopper;
 use crate::engine::EngineConfig;
-use crate::fix::clouds::{Connect, Wrote};
+use crate::fix::clouds::Wrote;
 use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
@@ -25,13 +27,15 @@ use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
 use crate::jit::{identity, request};
-use crate::model::Snapshot;
+use crate::model::{Provider, Snapshot, Vm};
 use crate::output::escape::visible;
 
 use super::PolicyArgs;
 use super::fix::EXIT_PARTIAL;
 use super::history::StoreArg;
 use super::source::{SourceArgs, incomplete_exit};
+
+mod aws;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum JitCommand {
@@ -67,7 +71,7 @@ pub(super) struct RequestArgs {
     policy: PolicyArgs,
     #[command(flatten)]
     store: StoreArg,
-    /// The VM: its Azure resource id, its name, or tag:KEY=VALUE (one VM).
+    /// The VM: its Azure resource id or EC2 instance id, its name, or tag:KEY=VALUE (one VM).
     #[arg(long, value_name = "VM")]
     vm: String,
     /// The ports, comma-separated: 22, 3389 (TCP), or 3389/udp; one protocol a grant.
@@ -166,6 +170,7 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 
 /// The cloud as read at the start of a command, the writer, the ledger and the time.
 struct Live {
+    cloud: Provider,
     snapshot: Snapshot,
     writer: Writer,
     /// The ledger, or why the store could not be opened: closing never waits for it.
@@ -179,21 +184,22 @@ impl Live {
     /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate.
     fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
         let ledger = store.ledger();
-        let endpoint = live_azure(source)?;
-        let mut writer = Writer::new(Connect {
-            aws_profile: None,
-            aws_endpoint: None,
-            arm_endpoint: endpoint.to_owned(),
-            limits: source.limits(),
-        })?;
+        let cloud = live_cloud(source)?;
+        let connect = source.connect();
+        let who = match cloud {
+            Provider::Azure => identity::azure_requester(),
+            Provider::Aws => identity::aws_requester(&connect)?,
+        };
+        let mut writer = Writer::new(connect)?;
         let failed = recover(&mut writer)?;
         let (loaded, _) = source.gather(false)?;
         Ok(Live {
+            cloud,
             snapshot: loaded.snapshot,
             writer,
             ledger,
             now: clock::now()?,
-            who: identity::azure_requester(),
+            who,
             failed,
         })
     }
@@ -209,7 +215,7 @@ impl Live {
 
     /// Closes every grant rule whose expiry has passed; returns the next expiry still open.
     fn sweep(&mut self) -> Result<Option<OffsetDateTime>, String> {
-        let mut next: Option<OffsetDateTime> = None;
+        let mut next: Option<OffsetDateTime> = self.sweep_aws()?;
         for held in sweep::held(&self.snapshot) {
             let rule = match self.writer.read(&held.nsg, &held.rule) {
                 Ok(Some(rule)) => rule,
@@ -252,9 +258,18 @@ impl Live {
         nsg: &str,
         result: &Result<Wrote, WriteFailed>,
     ) -> bool {
+        self.wrote(
+            verb,
+            &format!("rule {} of NSG {}", visible(rule), visible(nsg)),
+            result,
+        )
+    }
+
+    /// Prints how the write to `target` (as shown) went; true when it is in place.
+    fn wrote(&mut self, verb: &str, target: &str, result: &Result<Wrote, WriteFailed>) -> bool {
         match result {
             Ok(_) => {
-                println!("{verb}: rule {} of NSG {}", visible(rule), visible(nsg));
+                println!("{verb}: {target}");
                 true
             }
             Err(error) => {
@@ -311,29 +326,93 @@ impl Live {
         }
     }
 
-    /// Records `event` before anything is written for it: an error (nothing written) when the
-    /// ledger cannot take it.
-    fn record_first(&mut self, event: &Event) -> Result<(), String> {
+    /// Checks the request against the JIT policy, before any write, and records it in the
+    /// ledger: refused (the error), or requested (an error, and nothing written, when the
+    /// ledger cannot take it).
+    fn admit(
+        &mut self,
+        jit_policy: &JitPolicy,
+        args: &RequestArgs,
+        vm: &Vm,
+        access: &Access,
+        id: &GrantId,
+    ) -> Result<(), String> {
+        let ask = Ask {
+            vm,
+            requester: &self.who,
+            access,
+            duration: args.duration,
+            justification: args.justification.as_deref(),
+        };
+        if let Err(refusal) = jit_policy.check(&ask) {
+            let refusal = refusal.to_string();
+            let event = self.event(id, EventKind::Refused, refusal.clone());
+            self.note(&format!("the refusal of grant {id}"), |ledger| {
+                ledger.record(&event)
+            });
+            return Err(refusal);
+        }
+        let asked = format!(
+            "{} from {} to {} for {}: {}",
+            access.ports_text(),
+            access.source,
+            vm.id,
+            clock::show_duration(args.duration),
+            args.justification.as_deref().unwrap_or_default()
+        );
+        let event = self.event(id, EventKind::Requested, asked);
         let ledger = self.ledger.as_mut().map_err(|why| why.clone());
         ledger
-            .and_then(|ledger| ledger.record(event).map_err(|e| e.to_string()))
+            .and_then(|ledger| ledger.record(&event).map_err(|e| e.to_string()))
             .map_err(|why| {
                 format!("{why}; a request is recorded before it is granted: nothing was written")
             })
     }
+
+    /// Records grant `id`, in place as `rules`, in the ledger.
+    fn record(
+        &mut self,
+        args: &RequestArgs,
+        vm: &Vm,
+        access: &Access,
+        id: &GrantId,
+        stamp: &Stamp,
+        rules: Vec<RuleAt>,
+    ) -> Grant {
+        let grant = Grant {
+            id: id.clone(),
+            provider: self.cloud.to_string(),
+            vm_id: vm.id.clone(),
+            vm_name: vm.name.clone(),
+            ports: access
+                .port_specs()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            source: access.source.to_string(),
+            requester: self.who.clone(),
+            justification: args.justification.clone().unwrap_or_default(),
+            opened: format_instant(self.now),
+            closes: format_instant(stamp.expires),
+            state: State::Active,
+            closed: None,
+            rules,
+        };
+        self.note(&format!("grant {id}"), |ledger| ledger.opened(&grant));
+        grant
+    }
 }
 
-/// The Resource Manager endpoint: `jit` writes live, to Azure only for now.
-fn live_azure(source: &SourceArgs) -> Result<&str, String> {
+/// The one cloud `jit` writes to: it works live, on Azure or on AWS.
+fn live_cloud(source: &SourceArgs) -> Result<Provider, String> {
     if source.has_inputs() {
-        return Err("jit works on the live cloud: give --azure, not --input".to_owned());
+        return Err("jit works on the live cloud: give --azure or --aws, not --input".to_owned());
     }
-    if source.reads_aws() {
-        return Err("jit grants on AWS are not supported yet: give --azure".to_owned());
+    match (source.azure_endpoint().is_some(), source.reads_aws()) {
+        (true, false) => Ok(Provider::Azure),
+        (false, true) => Ok(Provider::Aws),
+        _ => Err("jit works on one cloud at a time: give --azure or --aws".to_owned()),
     }
-    source
-        .azure_endpoint()
-        .ok_or_else(|| "jit needs --azure".to_owned())
 }
 
 /// Runs `fix recover`'s reconciliation; true when an intent could not be reconciled.
@@ -395,37 +474,16 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         opened: Some(now),
         requester: Some(live.who.clone()),
     };
+    if live.cloud == Provider::Aws {
+        return aws::request(live, &args, &jit_policy, &access, &id, &stamp);
+    }
     let config = EngineConfig::from_policy(&policy);
     let planned = request::plan(&live.snapshot, &args.vm, &access, &id, &stamp, &config)
         .map_err(|e| e.to_string())?;
-    let justification = args.justification.clone().unwrap_or_default();
-    let opened = format_instant(now);
-    let vm = request::find_vm(&live.snapshot, &args.vm).map_err(|e| e.to_string())?;
-    let ask = Ask {
-        vm,
-        requester: &live.who,
-        access: &access,
-        duration: args.duration,
-        justification: args.justification.as_deref(),
-    };
-    let refused = jit_policy
-        .check(&ask)
-        .map_err(|refusal| refusal.to_string());
-    if let Err(refusal) = refused {
-        let event = live.event(&id, EventKind::Refused, refusal.clone());
-        live.note(&format!("the refusal of grant {id}"), |ledger| {
-            ledger.record(&event)
-        });
-        return Err(refusal);
-    }
-    let asked = format!(
-        "{} from {} to {} for {}: {justification}",
-        access.ports_text(),
-        access.source,
-        planned.vm_id,
-        clock::show_duration(args.duration)
-    );
-    live.record_first(&live.event(&id, EventKind::Requested, asked))?;
+    let vm = request::find_vm(&live.snapshot, &args.vm, Provider::Azure)
+        .map_err(|e| e.to_string())?
+        .clone();
+    live.admit(&jit_policy, &args, &vm, &access, &id)?;
     let mut made: Vec<RuleAt> = Vec::new();
     for create in &planned.creates {
         let result = live
@@ -445,26 +503,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
             rule: create.rule.clone(),
         });
     }
-    let grant = Grant {
-        id: id.clone(),
-        provider: "azure".to_owned(),
-        vm_id: planned.vm_id.clone(),
-        vm_name: planned.vm_name.clone(),
-        ports: access
-            .port_specs()
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        source: access.source.to_string(),
-        requester: live.who.clone(),
-        justification,
-        opened,
-        closes: format_instant(expires),
-        state: State::Active,
-        closed: None,
-        rules: made,
-    };
-    live.note(&format!("grant {id}"), |ledger| ledger.opened(&grant));
+    let grant = live.record(&args, &vm, &access, &id, &stamp, made);
     for (old, nsgs) in &planned.replaces {
         for nsg in nsgs {
             close_rule(&mut live, old, nsg, "close replaced");
@@ -475,7 +514,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         "granted {id}: {} from {} to {} until {}",
         access.ports_text(),
         access.source,
-        visible(&planned.vm_name),
+        visible(&vm.name),
         grant.closes
     );
     Ok(live.exit(ExitCode::SUCCESS))
@@ -510,7 +549,8 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
-    if held.is_empty() {
+    let in_groups = aws::groups_of(&live.snapshot, &args.grant);
+    if held.is_empty() && in_groups.is_empty() {
         // Only the ledger knows a grant whose rules are gone already.
         let recorded = match &mut live.ledger {
             Ok(ledger) => ledger.grant(&args.grant).map_err(|e| e.to_string()),
@@ -520,14 +560,16 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
             Ok(Some(grant)) if grant.state == State::Active => {}
             Ok(_) => {
                 return Err(format!(
-                    "grant {} has no rule in the NSGs read and is not active in the ledger: \
-                     nothing to revoke (`portcullis jit list --all` shows how it ended)",
+                    "grant {} has no rule in the NSGs or security groups read and is not active \
+                     in the ledger: nothing to revoke (`portcullis jit list --all` shows how it \
+                     ended)",
                     args.grant
                 ));
             }
             Err(why) => {
                 return Err(format!(
-                    "grant {} has no rule in the NSGs read, and the ledger cannot be read: {why}",
+                    "grant {} has no rule in the NSGs or security groups read, and the ledger \
+                     cannot be read: {why}",
                     args.grant
                 ));
             }
@@ -536,6 +578,9 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut closed = true;
     for one in &held {
         closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
+    }
+    for group in &in_groups {
+        closed &= live.close_in_group(group, &args.grant, "revoke");
     }
     if closed {
         live.close(&args.grant, State::Revoked, "revoked");
@@ -553,7 +598,7 @@ fn run_sweep(args: SweepArgs) -> Result<ExitCode, String> {
         live.sweep()?;
         return Ok(live.exit(ExitCode::SUCCESS));
     }
-    live_azure(&args.source)?;
+    live_cloud(&args.source)?;
     // Caught from the start, so a signal during a sweep stops the watcher once it is done.
     let mut stopper = Stopper::new()?;
     loop {

@@ -11,6 +11,7 @@ use crate::cloud::aws::{
     self as live_aws, Accounts, AwsOptions, Organization, Regions, RoleName, parse_external_id,
 };
 use crate::cloud::{self, CollectionReport, azure};
+use crate::fix::clouds::Connect;
 use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
 use crate::model::Snapshot;
@@ -177,6 +178,17 @@ impl SourceArgs {
     /// Whether the estate is read live from AWS (`--aws`).
     pub fn reads_aws(&self) -> bool {
         self.aws.aws
+    }
+
+    /// How `fix`'s writers reach the clouds given here (`--profile`, `--endpoint-url`,
+    /// `--arm-endpoint`, the limits).
+    pub fn connect(&self) -> Connect {
+        Connect {
+            aws_profile: self.aws.profile.clone(),
+            aws_endpoint: self.aws.endpoint_url.clone(),
+            arm_endpoint: self.azure.arm_endpoint.clone(),
+            limits: self.limits(),
+        }
     }
 
     /// The bounds this command's reading runs under.

@@ -186,6 +186,16 @@ fn prepare_permission(
                 SgSourceKind::Group(id) => (format!("security group {id}"), None),
             };
             let description = source.description.as_deref().unwrap_or_default();
+            let expired = expired_grant(description, config);
+            let note = note.or_else(|| {
+                expired.as_ref().map(|(grant, at)| {
+                    format!(
+                        "expired JIT grant {} still open since {at}: standing access until it is \
+                         closed (portcullis jit sweep)",
+                        grant.rule_name()
+                    )
+                })
+            });
             let name = if description.is_empty() {
                 format!("{what} from {from}")
             } else {
@@ -209,8 +219,8 @@ fn prepare_permission(
                 target: RuleRef::SecurityGroup(Arc::new(target)),
                 name,
                 priority: None,
-                jit: starts_with_any(description, &config.jit_rule_prefixes),
-                expired_grant: None,
+                jit: starts_with_any(description, &config.jit_rule_prefixes) && expired.is_none(),
+                expired_grant: expired.map(|(_, at)| at),
                 origin: permission.origin,
                 note,
             });
@@ -218,6 +228,17 @@ fn prepare_permission(
         })
         .collect();
     Some(prepared)
+}
+
+/// The grant a rule's description stamps and when it expired, when that is at or before the
+/// scan's time (`jit request` describes its AWS rules so; [`crate::jit::aws::grant_of`]).
+fn expired_grant(
+    description: &str,
+    config: &EngineConfig,
+) -> Option<(crate::jit::grant::GrantId, String)> {
+    let (grant, expires) = crate::jit::aws::grant_of(description)?;
+    let expires = expires.filter(|at| *at <= config.now)?;
+    Some((grant, crate::jit::clock::format_instant(expires)))
 }
 
 /// A network ACL's inbound entries in rule-number order.

@@ -154,9 +154,15 @@ fn order(step: &Step) -> u8 {
     match step {
         Step::AzurePut { before: None, .. }
         | Step::AwsAuthorize { .. }
-        | Step::AzureCreateNsg { .. } => 0,
+        | Step::AzureCreateNsg { .. }
+        | Step::AwsCreateGroup { .. }
+        | Step::AwsAttachGroup { .. } => 0,
         Step::AzurePut { .. } | Step::AzureNicNsg { .. } => 1,
-        Step::AzureDelete { .. } | Step::AwsRevoke { .. } | Step::AzureDeleteNsg { .. } => 2,
+        Step::AzureDelete { .. }
+        | Step::AwsRevoke { .. }
+        | Step::AzureDeleteNsg { .. }
+        | Step::AwsDetachGroup { .. }
+        | Step::AwsDeleteGroup { .. } => 2,
     }
 }
 

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 
 use tokio::runtime::Runtime;
 
-use crate::cloud::aws::write::{self as aws_write, GroupId, Mode, SgWriter, Written};
+use crate::cloud::aws::write::{
+    self as aws_write, GroupId, Mode, Operation, SgWriter, Subject, Written,
+};
 use crate::cloud::aws::{AwsOptions, Regions};
 use crate::cloud::azure::write::{
     self as azure_write, DefenderRules, NetworkWriter, NicId, NsgId, Precondition,
@@ -14,7 +16,7 @@ use crate::cloud::azure::write::{
 use crate::cloud::azure::{self, Credential};
 use crate::limits::Limits;
 
-use super::step::{Live, Step};
+use super::step::{GROUPS_PER_INTERFACE, Live, Step};
 
 /// The `created-by` tag of the NSGs `fix` creates.
 pub const CREATED_BY: &str = "portcullis fix";
@@ -155,6 +157,26 @@ impl Clouds {
                     self.runtime.block_on(writer.get_nic(&nic))?,
                 ))
             }
+            Step::AwsCreateGroup {
+                region, vpc, name, ..
+            }
+            | Step::AwsDeleteGroup {
+                region, vpc, name, ..
+            } => {
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                let group = self.runtime.block_on(writer.find_group(vpc, name))?;
+                Ok(Live::AwsGroup(group))
+            }
+            Step::AwsAttachGroup {
+                region, interface, ..
+            }
+            | Step::AwsDetachGroup {
+                region, interface, ..
+            } => {
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                let groups = self.runtime.block_on(writer.interface_groups(interface))?;
+                Ok(Live::AwsInterface(groups))
+            }
         }
     }
 
@@ -294,12 +316,111 @@ impl Clouds {
                     .block_on(writer.set_nic_nsg(&nic, read, after.as_ref()))?;
                 Ok(Wrote::Changed)
             }
+            (
+                Step::AwsCreateGroup {
+                    region,
+                    vpc,
+                    name,
+                    description,
+                    tags,
+                },
+                Live::AwsGroup(read),
+            ) => {
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                match read {
+                    Some(group) if group.egress.is_empty() => return Ok(Wrote::AlreadyThere),
+                    _ if mode == Mode::DryRun => return Ok(Wrote::NotChecked),
+                    Some(group) => self.runtime.block_on(writer.revoke_egress(group))?,
+                    None => {
+                        self.runtime
+                            .block_on(writer.create_group(vpc, name, description, tags))?;
+                    }
+                }
+                Ok(Wrote::Changed)
+            }
+            (Step::AwsDeleteGroup { region, .. }, Live::AwsGroup(read)) => {
+                let Some(group) = read else {
+                    return Ok(Wrote::AlreadyThere);
+                };
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                Ok(
+                    match self.runtime.block_on(writer.delete_group(&group.id))? {
+                        true => Wrote::Changed,
+                        false => Wrote::AlreadyThere,
+                    },
+                )
+            }
+            (
+                Step::AwsAttachGroup {
+                    region,
+                    interface,
+                    group,
+                }
+                | Step::AwsDetachGroup {
+                    region,
+                    interface,
+                    group,
+                },
+                Live::AwsInterface(read),
+            ) => {
+                let ours = group_id(step, group)?;
+                let attach = matches!(step, Step::AwsAttachGroup { .. });
+                let groups = interface_groups(interface, read, &ours, attach)?;
+                if groups.as_slice() == read.as_slice() {
+                    return Ok(Wrote::AlreadyThere);
+                }
+                if mode == Mode::DryRun {
+                    return Ok(Wrote::NotChecked);
+                }
+                let writer = self.writers.aws(&self.runtime, step, region)?;
+                self.runtime
+                    .block_on(writer.set_interface_groups(interface, &groups))?;
+                Ok(Wrote::Changed)
+            }
             (step, _) => Err(StepError::Connect {
                 target: step.target(),
                 detail: "read from the wrong cloud, or not there; this is a bug in portcullis"
                     .to_owned(),
             }),
         }
+    }
+}
+
+/// The groups to give `interface`, which holds `read`: with `ours` (attach) or without it. An
+/// interface holds at most [`GROUPS_PER_INTERFACE`] groups and at least one.
+pub fn interface_groups(
+    interface: &str,
+    read: &[GroupId],
+    ours: &GroupId,
+    attach: bool,
+) -> Result<Vec<GroupId>, aws_write::WriteError> {
+    let refuse = |detail: String| aws_write::WriteError::Failed {
+        operation: Operation::ModifyNetworkInterfaceAttribute,
+        group: Subject::Interface(interface.to_owned()),
+        rules: format!("security group {ours}"),
+        detail,
+    };
+    match (attach, read.contains(ours)) {
+        (true, true) | (false, false) => Ok(read.to_vec()),
+        (true, false) if read.len() >= GROUPS_PER_INTERFACE => Err(refuse(format!(
+            "it holds {} security groups already ({}), the most an interface holds: take one \
+             off it, or ask for the quota to be raised",
+            read.len(),
+            read.iter()
+                .map(GroupId::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+        (true, false) => Ok(read.iter().chain([ours]).cloned().collect()),
+        (false, true) if read.len() == 1 => Err(refuse(
+            "it holds no other security group, and an interface needs one: give it another \
+             group first"
+                .to_owned(),
+        )),
+        (false, true) => Ok(read.iter().filter(|g| *g != ours).cloned().collect()),
     }
 }
 

@@ -3,10 +3,12 @@
 //! ([`Step::progress`]: still to do, done, or changed by someone else), which makes every write
 //! replayable (apply, `fix recover`) and reversible ([`Step::inverse`], for `fix undo`).
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::cloud::aws::write::{LiveSgRule, RulePorts, SgRuleSpec};
+use crate::cloud::aws::write::{GroupId, LiveGroup, LiveSgRule, RulePorts, SgRuleSpec};
 use crate::cloud::azure::write::{LiveResource, LiveRule};
 
 use super::plan::SgRule;
@@ -65,7 +67,40 @@ pub enum Step {
         before: Option<String>,
         after: Option<String>,
     },
+    /// A create of security group `name` in VPC `vpc` (found by its name, so a replay finds it),
+    /// without outbound rules.
+    AwsCreateGroup {
+        region: String,
+        vpc: String,
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// A delete of the security group `name` in VPC `vpc`; the fields are those it was made with.
+    AwsDeleteGroup {
+        region: String,
+        vpc: String,
+        name: String,
+        description: String,
+        tags: BTreeMap<String, String>,
+    },
+    /// Adds `group` to the security groups of network interface `interface` (the list read just
+    /// before, plus the group).
+    AwsAttachGroup {
+        region: String,
+        interface: String,
+        group: String,
+    },
+    /// Takes `group` off the security groups of `interface` (the list read just before, minus it).
+    AwsDetachGroup {
+        region: String,
+        interface: String,
+        group: String,
+    },
 }
+
+/// The most security groups an interface holds (EC2's default quota).
+pub const GROUPS_PER_INTERFACE: usize = 5;
 
 /// A step as the journal's intent body: which change of the plan it makes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +120,10 @@ pub enum Live {
     Aws(Vec<LiveSgRule>),
     /// The NSG or NIC, `None` when there is none.
     AzureResource(Option<LiveResource>),
+    /// The security group of that name, `None` when there is none.
+    AwsGroup(Option<LiveGroup>),
+    /// The network interface's security groups.
+    AwsInterface(Vec<GroupId>),
 }
 
 /// Where a step's target stands.
@@ -112,6 +151,15 @@ impl Step {
                 format!("NSG {nsg}")
             }
             Step::AzureNicNsg { nic, .. } => format!("NIC {nic}"),
+            Step::AwsCreateGroup { vpc, name, .. } | Step::AwsDeleteGroup { vpc, name, .. } => {
+                format!("security group {name} in VPC {vpc}")
+            }
+            Step::AwsAttachGroup {
+                interface, group, ..
+            }
+            | Step::AwsDetachGroup {
+                interface, group, ..
+            } => format!("security group {group} of network interface {interface}"),
         }
     }
 
@@ -124,11 +172,16 @@ impl Step {
             Step::AzureCreateNsg { nic, .. }
             | Step::AzureDeleteNsg { nic, .. }
             | Step::AzureNicNsg { nic, .. } => nic,
+            Step::AwsCreateGroup { name, .. } | Step::AwsDeleteGroup { name, .. } => name,
+            Step::AwsAttachGroup { interface, .. } | Step::AwsDetachGroup { interface, .. } => {
+                interface
+            }
         }
     }
 
-    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`,
-    /// `revoke`, `attach an NSG to`, `detach the NSG from`.
+    /// What the step does, in a few words: `create`, `replace`, `delete`, `authorize`, `revoke`,
+    /// `attach an NSG to`, `detach the NSG from`, `create group`, `delete group`, `attach`,
+    /// `detach`.
     pub fn verb(&self) -> &'static str {
         match self {
             Step::AzurePut { before: None, .. } | Step::AzureCreateNsg { .. } => "create",
@@ -138,6 +191,10 @@ impl Step {
             Step::AwsRevoke { .. } => "revoke",
             Step::AzureNicNsg { after: Some(_), .. } => "attach an NSG to",
             Step::AzureNicNsg { after: None, .. } => "detach the NSG from",
+            Step::AwsCreateGroup { .. } => "create group",
+            Step::AwsDeleteGroup { .. } => "delete group",
+            Step::AwsAttachGroup { .. } => "attach",
+            Step::AwsDetachGroup { .. } => "detach",
         }
     }
 
@@ -214,6 +271,32 @@ impl Step {
                     })
                 }
             }
+            (Step::AwsCreateGroup { .. }, Live::AwsGroup(group)) => match group {
+                Some(group) if group.egress.is_empty() => Progress::Done,
+                _ => Progress::ToDo,
+            },
+            (Step::AwsDeleteGroup { .. }, Live::AwsGroup(group)) => match group {
+                Some(group) if group.inbound > 0 => Progress::Differs(format!(
+                    "it holds {} inbound rules again, so it is in use; it is left in place",
+                    group.inbound
+                )),
+                Some(_) => Progress::ToDo,
+                None => Progress::Done,
+            },
+            (Step::AwsAttachGroup { group, .. }, Live::AwsInterface(groups)) => {
+                if groups.iter().any(|g| g.as_str() == group) {
+                    Progress::Done
+                } else {
+                    Progress::ToDo
+                }
+            }
+            (Step::AwsDetachGroup { group, .. }, Live::AwsInterface(groups)) => {
+                if groups.iter().any(|g| g.as_str() == group) {
+                    Progress::ToDo
+                } else {
+                    Progress::Done
+                }
+            }
             (step, _) => Progress::Differs(format!(
                 "{} was read from the wrong cloud; this is a bug in portcullis",
                 step.target()
@@ -279,6 +362,50 @@ impl Step {
                 nic,
                 before: after,
                 after: before,
+            },
+            Step::AwsCreateGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            } => Step::AwsDeleteGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            },
+            Step::AwsDeleteGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            } => Step::AwsCreateGroup {
+                region,
+                vpc,
+                name,
+                description,
+                tags,
+            },
+            Step::AwsAttachGroup {
+                region,
+                interface,
+                group,
+            } => Step::AwsDetachGroup {
+                region,
+                interface,
+                group,
+            },
+            Step::AwsDetachGroup {
+                region,
+                interface,
+                group,
+            } => Step::AwsAttachGroup {
+                region,
+                interface,
+                group,
             },
         }
     }

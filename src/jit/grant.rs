@@ -201,6 +201,11 @@ pub struct Stamp {
 impl Stamp {
     /// The description: within Resource Manager's 140 characters (the requester is cut).
     pub fn description(&self) -> String {
+        self.description_within(MAX_DESCRIPTION)
+    }
+
+    /// The description within `max` characters (the requester is cut).
+    pub fn description_within(&self, max: usize) -> String {
         let mut text = format!(
             "{DESCRIPTION_START} expires={}",
             format_instant(self.expires)
@@ -220,11 +225,7 @@ impl Stamp {
                 })
                 .collect();
             text.push_str(" by=");
-            text.extend(
-                clean
-                    .chars()
-                    .take(MAX_DESCRIPTION.saturating_sub(text.chars().count())),
-            );
+            text.extend(clean.chars().take(max.saturating_sub(text.chars().count())));
         }
         text
     }

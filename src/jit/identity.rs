@@ -1,12 +1,15 @@
 //! Who is asking: the cloud identity a request is made as, for the ledger and the rule's stamp.
 //! Azure: the token's claims (`upn`, else `unique_name`, `preferred_username`, `appid`, `oid`)
-//! when the token is given in `AZURE_ACCESS_TOKEN`; cloud IAM stays the real boundary.
+//! when the token is given in `AZURE_ACCESS_TOKEN`; cloud IAM stays the real boundary. AWS: the
+//! ARN `GetCallerIdentity` answers for the credentials.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
+use crate::cloud::aws::Regions;
 use crate::cloud::azure::ACCESS_TOKEN_VARIABLE;
+use crate::fix::clouds::Connect;
 
 /// The claims that name an identity, most readable first.
 const CLAIMS: [&str; 5] = ["upn", "unique_name", "preferred_username", "appid", "oid"];
@@ -20,6 +23,19 @@ pub fn azure_requester() -> String {
             let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
             format!("local-user:{user}")
         })
+}
+
+/// The requester of an AWS request: the credentials' ARN.
+pub fn aws_requester(connect: &Connect) -> Result<String, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime
+        .block_on(crate::cloud::aws::write::caller_arn(
+            &connect.aws_options(Regions::Configured),
+        ))
+        .map_err(|e| e.to_string())
 }
 
 /// The identity a JWT names; `None` for a token that is not a JWT with such a claim.

@@ -10,6 +10,7 @@
 //! audit history uses); writes go through `fix`'s journal and its one journaled-write helper
 //! ([`write`]).
 
+pub mod aws;
 pub mod clock;
 pub mod grant;
 pub mod identity;

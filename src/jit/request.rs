@@ -29,14 +29,41 @@ const PRIORITIES: std::ops::RangeInclusive<u32> = 100..=4096;
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
     #[error(
-        "--vm {0:?}: no such VM in what was read; give its Azure resource id, its name, or \
-         tag:KEY=VALUE (check --subscriptions)"
+        "--vm {0:?}: no such VM in what was read; give its Azure resource id or EC2 instance \
+         id, its name, or tag:KEY=VALUE (check --subscriptions or --regions)"
     )]
     NoSuchVm(String),
     #[error("--vm {given:?} matches {} VMs ({}); give the resource id", ids.len(), ids.join(", "))]
     Ambiguous { given: String, ids: Vec<String> },
-    #[error("VM {0} is on AWS; `jit` grants on AWS are not supported yet: use an Azure VM")]
-    NotAzure(String),
+    #[error("VM {vm} is on {provider}: request its grant with --{provider}")]
+    OtherCloud { vm: String, provider: Provider },
+    #[error(
+        "VM {0} has no region or VPC in what was read (its interfaces name no subnet that was \
+         read); scan again with its region"
+    )]
+    NoVpc(String),
+    #[error(
+        "network interface {interface} of VM {vm} holds {} security groups already ({}), the \
+         most an interface holds: take one off it (or have the quota raised) and request \
+         again; nothing was written",
+        groups.len(),
+        groups.join(", ")
+    )]
+    InterfaceFull {
+        vm: String,
+        interface: String,
+        groups: Vec<String>,
+    },
+    #[error(
+        "grant {grant} already opens {rule} to VM {vm}, and EC2 holds one rule per access: \
+         revoke it (`portcullis jit revoke {grant}`) or request all of its ports; nothing was \
+         written"
+    )]
+    Overlaps {
+        vm: String,
+        grant: GrantId,
+        rule: String,
+    },
     #[error(
         "VM {0} has no public address the internet can reach: there is nothing to grant (use \
          the private network or Bastion)"
@@ -92,7 +119,7 @@ pub fn plan(
     stamp: &Stamp,
     config: &EngineConfig,
 ) -> Result<Planned, RequestError> {
-    let vm = find_vm(snapshot, vm)?;
+    let vm = find_vm(snapshot, vm, Provider::Azure)?;
     let mut creates = Vec::new();
     let mut replaces: BTreeMap<GrantId, Vec<String>> = BTreeMap::new();
     for layer in layers(snapshot, vm)? {
@@ -123,8 +150,13 @@ pub fn plan(
     })
 }
 
-/// The one VM `given` names: its resource id, its name, or `tag:KEY=VALUE`.
-pub fn find_vm<'a>(snapshot: &'a Snapshot, given: &str) -> Result<&'a Vm, RequestError> {
+/// The one VM `given` names (its resource or instance id, its name, or `tag:KEY=VALUE`), which
+/// must be on `cloud`.
+pub fn find_vm<'a>(
+    snapshot: &'a Snapshot,
+    given: &str,
+    cloud: Provider,
+) -> Result<&'a Vm, RequestError> {
     let by_id: Vec<&Vm> = snapshot
         .vms
         .iter()
@@ -149,7 +181,10 @@ pub fn find_vm<'a>(snapshot: &'a Snapshot, given: &str) -> Result<&'a Vm, Reques
     };
     match found.as_slice() {
         [] => Err(RequestError::NoSuchVm(given.to_owned())),
-        [vm] if vm.provider != Provider::Azure => Err(RequestError::NotAzure(vm.id.clone())),
+        [vm] if vm.provider != cloud => Err(RequestError::OtherCloud {
+            vm: vm.id.clone(),
+            provider: vm.provider,
+        }),
         [vm] => Ok(vm),
         many => Err(RequestError::Ambiguous {
             given: given.to_owned(),

@@ -59,7 +59,12 @@ pub enum Due {
 
 /// Whether `rule` is due at `now`.
 pub fn due(rule: &LiveRule, now: OffsetDateTime) -> Due {
-    match Stamp::of_properties(&rule.properties) {
+    due_stamp(Stamp::of_properties(&rule.properties), now)
+}
+
+/// Whether a grant stamped `stamp` (`None`: no readable expiry) is due at `now`.
+pub fn due_stamp(stamp: Option<Stamp>, now: OffsetDateTime) -> Due {
+    match stamp {
         Some(stamp) if stamp.expires <= now => Due::Expired(stamp.expires),
         Some(stamp) => Due::Open(stamp.expires),
         None => Due::NoExpiry,

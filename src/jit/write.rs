@@ -6,13 +6,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::cloud::aws::write::Mode;
+use crate::cloud::aws::write::{LiveSgRule, Mode, RulePorts, SgRuleSpec};
 use crate::cloud::azure::write::LiveRule;
 use crate::fix::apply::journaled;
 use crate::fix::clouds::{Clouds, Connect, StepError, Wrote};
 use crate::fix::journal::{JournalError, Journals, PlanId, TornTail};
 use crate::fix::recover::{self, Recovered};
 use crate::fix::step::{Live, Progress, Step};
+use crate::model::{Protocol, SgSourceKind};
 
 use super::grant::GrantId;
 
@@ -20,6 +21,11 @@ use super::grant::GrantId;
 pub const OPEN: &str = "jit-open";
 /// The journal's intent kind of a rule that closes a grant (revoked, expired, replaced).
 pub const CLOSE: &str = "jit-close";
+
+/// The journal of grant `grant`'s writes.
+pub fn journal_of(grant: &GrantId) -> String {
+    format!("jit-{grant}")
+}
 
 /// Why a grant's rule could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -61,8 +67,37 @@ impl Writer {
         };
         match self.clouds.read(&probe)? {
             Live::Azure(rule) => Ok(rule),
-            Live::Aws(_) | Live::AzureResource(_) => unreachable!("an NSG rule reads as a rule"),
+            Live::Aws(_) | Live::AzureResource(_) | Live::AwsGroup(_) | Live::AwsInterface(_) => {
+                unreachable!("an NSG rule reads as a rule")
+            }
         }
+    }
+
+    /// The inbound rules of security group `group` in `region`, with their descriptions.
+    pub fn group_rules(&mut self, region: &str, group: &str) -> Result<Vec<LiveSgRule>, StepError> {
+        // A probe to read the group: any rule step on it reads the same.
+        let probe = Step::AwsRevoke {
+            group: group.to_owned(),
+            region: region.to_owned(),
+            rule: SgRuleSpec {
+                protocol: Protocol::Any,
+                ports: RulePorts::All,
+                source: SgSourceKind::Group(group.to_owned()),
+                description: None,
+            },
+        };
+        match self.clouds.read(&probe)? {
+            Live::Aws(rules) => Ok(rules),
+            Live::Azure(_) | Live::AzureResource(_) | Live::AwsGroup(_) | Live::AwsInterface(_) => {
+                unreachable!("a security group's rules read as such")
+            }
+        }
+    }
+
+    /// What an AWS step's target holds now: a group's rules, a group found by name, or an
+    /// interface's groups.
+    pub fn read_aws(&mut self, probe: &Step) -> Result<Live, StepError> {
+        self.clouds.read(probe)
     }
 
     /// Creates grant `grant`'s rule `rule` in `nsg` (it must not exist, or hold exactly this).
@@ -79,7 +114,7 @@ impl Writer {
             before: None,
             properties: properties.clone(),
         };
-        self.journaled(grant, step, OPEN)
+        self.journaled(&journal_of(grant), step, OPEN)
     }
 
     /// Deletes grant `grant`'s rule as read (`live`): only if it still holds what was read.
@@ -94,11 +129,17 @@ impl Writer {
             rule: live.name.clone(),
             before: live.properties.clone(),
         };
-        self.journaled(grant, step, CLOSE)
+        self.journaled(&journal_of(grant), step, CLOSE)
     }
 
-    /// Reads the step's target, and unless it is done already, makes the write journaled.
-    fn journaled(&mut self, grant: &GrantId, step: Step, kind: &str) -> Result<Wrote, WriteFailed> {
+    /// Reads the step's target, and unless it is done already, makes the write journaled in
+    /// `journal` (`jit-<grant id>`, or on AWS `jit-<instance id>` for a grant group's writes).
+    pub fn journaled(
+        &mut self,
+        journal: &str,
+        step: Step,
+        kind: &str,
+    ) -> Result<Wrote, WriteFailed> {
         let lock = self.journals.lock()?;
         let live = self.clouds.read(&step)?;
         match step.progress(&live) {
@@ -111,7 +152,7 @@ impl Writer {
             }
             Progress::ToDo => {}
         }
-        let plan = PlanId::new(&format!("jit-{grant}"))?;
+        let plan = PlanId::new(journal)?;
         let mut journal = self.journals.open(&lock, &plan)?.value;
         let journal = std::sync::Mutex::new(&mut journal);
         let clouds = &mut self.clouds;

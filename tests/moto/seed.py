@@ -11,11 +11,14 @@ each other's resources. Prints those credentials as JSON on standard output.
     seed.py ENDPOINT ACCOUNT minimum-calls REGION,REGION,…
     seed.py ENDPOINT ACCOUNT organization REGION
     seed.py ENDPOINT ACCOUNT writes
+    seed.py ENDPOINT ACCOUNT jit
 
 `organization` makes ACCOUNT an organisation's management account with three member accounts,
 and prints their ids with the management account's credentials: `Members` (two, each with an
 instance of its own) and `Closed` (closed, so not ACTIVE, with an instance that must not be read).
 `writes` makes one security group in eu-west-1 and prints its id as `group`.
+`jit` makes the instances of the `jit` tests in eu-west-1 and prints their instance and interface
+ids (`web`, `web_eni`, `db`, `db_eni`, `full`, `full_eni`).
 """
 
 import json
@@ -260,6 +263,29 @@ def seed_writes(endpoint, creds):
     return {"group": group}
 
 
+def seed_jit(endpoint, creds):
+    """Instances for `jit` on AWS, in eu-west-1: jit-web and jit-db share a group that opens SSH
+    and RDP to the world (a grant in it would open both); jit-web has a group of its own too, and
+    jit-full's interface holds five groups, the most an interface may."""
+    ec2 = ec2_client(endpoint, creds, "eu-west-1")
+    vpc = Vpc(ec2, "eu-west-1")
+    subnet = vpc.subnet("10.0.1.0/24")
+    vpc.routed_table([subnet])
+    shared = vpc.group("admin-world", [tcp(22, cidrs=["0.0.0.0/0"]), tcp(3389, cidrs=["0.0.0.0/0"])])
+    web_only = vpc.group("web", [tcp(443, cidrs=["0.0.0.0/0"])])
+    fillers = [vpc.group(f"filler-{n}", []) for n in range(4)]
+    made = {
+        "web": instance(ec2, "jit-web", subnet, [shared, web_only], True)[0],
+        "db": instance(ec2, "jit-db", subnet, [shared], True)[0],
+        "full": instance(ec2, "jit-full", subnet, [shared] + fillers, True)[0],
+    }
+    extra = {}
+    for key, made_instance in made.items():
+        extra[key] = made_instance["InstanceId"]
+        extra[key + "_eni"] = made_instance["NetworkInterfaces"][0]["NetworkInterfaceId"]
+    return extra
+
+
 def seed_organization(endpoint, creds, region):
     """An organisation: an instance in the management account and in each member account.
 
@@ -410,6 +436,8 @@ def main():
         seed_commands(endpoint, creds)
     elif estate == "writes":
         extra = seed_writes(endpoint, creds)
+    elif estate == "jit":
+        extra = seed_jit(endpoint, creds)
     elif estate == "one-instance":
         seed_one_instance(endpoint, creds, sys.argv[4])
     elif estate == "organization":

@@ -230,13 +230,19 @@ async fn members(
         .collect())
 }
 
-/// The id of the account whose credentials portcullis runs with.
-async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
-    let identity = sts
-        .get_caller_identity()
+/// Who portcullis runs as: GetCallerIdentity's answer.
+pub(super) async fn caller_identity(
+    sts: &aws_sdk_sts::Client,
+) -> Result<aws_sdk_sts::operation::get_caller_identity::GetCallerIdentityOutput, String> {
+    sts.get_caller_identity()
         .send()
         .await
-        .map_err(|e| errors::describe("GetCallerIdentity", &e))?;
+        .map_err(|e| errors::describe("GetCallerIdentity", &e))
+}
+
+/// The id of the account whose credentials portcullis runs with.
+async fn caller_account(sts: &aws_sdk_sts::Client) -> Result<String, String> {
+    let identity = caller_identity(sts).await?;
     identity.account.ok_or_else(|| {
         "GetCallerIdentity: the answer names no account; check --endpoint-url".to_string()
     })

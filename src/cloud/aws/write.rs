@@ -35,8 +35,10 @@ use super::calls::CallCounter;
 use super::fetch::{PageGuard, SECURITY_GROUP_RULES_PAGE};
 use super::{AwsError, AwsOptions, config, errors};
 
+mod group;
 mod rule;
 
+pub use group::{LiveGroup, caller_arn};
 pub(super) use rule::live_rule;
 pub use rule::{BadId, GroupId, LiveSgRule, RuleId, RulePorts, SgRuleSpec};
 
@@ -81,6 +83,12 @@ pub enum Operation {
     RevokeSecurityGroupIngress,
     AuthorizeSecurityGroupIngress,
     ModifySecurityGroupRules,
+    DescribeSecurityGroups,
+    CreateSecurityGroup,
+    RevokeSecurityGroupEgress,
+    DeleteSecurityGroup,
+    DescribeNetworkInterfaces,
+    ModifyNetworkInterfaceAttribute,
 }
 
 impl Operation {
@@ -96,40 +104,67 @@ impl fmt::Display for Operation {
     }
 }
 
+/// What a write is about, as its errors name it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Subject {
+    /// `security group sg-…`.
+    Group(GroupId),
+    /// A group known by its name in a VPC (one to create): `security group NAME in VPC vpc-…`.
+    Named { name: String, vpc: String },
+    /// `network interface eni-…`.
+    Interface(String),
+}
+
+impl From<GroupId> for Subject {
+    fn from(group: GroupId) -> Self {
+        Subject::Group(group)
+    }
+}
+
+impl fmt::Display for Subject {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Subject::Group(id) => write!(f, "security group {id}"),
+            Subject::Named { name, vpc } => write!(f, "security group {name} in VPC {vpc}"),
+            Subject::Interface(id) => write!(f, "network interface {id}"),
+        }
+    }
+}
+
 /// Why a write (or the read it needed) failed, naming the group and rules and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     #[error(
-        "{operation} of {rules} in security group {group} is blocked: {reason}; allow {} for \
+        "{operation} of {rules} in {group} is blocked: {reason}; allow {} for \
          these credentials (the remediation policy in docs/aws.md), or lift the service control \
          policy or permissions boundary that denies it",
         operation.iam_action()
     )]
     Blocked {
         operation: Operation,
-        group: GroupId,
+        group: Subject,
         rules: String,
         reason: String,
     },
     #[error(
-        "security group {group} does not exist (any more); plan again: the plan was made for a \
+        "{group} does not exist (any more); plan again: the plan was made for a \
          group that is gone"
     )]
-    GroupNotFound { group: GroupId },
-    #[error("{operation} of {rules} in security group {group} failed: {detail}")]
+    GroupNotFound { group: Subject },
+    #[error("{operation} of {rules} in {group} failed: {detail}")]
     Failed {
         operation: Operation,
-        group: GroupId,
+        group: Subject,
         rules: String,
         detail: String,
     },
     #[error(
-        "{operation} of {rules} in security group {group} did not end within {deadline:?} \
+        "{operation} of {rules} in {group} did not end within {deadline:?} \
          (--scope-deadline); its effect is unknown: read the group again before retrying"
     )]
     TimedOut {
         operation: Operation,
-        group: GroupId,
+        group: Subject,
         rules: String,
         deadline: Duration,
     },
@@ -249,7 +284,10 @@ impl SgWriter {
                 .max_results(SECURITY_GROUP_RULES_PAGE)
                 .set_next_token(token.take())
                 .send();
-            let page = match self.answer(operation, group, "its rules", call).await? {
+            let page = match self
+                .answer(operation, &group.clone().into(), "its rules", call)
+                .await?
+            {
                 Answer::Ok(page) => page,
                 Answer::DryRunOk | Answer::Duplicate(_) | Answer::NotFound(_) => {
                     return Err(unexpected(operation, group, "its rules"));
@@ -282,7 +320,12 @@ impl SgWriter {
             .security_group_rule_ids(id.as_str())
             .send();
         match self
-            .answer(operation, group, &format!("rule {id}"), call)
+            .answer(
+                operation,
+                &group.clone().into(),
+                &format!("rule {id}"),
+                call,
+            )
             .await?
         {
             Answer::Ok(output) => Ok(inbound(group, output.security_group_rules())?
@@ -326,7 +369,7 @@ impl SgWriter {
                 .dry_run(mode == Mode::DryRun)
                 .send();
             match self
-                .answer(operation, group, &rule_list(&wanted), call)
+                .answer(operation, &group.clone().into(), &rule_list(&wanted), call)
                 .await?
             {
                 Answer::Ok(_) => {
@@ -349,7 +392,7 @@ impl SgWriter {
         }
         Err(WriteError::Failed {
             operation,
-            group: group.clone(),
+            group: group.clone().into(),
             rules: rule_list(&wanted),
             detail: format!(
                 "EC2 kept answering that some of the rules are not in the group, yet they are \
@@ -380,14 +423,16 @@ impl SgWriter {
                 .dry_run(true)
                 .send();
             let named = specs.iter().map(ToString::to_string).collect::<Vec<_>>();
-            let answer = self.answer(operation, group, &named.join(", "), call).await;
+            let answer = self
+                .answer(operation, &group.clone().into(), &named.join(", "), call)
+                .await;
             return match answer {
                 Ok(Answer::DryRunOk) => Ok(Written::WouldSucceed),
                 Ok(_) => Err(AuthorizeError {
                     authorized: Vec::new(),
                     error: WriteError::Failed {
                         operation,
-                        group: group.clone(),
+                        group: group.clone().into(),
                         rules: named.join(", "),
                         detail: "EC2 did not answer DryRunOperation to a dry run".to_string(),
                     },
@@ -424,7 +469,7 @@ impl SgWriter {
             .ip_permissions(spec.permission())
             .send();
         let (code, already_there) = match self
-            .answer(operation, group, &spec.to_string(), call)
+            .answer(operation, &group.clone().into(), &spec.to_string(), call)
             .await?
         {
             Answer::Ok(output) => {
@@ -486,13 +531,16 @@ impl SgWriter {
             )
             .dry_run(mode == Mode::DryRun)
             .send();
-        match self.answer(operation, group, &what, call).await? {
+        match self
+            .answer(operation, &group.clone().into(), &what, call)
+            .await?
+        {
             Answer::DryRunOk => return Ok(Written::WouldSucceed),
             Answer::Ok(_) => {}
             Answer::NotFound(code) | Answer::Duplicate(code) => {
                 return Err(WriteError::Failed {
                     operation,
-                    group: group.clone(),
+                    group: group.clone().into(),
                     rules: what,
                     detail: format!("{code}: the rule is not in the group (any more); plan again"),
                 });
@@ -519,7 +567,7 @@ impl SgWriter {
     async fn answer<T, E>(
         &self,
         operation: Operation,
-        group: &GroupId,
+        group: &Subject,
         rules: &str,
         call: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
     ) -> Result<Answer<T>, WriteError>
@@ -541,7 +589,7 @@ impl SgWriter {
         let code = error.code().unwrap_or_default().to_string();
         match code.as_str() {
             "DryRunOperation" => Ok(Answer::DryRunOk),
-            "InvalidPermission.Duplicate" => Ok(Answer::Duplicate(code)),
+            "InvalidPermission.Duplicate" | "InvalidGroup.Duplicate" => Ok(Answer::Duplicate(code)),
             c if RULE_NOT_FOUND.contains(&c) => Ok(Answer::NotFound(code)),
             "InvalidGroup.NotFound" | "InvalidGroupId.NotFound" => Err(WriteError::GroupNotFound {
                 group: group.clone(),
@@ -556,7 +604,7 @@ impl SgWriter {
             }
             _ => Err(WriteError::Failed {
                 operation,
-                group: group.clone(),
+                group: group.clone().into(),
                 rules: rules.to_string(),
                 detail: errors::describe(&operation.to_string(), &error),
             }),
@@ -568,7 +616,7 @@ impl SgWriter {
 fn unexpected(operation: Operation, group: &GroupId, rules: &str) -> WriteError {
     WriteError::Failed {
         operation,
-        group: group.clone(),
+        group: group.clone().into(),
         rules: rules.to_string(),
         detail: "EC2 answered a read as if it were a write (DryRun or Duplicate); is the \
                  endpoint EC2?"

@@ -1,0 +1,338 @@
+//! `jit` on AWS ([`crate::jit::aws`] plans). A request makes sure the VM's grant group exists
+//! (without outbound rules), revokes the older grants it replaces, authorizes one rule per port
+//! and attaches the group to the VM's internet-facing interfaces; a write that fails takes back
+//! what the request made. Revoking and sweeping revoke grant rules, and once a grant group holds
+//! none, detach it from its interfaces and delete it. Every write is one step of `fix`'s journal
+//! ([`Step`]), so a crash converges at the next `jit` command or `fix recover`.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+
+use time::OffsetDateTime;
+
+use crate::cloud::aws::write::{GroupId, SgRuleSpec};
+use crate::fix::step::{Live as Read, Step};
+use crate::jit::aws::{self as grants, JitGroup};
+use crate::jit::clock::format_instant;
+use crate::jit::grant::{Access, GrantId, Stamp};
+use crate::jit::ledger::{RuleAt, State};
+use crate::jit::policy::JitPolicy;
+use crate::jit::request::find_vm;
+use crate::jit::write::{CLOSE, OPEN, journal_of};
+use crate::model::{Provider, Snapshot};
+use crate::output::escape::visible;
+
+use super::super::fix::EXIT_PARTIAL;
+use super::{Live, RequestArgs};
+
+/// Where a grant group is: what its writes name.
+struct Place<'a> {
+    region: &'a str,
+    vpc: &'a str,
+    name: &'a str,
+    /// The group's journal: `jit-<instance id>`.
+    journal: String,
+}
+
+impl<'a> Place<'a> {
+    fn of(region: &'a str, vpc: &'a str, name: &'a str) -> Self {
+        Place {
+            region,
+            vpc,
+            name,
+            journal: format!("jit-{}", grants::instance_of_group(name).unwrap_or(name)),
+        }
+    }
+
+    fn create(&self) -> Step {
+        let instance = grants::instance_of_group(self.name).unwrap_or(self.name);
+        let (description, tags) = grants::group_fields(instance);
+        Step::AwsCreateGroup {
+            region: self.region.to_owned(),
+            vpc: self.vpc.to_owned(),
+            name: self.name.to_owned(),
+            description,
+            tags,
+        }
+    }
+}
+
+/// The grant groups holding rules of `grant`.
+pub(super) fn groups_of(snapshot: &Snapshot, grant: &GrantId) -> Vec<JitGroup> {
+    grants::groups(snapshot)
+        .into_iter()
+        .filter(|g| g.rules.iter().any(|r| &r.grant == grant))
+        .collect()
+}
+
+/// `jit request --aws`: plans, checks the policy, then writes.
+pub(super) fn request(
+    mut live: Live,
+    args: &RequestArgs,
+    jit_policy: &JitPolicy,
+    access: &Access,
+    id: &GrantId,
+    stamp: &Stamp,
+) -> Result<ExitCode, String> {
+    let planned =
+        grants::plan(&live.snapshot, &args.vm, access, id, stamp).map_err(|e| e.to_string())?;
+    let vm = find_vm(&live.snapshot, &args.vm, Provider::Aws)
+        .map_err(|e| e.to_string())?
+        .clone();
+    live.admit(jit_policy, args, &vm, access, id)?;
+    let place = Place::of(&planned.region, &planned.vpc, &planned.group_name);
+    let partial = Ok(ExitCode::from(EXIT_PARTIAL));
+    let Some(group) = live.ensure_group(&place) else {
+        return partial;
+    };
+    for (old, rules) in &planned.replaces {
+        for rule in rules {
+            if !live.revoke_rule(&place, &group, rule, old, "close replaced") {
+                live.take_back(&place, &group, &[], &[]);
+                return partial;
+            }
+        }
+    }
+    let journal = journal_of(id);
+    let mut made: Vec<SgRuleSpec> = Vec::new();
+    for rule in &planned.rules {
+        let step = Step::AwsAuthorize {
+            group: group.to_string(),
+            region: planned.region.clone(),
+            rule: rule.clone(),
+        };
+        if !live.step(&journal, step, OPEN, "open") {
+            live.take_back(&place, &group, &made, &[]);
+            return partial;
+        }
+        made.push(rule.clone());
+    }
+    let mut attached: Vec<String> = Vec::new();
+    for interface in &planned.interfaces {
+        let step = Step::AwsAttachGroup {
+            region: planned.region.clone(),
+            interface: interface.clone(),
+            group: group.to_string(),
+        };
+        if !live.step(&place.journal, step, OPEN, "attach") {
+            live.take_back(&place, &group, &made, &attached);
+            return partial;
+        }
+        attached.push(interface.clone());
+    }
+    let rules = made
+        .iter()
+        .map(|rule| RuleAt {
+            nsg: group.to_string(),
+            rule: rule.to_string(),
+        })
+        .collect();
+    let grant = live.record(args, &vm, access, id, stamp, rules);
+    for old in planned.replaces.keys() {
+        live.close(old, State::Replaced, &format!("replaced by grant {id}"));
+    }
+    println!(
+        "granted {id}: {} from {} to {} until {}",
+        access.ports_text(),
+        access.source,
+        visible(&vm.name),
+        grant.closes
+    );
+    Ok(live.exit(ExitCode::SUCCESS))
+}
+
+impl Live {
+    /// Closes every expired grant rule of the grant groups read, and removes the groups left
+    /// with none; returns the next expiry still open.
+    pub(super) fn sweep_aws(&mut self) -> Result<Option<OffsetDateTime>, String> {
+        let mut next: Option<OffsetDateTime> = None;
+        for group in grants::groups(&self.snapshot) {
+            let Some(region) = group.region.clone() else {
+                eprintln!(
+                    "warning: security group {} ({}): no VM read tells its region; sweep it \
+                     with --regions naming only its region",
+                    visible(&group.id),
+                    visible(&group.name)
+                );
+                continue;
+            };
+            let read = match self.writer.group_rules(&region, &group.id) {
+                Ok(rules) => rules,
+                Err(error) => {
+                    eprintln!("error: {}", visible(&error.to_string()));
+                    self.failed = true;
+                    continue;
+                }
+            };
+            let place = Place::of(&region, &group.vpc, &group.name);
+            let id = match GroupId::new(&group.id) {
+                Ok(id) => id,
+                Err(error) => {
+                    eprintln!("error: {error}");
+                    self.failed = true;
+                    continue;
+                }
+            };
+            let mut expired: BTreeMap<GrantId, OffsetDateTime> = BTreeMap::new();
+            for rule in &read {
+                let Some((grant, expires)) =
+                    rule.spec.description.as_deref().and_then(grants::grant_of)
+                else {
+                    continue;
+                };
+                match expires {
+                    None => eprintln!(
+                        "warning: rule {} of security group {} carries no expiry in its \
+                         description; it was not made by `portcullis jit request` and is left \
+                         alone",
+                        visible(&rule.spec.to_string()),
+                        visible(&group.id)
+                    ),
+                    Some(at) if at > self.now => next = Some(next.map_or(at, |n| n.min(at))),
+                    Some(at) => {
+                        if self.revoke_rule(&place, &id, &rule.spec, &grant, "close expired") {
+                            expired.insert(grant, at);
+                        }
+                    }
+                }
+            }
+            for (grant, at) in expired {
+                self.close(
+                    &grant,
+                    State::Expired,
+                    &format!("expired at {}", format_instant(at)),
+                );
+            }
+            self.remove_if_empty(&place, &group.interfaces);
+        }
+        Ok(next)
+    }
+
+    /// Revokes grant `grant`'s rules in `group` (as the estate read lists them); true when
+    /// they are gone.
+    pub(super) fn close_in_group(&mut self, group: &JitGroup, grant: &GrantId, verb: &str) -> bool {
+        let Some(region) = group.region.as_deref() else {
+            eprintln!(
+                "error: {verb}: security group {}: no VM read tells its region; give --regions \
+                 with its region only",
+                visible(&group.id)
+            );
+            self.failed = true;
+            return false;
+        };
+        let Ok(id) = GroupId::new(&group.id) else {
+            return false;
+        };
+        let place = Place::of(region, &group.vpc, &group.name);
+        let mut closed = true;
+        for held in group.rules.iter().filter(|r| &r.grant == grant) {
+            closed &= self.revoke_rule(&place, &id, &held.rule, grant, verb);
+        }
+        if closed {
+            self.remove_if_empty(&place, &group.interfaces);
+        }
+        closed
+    }
+
+    /// Creates the grant group at `place` unless it is there; its id.
+    fn ensure_group(&mut self, place: &Place<'_>) -> Option<GroupId> {
+        let step = place.create();
+        if !self.step(&place.journal, step.clone(), OPEN, "open") {
+            return None;
+        }
+        match self.writer.read_aws(&step) {
+            Ok(Read::AwsGroup(Some(group))) => Some(group.id),
+            Ok(_) => {
+                eprintln!(
+                    "error: {} is not there after it was created; request again",
+                    visible(&step.target())
+                );
+                self.failed = true;
+                None
+            }
+            Err(error) => {
+                eprintln!("error: {}", visible(&error.to_string()));
+                self.failed = true;
+                None
+            }
+        }
+    }
+
+    /// Revokes `rule` of grant `grant` from `group`; true when it is gone.
+    fn revoke_rule(
+        &mut self,
+        place: &Place<'_>,
+        group: &GroupId,
+        rule: &SgRuleSpec,
+        grant: &GrantId,
+        verb: &str,
+    ) -> bool {
+        let step = Step::AwsRevoke {
+            group: group.to_string(),
+            region: place.region.to_owned(),
+            rule: rule.clone(),
+        };
+        self.step(&journal_of(grant), step, CLOSE, verb)
+    }
+
+    /// Takes back what a request made: detaches the group from `attached`, revokes `made`, and
+    /// removes the group if it holds nothing else.
+    fn take_back(
+        &mut self,
+        place: &Place<'_>,
+        group: &GroupId,
+        made: &[SgRuleSpec],
+        attached: &[String],
+    ) {
+        for interface in attached {
+            let step = Step::AwsDetachGroup {
+                region: place.region.to_owned(),
+                interface: interface.clone(),
+                group: group.to_string(),
+            };
+            self.step(&place.journal, step, CLOSE, "take back");
+        }
+        for rule in made {
+            let step = Step::AwsRevoke {
+                group: group.to_string(),
+                region: place.region.to_owned(),
+                rule: rule.clone(),
+            };
+            self.step(&place.journal, step, CLOSE, "take back");
+        }
+        self.remove_if_empty(place, &[]);
+    }
+
+    /// Once the grant group at `place` holds no inbound rule: detaches it from `interfaces`
+    /// and deletes it.
+    fn remove_if_empty(&mut self, place: &Place<'_>, interfaces: &[String]) {
+        let delete = place.create().inverse();
+        let group = match self.writer.read_aws(&delete) {
+            Ok(Read::AwsGroup(Some(group))) if group.inbound == 0 => group.id,
+            Ok(_) => return,
+            Err(error) => {
+                eprintln!("error: {}", visible(&error.to_string()));
+                self.failed = true;
+                return;
+            }
+        };
+        for interface in interfaces {
+            let step = Step::AwsDetachGroup {
+                region: place.region.to_owned(),
+                interface: interface.clone(),
+                group: group.to_string(),
+            };
+            if !self.step(&place.journal, step, CLOSE, "detach") {
+                return;
+            }
+        }
+        self.step(&place.journal, delete, CLOSE, "delete");
+    }
+
+    /// Makes `step` journaled in `journal` and prints how it went; true when it is in place.
+    fn step(&mut self, journal: &str, step: Step, kind: &str, verb: &str) -> bool {
+        let target = visible(&step.target()).to_string();
+        let result = self.writer.journaled(journal, step, kind);
+        self.wrote(verb, &target, &result)
+    }
+}

@@ -1441,7 +1441,10 @@ fn aws_jit_full_cycle_lock_down_request_scan_revoke_scan() {
             .contains(&group)
     );
     let rules = group_rules(&world.account, "eu-west-1");
-    let grant_rules: Vec<&String> = rules.iter().filter(|r| r.starts_with(&group)).collect();
+    let grant_rules: Vec<&String> = rules
+        .iter()
+        .filter(|r| r.starts_with(&format!("\"{group}\"")))
+        .collect();
     assert_eq!(grant_rules.len(), 1, "{rules:?}");
     assert!(
         grant_rules[0].contains(&format!(
@@ -1511,7 +1514,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     let group = world.grant_group("web").unwrap();
     let rules: Vec<String> = group_rules(&world.account, "eu-west-1")
         .into_iter()
-        .filter(|r| r.starts_with(&group))
+        .filter(|r| r.starts_with(&format!("\"{group}\"")))
         .collect();
     assert_eq!(rules.len(), 2, "{rules:?}");
     assert!(rules.iter().all(|r| r.contains(&second)), "{rules:?}");
@@ -1568,8 +1571,9 @@ fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
 
     // The ledger deleted: the expiry is in the rule.
     world.request("2026-12-03T07:00:00Z", "jit-web", "22", "30m");
-    for file in ["jit.db", "jit.db-wal", "jit.db-shm"] {
-        let _ = std::fs::remove_file(Path::new(&world.state).join(file));
+    std::fs::remove_file(Path::new(&world.state).join("audit.db")).unwrap();
+    for side in ["-wal", "-shm"] {
+        let _ = std::fs::remove_file(Path::new(&world.state).join(format!("audit.db{side}")));
     }
     world.ok_at("2026-12-03T08:00:00Z", &["jit", "sweep"]);
     assert_eq!(world.eni_groups(web_eni), original);

@@ -55,10 +55,17 @@ pub enum StepError {
     Azure(#[from] azure_write::WriteError),
     #[error("{0}")]
     Aws(#[from] aws_write::WriteError),
+    /// Boxed: it carries the rules written before the error.
     #[error("{0}")]
-    AwsPartly(#[from] aws_write::AuthorizeError),
+    AwsPartly(Box<aws_write::AuthorizeError>),
     #[error("{target}: {detail}")]
     Connect { target: String, detail: String },
+}
+
+impl From<aws_write::AuthorizeError> for StepError {
+    fn from(error: aws_write::AuthorizeError) -> Self {
+        StepError::AwsPartly(Box::new(error))
+    }
 }
 
 impl StepError {

@@ -388,7 +388,9 @@ mod tests {
         };
         let access = Access::parse(&["22".into(), "3389".into()], "81.2.69.160").unwrap();
         let new = [rule(22, "81.2.69.160/32"), rule(3389, "81.2.69.160/32")];
-        let cases: [(&str, Vec<HeldRule>, Result<Vec<&str>, &str>); 4] = [
+        // The grants replaced, or the grant that clashes.
+        type Expected = Result<Vec<&'static str>, &'static str>;
+        let cases: [(&str, Vec<HeldRule>, Expected); 4] = [
             ("nothing held", vec![], Ok(vec![])),
             (
                 "same source, ports within: replaced",

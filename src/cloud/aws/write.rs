@@ -604,7 +604,7 @@ impl SgWriter {
             }
             _ => Err(WriteError::Failed {
                 operation,
-                group: group.clone().into(),
+                group: group.clone(),
                 rules: rules.to_string(),
                 detail: errors::describe(&operation.to_string(), &error),
             }),

@@ -846,7 +846,7 @@ fn writes_in_the_account_of_the_environment() {
     let authorize = |specs: &[SgRuleSpec]| {
         done(
             runtime
-                .block_on(writer.authorize_rules(&group, specs, Mode::Apply))
+                .block_on(writer.authorize_rules(&group, specs, &BTreeMap::new(), Mode::Apply))
                 .unwrap(),
         )
     };
@@ -887,7 +887,7 @@ fn writes_in_the_account_of_the_environment() {
     );
     assert_eq!(
         runtime
-            .block_on(writer.authorize_rules(&group, &remainder, Mode::DryRun))
+            .block_on(writer.authorize_rules(&group, &remainder, &BTreeMap::new(), Mode::DryRun))
             .unwrap(),
         Written::WouldSucceed
     );
@@ -1353,6 +1353,26 @@ impl JitWorld {
             .map(|g| g["GroupId"].as_str().unwrap().to_owned())
     }
 
+    /// The inbound rules of group `group` as `describe-security-group-rules` lists them.
+    fn rules_of(&self, group: &str) -> Vec<Value> {
+        let out: Value = serde_json::from_str(&self.account.aws_cli(
+            "eu-west-1",
+            &[
+                "describe-security-group-rules",
+                "--filters",
+                &format!("Name=group-id,Values={group}"),
+            ],
+        ))
+        .unwrap();
+        out["SecurityGroupRules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["IsEgress"] == false)
+            .cloned()
+            .collect()
+    }
+
     /// The grant group of the instance seeded as `key`.
     fn grant_group(&self, key: &str) -> Option<String> {
         self.group_named(&format!("portcullis-jit-{}", self.account.seeded[key]))
@@ -1453,6 +1473,21 @@ fn aws_jit_full_cycle_lock_down_request_scan_revoke_scan() {
         )),
         "{}",
         grant_rules[0]
+    );
+    // The rule is tagged with its grant and expiry too.
+    let tagged = world.rules_of(&group);
+    let tags: BTreeMap<&str, &str> = tagged[0]["Tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["Key"].as_str().unwrap(), t["Value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        tags,
+        BTreeMap::from([
+            ("portcullis:jit-expires", "2026-12-03T08:00:00Z"),
+            ("portcullis:jit-grant", id.as_str()),
+        ])
     );
 
     // During the grant, only jit-web's SSH differs, reachable from exactly one address.
@@ -1579,6 +1614,33 @@ fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
     assert_eq!(world.eni_groups(web_eni), original);
     assert_eq!(world.grant_group("web"), None);
 
+    // Someone rewrote the rule's description: its tags still tell the grant and its expiry.
+    let edited = world.request("2026-12-03T08:00:00Z", "jit-web", "22", "30m");
+    let group = world.grant_group("web").unwrap();
+    let rule = world.rules_of(&group)[0]["SecurityGroupRuleId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    world.account.aws_cli(
+        "eu-west-1",
+        &[
+            "modify-security-group-rules",
+            "--group-id",
+            &group,
+            "--security-group-rules",
+            &format!(
+                "SecurityGroupRuleId={rule},SecurityGroupRule={{IpProtocol=tcp,FromPort=22,\
+                 ToPort=22,CidrIpv4=81.2.69.160/32,Description=ssh for alice}}"
+            ),
+        ],
+    );
+    assert_eq!(world.rules_of(&group)[0]["Description"], "ssh for alice");
+    world.ok_at("2026-12-03T08:29:59Z", &["jit", "sweep"]);
+    assert!(world.eni_groups(web_eni).contains(&group));
+    world.ok_at("2026-12-03T08:30:00Z", &["jit", "sweep"]);
+    assert_eq!(world.eni_groups(web_eni), original);
+    assert_eq!(world.grant_group("web"), None);
+
     // The expiry passed while nothing ran: standing access to the scanner, live and from the
     // AWS CLI's export, until the next jit command closes it first.
     world.request("2026-12-03T09:00:00Z", "jit-web", "22", "1m");
@@ -1615,6 +1677,14 @@ fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
         .filter(|g| g["state"] == "expired")
         .collect();
     // The killed request never recorded its grant, and the second's record was deleted.
-    assert_eq!(ended.len(), 1, "{ended:?}");
-    assert_eq!(ended[0]["closed"], later);
+    let closed: Vec<(&str, &str)> = ended
+        .iter()
+        .map(|g| (g["id"].as_str().unwrap(), g["closed"].as_str().unwrap()))
+        .collect();
+    assert_eq!(closed.len(), 2, "{ended:?}");
+    assert!(
+        closed.contains(&(edited.as_str(), "2026-12-03T08:30:00Z")),
+        "{ended:?}"
+    );
+    assert!(closed.iter().any(|(_, at)| *at == later), "{ended:?}");
 }

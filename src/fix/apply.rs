@@ -7,7 +7,7 @@
 //! A second apply of the same plan finds every change done and writes nothing; an apply after a
 //! crash finds the changes made so far done and makes the rest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use serde_json::{Value, json};
@@ -311,6 +311,7 @@ fn check_sg_rule(
                 group: change.group.clone(),
                 region,
                 rule: sg_spec(after),
+                tags: BTreeMap::new(),
             },
             None,
         ),

@@ -240,6 +240,7 @@ impl Clouds {
                     group,
                     region,
                     rule,
+                    tags,
                 },
                 _,
             ) => {
@@ -248,6 +249,7 @@ impl Clouds {
                 let written = self.runtime.block_on(writer.authorize_rules(
                     &group,
                     std::slice::from_ref(rule),
+                    tags,
                     mode,
                 ))?;
                 Ok(match written {

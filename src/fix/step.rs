@@ -35,11 +35,13 @@ pub enum Step {
         rule: String,
         before: Map<String, Value>,
     },
-    /// An authorize of one security group rule.
+    /// An authorize of one security group rule, tagged `tags`.
     AwsAuthorize {
         group: String,
         region: String,
         rule: SgRuleSpec,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
     },
     /// A revoke of one security group rule (found by its access: protocol, ports, source).
     AwsRevoke {
@@ -338,11 +340,13 @@ impl Step {
                 group,
                 region,
                 rule,
+                ..
             } => Step::AwsRevoke {
                 group,
                 region,
                 rule,
             },
+            // The revoked rule's tags are not kept: undo gives back its access and description.
             Step::AwsRevoke {
                 group,
                 region,
@@ -351,6 +355,7 @@ impl Step {
                 group,
                 region,
                 rule,
+                tags: BTreeMap::new(),
             },
             Step::AzureCreateNsg { nsg, location, nic } => {
                 Step::AzureDeleteNsg { nsg, location, nic }
@@ -472,6 +477,7 @@ mod tests {
                     id: RuleId::new(&format!("sgr-{i}")).unwrap(),
                     group_id: GroupId::new("sg-1").unwrap(),
                     spec: spec(cidr),
+                    tags: BTreeMap::new(),
                 })
                 .collect(),
         )
@@ -497,6 +503,7 @@ mod tests {
             group: "sg-1".to_owned(),
             region: "eu-west-1".to_owned(),
             rule: spec("10.0.0.0/8"),
+            tags: BTreeMap::new(),
         };
         let revoke = Step::AwsRevoke {
             group: "sg-1".to_owned(),

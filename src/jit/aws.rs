@@ -13,11 +13,12 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use crate::cloud::aws::write::{RulePorts, SgRuleSpec};
+use crate::cloud::aws::write::{LiveSgRule, RulePorts, SgRuleSpec};
 use crate::fix::step::GROUPS_PER_INTERFACE;
 use crate::model::{PortRange, Provider, SecurityGroup, SgSourceKind, Snapshot, Vm};
 
 use super::PREFIX;
+use super::clock::{format_instant, parse_instant};
 use super::grant::{Access, GrantId, Stamp};
 use super::request::{RequestError, find_vm};
 
@@ -25,6 +26,10 @@ use super::request::{RequestError, find_vm};
 const MAX_DESCRIPTION: usize = 255;
 /// The tag naming the instance a grant group is for.
 pub const INSTANCE_TAG: &str = "portcullis:jit-instance";
+/// The tag naming the grant a rule belongs to.
+pub const GRANT_TAG: &str = "portcullis:jit-grant";
+/// The tag holding a grant rule's expiry (RFC 3339, UTC).
+pub const EXPIRES_TAG: &str = "portcullis:jit-expires";
 
 /// The grant group of instance `instance`.
 pub fn group_name(instance: &str) -> String {
@@ -72,6 +77,38 @@ pub fn grant_of(description: &str) -> Option<(GrantId, Option<OffsetDateTime>)> 
     let first = description.split_whitespace().next()?;
     let grant = GrantId::of_rule(first)?;
     Some((grant, Stamp::parse(description).map(|s| s.expires)))
+}
+
+/// The tags of a grant rule: its grant and its expiry, which the sweep reads when the
+/// description no longer tells them.
+pub fn rule_tags(id: &GrantId, stamp: &Stamp) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (GRANT_TAG.to_owned(), id.to_string()),
+        (EXPIRES_TAG.to_owned(), format_instant(stamp.expires)),
+    ])
+}
+
+/// The grant a rule as EC2 holds it belongs to, and when it expires: by its description and
+/// its tags. Where both tell an expiry of the same grant, the earlier one holds; where they name
+/// different grants, the description does.
+pub fn grant_of_rule(rule: &LiveSgRule) -> Option<(GrantId, Option<OffsetDateTime>)> {
+    let described = rule.spec.description.as_deref().and_then(grant_of);
+    let tagged = rule.tags.get(GRANT_TAG).and_then(|grant| {
+        let grant = GrantId::parse(grant).ok()?;
+        let expires = rule.tags.get(EXPIRES_TAG);
+        Some((grant, expires.and_then(|at| parse_instant(at).ok())))
+    });
+    match (described, tagged) {
+        (Some((grant, by_text)), Some((tagged, by_tag))) if grant == tagged => {
+            let expires = match (by_text, by_tag) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            Some((grant, expires))
+        }
+        (Some(described), _) => Some(described),
+        (None, tagged) => tagged,
+    }
 }
 
 /// The rules of a grant of `access`, one per port, described `description`.
@@ -306,7 +343,7 @@ pub fn replaced(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jit::clock::parse_instant;
+    use crate::cloud::aws::write::{GroupId, RuleId};
     use crate::model::Protocol;
 
     fn stamp(requester: &str) -> Stamp {
@@ -423,6 +460,66 @@ mod tests {
                 .map(|v| v.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .map_err(str::to_owned);
             assert_eq!(got, expected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_rule_belongs_to_the_grant_its_description_or_its_tags_name_and_the_earlier_expiry_holds() {
+        let described = rule_description(&id("3f9a0c12de45"), &stamp("alice"));
+        let tags = |grant: &str, expires: &str| {
+            BTreeMap::from([
+                (GRANT_TAG.to_owned(), grant.to_owned()),
+                (EXPIRES_TAG.to_owned(), expires.to_owned()),
+            ])
+        };
+        let at = |text: &str| Some(parse_instant(text).unwrap());
+        let cases: [(&str, Option<&str>, BTreeMap<String, String>, _); 6] = [
+            (
+                "description only",
+                Some(&described),
+                BTreeMap::new(),
+                Some(("3f9a0c12de45", at("2026-12-03T08:00:00Z"))),
+            ),
+            (
+                "description edited away: the tags tell",
+                Some("ssh for alice"),
+                tags("3f9a0c12de45", "2026-12-03T08:00:00Z"),
+                Some(("3f9a0c12de45", at("2026-12-03T08:00:00Z"))),
+            ),
+            (
+                "a tag moved earlier: the earlier expiry holds",
+                Some(&described),
+                tags("3f9a0c12de45", "2026-12-03T07:00:00Z"),
+                Some(("3f9a0c12de45", at("2026-12-03T07:00:00Z"))),
+            ),
+            (
+                "tags of another grant: the description holds",
+                Some(&described),
+                tags("aaaaaaaaaaaa", "2026-12-03T07:00:00Z"),
+                Some(("3f9a0c12de45", at("2026-12-03T08:00:00Z"))),
+            ),
+            (
+                "an unreadable expiry tag: the grant, with no expiry",
+                None,
+                tags("3f9a0c12de45", "tomorrow"),
+                Some(("3f9a0c12de45", None)),
+            ),
+            ("neither", Some("ssh for alice"), BTreeMap::new(), None),
+        ];
+        for (name, description, tags, expected) in cases {
+            let rule = LiveSgRule {
+                id: RuleId::new("sgr-1").unwrap(),
+                group_id: GroupId::new("sg-1").unwrap(),
+                spec: SgRuleSpec {
+                    protocol: Protocol::TCP,
+                    ports: RulePorts::Range(PortRange::single(22)),
+                    source: SgSourceKind::Cidr("81.2.69.160/32".parse().unwrap()),
+                    description: description.map(str::to_owned),
+                },
+                tags,
+            };
+            let expected = expected.map(|(grant, expires)| (id(grant), expires));
+            assert_eq!(grant_of_rule(&rule), expected, "{name}");
         }
     }
 }

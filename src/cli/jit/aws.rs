@@ -100,6 +100,7 @@ pub(super) fn request(
             group: group.to_string(),
             region: planned.region.clone(),
             rule: rule.clone(),
+            tags: grants::rule_tags(id, stamp),
         };
         if !live.step(&journal, step, OPEN, "open") {
             live.take_back(&place, &group, &made, &[]);
@@ -175,16 +176,14 @@ impl Live {
             };
             let mut expired: BTreeMap<GrantId, OffsetDateTime> = BTreeMap::new();
             for rule in &read {
-                let Some((grant, expires)) =
-                    rule.spec.description.as_deref().and_then(grants::grant_of)
-                else {
+                let Some((grant, expires)) = grants::grant_of_rule(rule) else {
                     continue;
                 };
                 match expires {
                     None => eprintln!(
                         "warning: rule {} of security group {} carries no expiry in its \
-                         description; it was not made by `portcullis jit request` and is left \
-                         alone",
+                         description or tags; it was not made by `portcullis jit request` and is \
+                         left alone",
                         visible(&rule.spec.to_string()),
                         visible(&group.id)
                     ),

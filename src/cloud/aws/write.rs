@@ -22,6 +22,7 @@
 //! answers only `Return`, without the revoked rules; and it returns the new rules of the last
 //! permission of an authorize only. The code here relies on none of these.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -29,7 +30,7 @@ use std::time::Duration;
 use aws_sdk_ec2::Client;
 use aws_sdk_ec2::config::http::HttpResponse;
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ec2::types::{Filter, SecurityGroupRule, SecurityGroupRuleUpdate};
+use aws_sdk_ec2::types::{Filter, ResourceType, SecurityGroupRule, SecurityGroupRuleUpdate};
 
 use super::calls::CallCounter;
 use super::fetch::{PageGuard, SECURITY_GROUP_RULES_PAGE};
@@ -404,10 +405,13 @@ impl SgWriter {
     /// Authorizes inbound rules `specs` in `group`, one call per rule, with their descriptions,
     /// and returns them as EC2 holds them. A rule whose access the group already allows is
     /// returned as it is there.
+    ///
+    /// Each rule created is tagged `tags` (none when empty).
     pub async fn authorize_rules(
         &self,
         group: &GroupId,
         specs: &[SgRuleSpec],
+        tags: &BTreeMap<String, String>,
         mode: Mode,
     ) -> Result<Written<Vec<Authorized>>, AuthorizeError> {
         let operation = Operation::AuthorizeSecurityGroupIngress;
@@ -448,7 +452,7 @@ impl SgWriter {
             if authorized.iter().any(|a| a.rule.spec.same_access(spec)) {
                 continue;
             }
-            match self.authorize_one(group, spec).await {
+            match self.authorize_one(group, spec, tags).await {
                 Ok(done) => authorized.push(done),
                 Err(error) => return Err(AuthorizeError { authorized, error }),
             }
@@ -460,13 +464,17 @@ impl SgWriter {
         &self,
         group: &GroupId,
         spec: &SgRuleSpec,
+        tags: &BTreeMap<String, String>,
     ) -> Result<Authorized, WriteError> {
         let operation = Operation::AuthorizeSecurityGroupIngress;
+        let tagging =
+            (!tags.is_empty()).then(|| vec![group::tagging(ResourceType::SecurityGroupRule, tags)]);
         let call = self
             .client
             .authorize_security_group_ingress()
             .group_id(group.as_str())
             .ip_permissions(spec.permission())
+            .set_tag_specifications(tagging)
             .send();
         let (code, already_there) = match self
             .answer(operation, &group.clone().into(), &spec.to_string(), call)

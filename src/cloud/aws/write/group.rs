@@ -90,14 +90,7 @@ impl SgWriter {
     ) -> Result<GroupId, WriteError> {
         let operation = Operation::CreateSecurityGroup;
         let subject = named(vpc, name);
-        let tagging = TagSpecification::builder()
-            .resource_type(ResourceType::SecurityGroup)
-            .set_tags(Some(
-                tags.iter()
-                    .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                    .collect(),
-            ))
-            .build();
+        let tagging = tagging(ResourceType::SecurityGroup, tags);
         let call = self
             .client
             .create_security_group()
@@ -248,4 +241,16 @@ fn failed(operation: Operation, subject: &Subject, detail: &str) -> WriteError {
         rules: "the group".to_owned(),
         detail: detail.to_owned(),
     }
+}
+
+/// The tags `tags` for a resource of type `kind` being created.
+pub(super) fn tagging(kind: ResourceType, tags: &BTreeMap<String, String>) -> TagSpecification {
+    TagSpecification::builder()
+        .resource_type(kind)
+        .set_tags(Some(
+            tags.iter()
+                .map(|(k, v)| Tag::builder().key(k).value(v).build())
+                .collect(),
+        ))
+        .build()
 }

@@ -2,6 +2,7 @@
 //! ports a rule allows (ICMP types kept), what a rule allows ([`SgRuleSpec`], what authorize
 //! takes) and a rule as EC2 holds it ([`LiveSgRule`]), converted from and to EC2's types.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use aws_sdk_ec2::types::{
@@ -251,6 +252,9 @@ pub struct LiveSgRule {
     pub group_id: GroupId,
     #[serde(flatten)]
     pub spec: SgRuleSpec,
+    /// The rule's tags (`jit` grant rules carry their grant and expiry).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl LiveSgRule {
@@ -329,5 +333,10 @@ pub(in crate::cloud::aws) fn live_rule(rule: &SecurityGroupRule) -> Result<LiveS
             source,
             description: rule.description().map(str::to_string),
         },
+        tags: rule
+            .tags()
+            .iter()
+            .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+            .collect(),
     })
 }

@@ -1,6 +1,7 @@
 //! Security group writes against mocked EC2 answers that moto cannot give (it answers every dry
 //! run `DryRunOperation` and never refuses a permission), and the conversion of rules.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use aws_sdk_ec2::Client;
@@ -111,7 +112,12 @@ fn a_dry_run_that_would_succeed_says_so_and_changes_nothing() {
             .http_status(412, ec2_error("DryRunOperation"))
             .build(),
     ]);
-    let authorized = run(writer.authorize_rules(&group(), &[ssh_from_anywhere()], Mode::DryRun));
+    let authorized = run(writer.authorize_rules(
+        &group(),
+        &[ssh_from_anywhere()],
+        &BTreeMap::new(),
+        Mode::DryRun,
+    ));
     assert_eq!(authorized.unwrap(), Written::WouldSucceed);
     let revoked = run(writer.revoke_rules(&group(), &[id("sgr-1")], Mode::DryRun));
     assert_eq!(revoked.unwrap(), Written::WouldSucceed);
@@ -189,8 +195,13 @@ fn an_authorize_that_fails_half_way_reports_what_is_in_place() {
             .http_status(400, ec2_error("RulesPerSecurityGroupLimitExceeded"))
             .build(),
     ]);
-    let error = run(writer.authorize_rules(&group(), &[ssh_from_anywhere(), second], Mode::Apply))
-        .unwrap_err();
+    let error = run(writer.authorize_rules(
+        &group(),
+        &[ssh_from_anywhere(), second],
+        &BTreeMap::new(),
+        Mode::Apply,
+    ))
+    .unwrap_err();
     assert_eq!(error.authorized.len(), 1);
     assert_eq!(error.authorized[0].rule.id, id("sgr-new"));
     assert!(!error.error.is_blocked());

@@ -61,9 +61,12 @@ impl World {
             .env("PORTCULLIS_TEST_NOW", now)
             .env_remove("PORTCULLIS_TEST_CLOCK_FILE")
             .env_remove("PORTCULLIS_TEST_CRASH_AT");
-        if let (Some(store), ["jit", "request" | "list" | "log" | "revoke" | "sweep", ..]) =
-            (&self.store, args)
-        {
+        let keeps_ledger = matches!(
+            args,
+            ["jit", "request" | "list" | "log" | "revoke" | "sweep", ..]
+                | ["fix", "plan" | "apply" | "undo", ..]
+        );
+        if let (Some(store), true) = (&self.store, keeps_ledger) {
             command.args(["--store", store]);
         }
         command
@@ -87,22 +90,33 @@ impl World {
 
     /// `fix plan --strategy jit` and `fix apply --yes`: the estate locked down.
     fn lock_down(&self) {
-        let plan = self.state.with_file_name("plan.json");
-        let plan = plan.to_str().unwrap();
-        self.ok_at(
-            T0,
-            &[
-                "fix",
-                "plan",
-                "--azure",
-                "--quiet",
-                "--strategy",
-                "jit",
-                "-o",
-                plan,
-            ],
-        );
-        self.ok_at(T0, &["fix", "apply", plan, "--yes"]);
+        let plan = self.lock_down_plan();
+        let out = self.run_at(T0, &Self::plan_args(&plan), &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+        self.ok_at(T0, &["fix", "apply", &plan, "--yes"]);
+    }
+
+    /// Where [`World::lock_down`] writes its plan.
+    fn lock_down_plan(&self) -> String {
+        self.state
+            .with_file_name("plan.json")
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// `fix plan --strategy jit` of the whole estate, written to `plan`.
+    fn plan_args(plan: &str) -> Vec<&str> {
+        vec![
+            "fix",
+            "plan",
+            "--azure",
+            "--quiet",
+            "--strategy",
+            "jit",
+            "-o",
+            plan,
+        ]
     }
 
     /// `jit request` at `now` of `ports` on `vm` from [`ADMIN`]; returns the grant id.
@@ -416,6 +430,58 @@ fn an_expiry_passed_while_nothing_ran_is_closed_by_the_next_jit_command() {
         .collect();
     assert_eq!(ended.len(), 1);
     assert_eq!(ended[0]["closed"], "2026-12-03T09:00:00Z");
+}
+
+#[test]
+fn every_live_fix_command_closes_the_expired_grants_first_but_a_dry_run_does_not() {
+    let world = World::new();
+    world.lock_down();
+    let plan = world.lock_down_plan();
+    let first = world.request(T0, VM, "3389", "1m");
+    // An hour later, a new plan: the expired grant closes before the estate is planned for, so
+    // the plan has nothing to lock down (the grant would be standing access otherwise).
+    let later = "2026-12-03T07:00:00Z";
+    let again = world.state.with_file_name("again.json");
+    let out = world.run_at(later, &World::plan_args(again.to_str().unwrap()), &[]);
+    // Exit 5: only vm-6's narrow sources are left, skipped as the lock-down's were.
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("close expired") && stdout.contains(": 0 change(s), 1 skipped"),
+        "{}",
+        show(&out)
+    );
+    assert!(world.grant_rules(VM).is_empty());
+    // A dry run of the lock-down writes nothing, not even the close of an expired grant.
+    let second = world.request(later, "vm-5", "3389", "1m");
+    let dry = world.run_at(
+        "2026-12-03T08:00:00Z",
+        &["fix", "apply", &plan, "--yes", "--dry-run"],
+        &[],
+    );
+    assert_eq!(dry.status.code(), Some(0), "{}", show(&dry));
+    assert_eq!(world.grant_rules("vm-5").len(), 1);
+    // Applying it again closes that grant first, and finds the lock-down in place.
+    let out = world.ok_at("2026-12-03T08:00:00Z", &["fix", "apply", &plan, "--yes"]);
+    assert!(out.contains("close expired"), "{out}");
+    assert!(world.grant_rules("vm-5").is_empty());
+    let closed: BTreeMap<String, String> = world
+        .ledger(true)
+        .iter()
+        .map(|g| {
+            (
+                g["id"].as_str().unwrap().to_owned(),
+                g["closed"].to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        closed,
+        BTreeMap::from([
+            (first, format!("{later:?}")),
+            (second, "\"2026-12-03T08:00:00Z\"".to_owned()),
+        ])
+    );
 }
 
 #[test]

@@ -23,8 +23,10 @@ use crate::cloud::aws::write::Mode;
 use crate::exemptions::VmSelector;
 use crate::fix::clouds::{Clouds, Connect};
 use crate::fix::{self, Plan, PlanOptions, PlanSource, Strategy};
+use crate::model::Snapshot;
 use crate::output::escape::visible;
 
+use super::history::StoreArg;
 use super::source::{LimitArgs, SourceArgs, incomplete_exit};
 use super::{PolicyArgs, write_output, write_text};
 
@@ -78,13 +80,17 @@ pub(super) struct ConnectArgs {
 }
 
 impl ConnectArgs {
-    fn clouds(&self) -> Result<Clouds, String> {
-        Clouds::new(Connect {
+    fn connect(&self) -> Connect {
+        Connect {
             aws_profile: self.profile.clone(),
             aws_endpoint: self.endpoint_url.clone(),
             arm_endpoint: self.arm_endpoint.clone(),
             limits: self.limits.limits(),
-        })
+        }
+    }
+
+    fn clouds(&self) -> Result<Clouds, String> {
+        Clouds::new(self.connect())
     }
 }
 
@@ -100,9 +106,11 @@ pub(super) struct WriteArgs {
     #[arg(long)]
     yes: bool,
     /// Check everything and ask the clouds whether the writes would be allowed (EC2 DryRun),
-    /// writing nothing.
+    /// writing nothing (expired JIT grants are not closed either).
     #[arg(long)]
     dry_run: bool,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 impl WriteArgs {
@@ -150,6 +158,8 @@ pub(super) struct PlanArgs {
     /// Where to write the plan.
     #[arg(long, short = 'o', value_name = "FILE")]
     output: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
 }
 
 pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
@@ -166,8 +176,8 @@ pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
     }
 }
 
-/// Says so when an earlier `fix` left writes without an outcome: the estate read may be half-way
-/// through a plan. Planning reads only, so it goes on; `fix apply` recovers first.
+/// Says so when an earlier `fix` left writes without an outcome: the estate read from files may
+/// be half-way through a plan. Planning from files writes nothing, so it goes on.
 fn warn_pending() {
     let Ok(journals) = crate::fix::journal::Journals::in_state_dir() else {
         return;
@@ -183,11 +193,29 @@ fn warn_pending() {
     }
 }
 
+/// The estate to plan for, and whether a write failed. Read live, it is read as every live
+/// `fix` and `jit` command reads it: after finishing the writes an earlier command left without
+/// an outcome and closing the expired JIT grants ([`super::jit::sweep_first`]). Read from files,
+/// it is read as it is.
+fn read_estate(source: &SourceArgs, store: &StoreArg) -> Result<(Snapshot, bool), String> {
+    let read = || Ok(source.gather(false)?.0.snapshot);
+    let clouds = source.live_clouds();
+    if source.has_inputs() || clouds.is_empty() {
+        warn_pending();
+        return Ok((read()?, false));
+    }
+    let swept = super::jit::sweep_first(source.connect(), &clouds, store, read)?;
+    let snapshot = match swept.changed {
+        true => read()?,
+        false => swept.snapshot,
+    };
+    Ok((snapshot, swept.failed))
+}
+
 fn run_plan(args: PlanArgs) -> Result<ExitCode, String> {
-    warn_pending();
     let policy = args.policy.load()?;
-    let (loaded, _) = args.source.gather(false)?;
-    let snapshot = &loaded.snapshot;
+    let (snapshot, failed) = read_estate(&args.source, &args.store)?;
+    let snapshot = &snapshot;
     if snapshot.vms.is_empty() && snapshot.missing_scopes.is_empty() {
         return Err(
             "no VM in what was read: nothing to plan; check the inputs and the scopes".to_owned(),
@@ -225,6 +253,7 @@ fn run_plan(args: PlanArgs) -> Result<ExitCode, String> {
         plan.skipped.len()
     );
     let code = match (plan.changes.is_empty(), plan.skipped.is_empty()) {
+        _ if failed => ExitCode::from(EXIT_PARTIAL),
         (false, _) => ExitCode::SUCCESS,
         (true, true) => ExitCode::from(EXIT_NOTHING_TO_DO),
         (true, false) => ExitCode::from(EXIT_ONLY_SKIPPED),

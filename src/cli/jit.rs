@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 
 use crate::audit::schedule::Stopper;
 use crate::engine::EngineConfig;
-use crate::fix::clouds::Wrote;
+use crate::fix::clouds::{Connect, Wrote};
 use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
@@ -170,37 +170,48 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 
 /// The cloud as read at the start of a command, the writer, the ledger and the time.
 struct Live {
-    cloud: Provider,
     snapshot: Snapshot,
     writer: Writer,
     /// The ledger, or why the store could not be opened: closing never waits for it.
     ledger: Result<Box<dyn Ledger>, String>,
     now: OffsetDateTime,
     who: String,
+    /// A write failed.
     failed: bool,
+    /// Something was written since the estate was read (recovery comes before the read).
+    changed: bool,
 }
 
 impl Live {
-    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate.
+    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate
+    /// of the one cloud `source` reads live.
     fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
-        let ledger = store.ledger();
         let cloud = live_cloud(source)?;
-        let connect = source.connect();
-        let who = match cloud {
-            Provider::Azure => identity::azure_requester(),
-            Provider::Aws => identity::aws_requester(&connect)?,
-        };
+        Live::open(source.connect(), &[cloud], store, || {
+            Ok(source.gather(false)?.0.snapshot)
+        })
+    }
+
+    /// Opens the ledger, names who acts on `clouds`, recovers what an earlier command left
+    /// half-done, then reads the estate with `read`.
+    fn open(
+        connect: Connect,
+        clouds: &[Provider],
+        store: &StoreArg,
+        read: impl FnOnce() -> Result<Snapshot, String>,
+    ) -> Result<Live, String> {
+        let ledger = store.ledger();
+        let who = identity::requester(clouds, &connect)?;
         let mut writer = Writer::new(connect)?;
         let failed = recover(&mut writer)?;
-        let (loaded, _) = source.gather(false)?;
         Ok(Live {
-            cloud,
-            snapshot: loaded.snapshot,
+            snapshot: read()?,
             writer,
             ledger,
             now: clock::now()?,
             who,
             failed,
+            changed: false,
         })
     }
 
@@ -268,7 +279,8 @@ impl Live {
     /// Prints how the write to `target` (as shown) went; true when it is in place.
     fn wrote(&mut self, verb: &str, target: &str, result: &Result<Wrote, WriteFailed>) -> bool {
         match result {
-            Ok(_) => {
+            Ok(wrote) => {
+                self.changed |= matches!(wrote, Wrote::Changed);
                 println!("{verb}: {target}");
                 true
             }
@@ -381,7 +393,7 @@ impl Live {
     ) -> Grant {
         let grant = Grant {
             id: id.clone(),
-            provider: self.cloud.to_string(),
+            provider: vm.provider.to_string(),
             vm_id: vm.id.clone(),
             vm_name: vm.name.clone(),
             ports: access
@@ -408,11 +420,38 @@ fn live_cloud(source: &SourceArgs) -> Result<Provider, String> {
     if source.has_inputs() {
         return Err("jit works on the live cloud: give --azure or --aws, not --input".to_owned());
     }
-    match (source.azure_endpoint().is_some(), source.reads_aws()) {
-        (true, false) => Ok(Provider::Azure),
-        (false, true) => Ok(Provider::Aws),
+    match source.live_clouds().as_slice() {
+        [cloud] => Ok(*cloud),
         _ => Err("jit works on one cloud at a time: give --azure or --aws".to_owned()),
     }
+}
+
+/// What [`sweep_first`] found and did.
+pub(super) struct Swept {
+    /// The estate as read before the sweep.
+    pub snapshot: Snapshot,
+    /// The sweep closed a grant, so `snapshot` is out of date.
+    pub changed: bool,
+    /// A write failed (each failure is printed).
+    pub failed: bool,
+}
+
+/// What every live `fix` command does first, as every `jit` command does: finishes the writes
+/// an earlier `fix` or `jit` left without an outcome, reads the estate with `read` (on
+/// `clouds`), then closes its expired grants.
+pub(super) fn sweep_first(
+    connect: Connect,
+    clouds: &[Provider],
+    store: &StoreArg,
+    read: impl FnOnce() -> Result<Snapshot, String>,
+) -> Result<Swept, String> {
+    let mut live = Live::open(connect, clouds, store, read)?;
+    live.sweep()?;
+    Ok(Swept {
+        snapshot: live.snapshot,
+        changed: live.changed,
+        failed: live.failed,
+    })
 }
 
 /// Runs `fix recover`'s reconciliation; true when an intent could not be reconciled.
@@ -474,7 +513,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         opened: Some(now),
         requester: Some(live.who.clone()),
     };
-    if live.cloud == Provider::Aws {
+    if live_cloud(&args.source)? == Provider::Aws {
         return aws::request(live, &args, &jit_policy, &access, &id, &stamp);
     }
     let config = EngineConfig::from_policy(&policy);

@@ -14,7 +14,7 @@ use crate::cloud::{self, CollectionReport, azure};
 use crate::fix::clouds::Connect;
 use crate::limits::{self, Limits};
 use crate::load::{self, Loaded};
-use crate::model::Snapshot;
+use crate::model::{Provider, Snapshot};
 use crate::output::escape::visible;
 
 /// Where the estate comes from: exported files, live clouds, or both. At least one is needed.
@@ -173,6 +173,13 @@ impl SourceArgs {
     /// The Resource Manager endpoint when the estate is read live from Azure (`--azure`).
     pub fn azure_endpoint(&self) -> Option<&str> {
         self.azure.azure.then_some(self.azure.arm_endpoint.as_str())
+    }
+
+    /// The clouds the estate is read from live (`--azure`, `--aws`).
+    pub fn live_clouds(&self) -> Vec<Provider> {
+        let azure = self.azure_endpoint().map(|_| Provider::Azure);
+        let aws = self.reads_aws().then_some(Provider::Aws);
+        azure.into_iter().chain(aws).collect()
     }
 
     /// Whether the estate is read live from AWS (`--aws`).

@@ -13,7 +13,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::{NsgRule, PortRange, PortSpec, Protocol, ReadScope, SgSourceKind};
+use crate::model::{NsgRule, PortRange, PortSpec, Protocol, Provider, ReadScope, SgSourceKind};
 
 /// Version written to and required of plan files.
 pub const PLAN_VERSION: u32 = 1;
@@ -60,6 +60,17 @@ impl Plan {
             .iter()
             .flat_map(Change::affects)
             .map(|vm| vm.id.as_str())
+            .collect()
+    }
+
+    /// The clouds the changes write to, Azure first.
+    pub fn clouds(&self) -> Vec<Provider> {
+        let azure = self.changes.iter().any(|c| c.cloud() == Provider::Azure);
+        let aws = self.changes.iter().any(|c| c.cloud() == Provider::Aws);
+        let azure = azure.then_some(Provider::Azure);
+        azure
+            .into_iter()
+            .chain(aws.then_some(Provider::Aws))
             .collect()
     }
 }
@@ -112,6 +123,14 @@ pub enum Change {
 }
 
 impl Change {
+    /// The cloud the change writes to.
+    pub fn cloud(&self) -> Provider {
+        match self {
+            Change::Aws(_) => Provider::Aws,
+            Change::Azure(_) | Change::AzureNewNsg(_) | Change::AzureNic(_) => Provider::Azure,
+        }
+    }
+
     pub fn affects(&self) -> &[AffectedVm] {
         match self {
             Change::Azure(c) => &c.affects,

@@ -10,9 +10,22 @@ use serde_json::Value;
 use crate::cloud::aws::Regions;
 use crate::cloud::azure::ACCESS_TOKEN_VARIABLE;
 use crate::fix::clouds::Connect;
+use crate::model::Provider;
 
 /// The claims that name an identity, most readable first.
 const CLAIMS: [&str; 5] = ["upn", "unique_name", "preferred_username", "appid", "oid"];
+
+/// Who acts on `clouds`: each cloud's identity, comma-separated.
+pub fn requester(clouds: &[Provider], connect: &Connect) -> Result<String, String> {
+    let names = clouds
+        .iter()
+        .map(|cloud| match cloud {
+            Provider::Azure => Ok(azure_requester()),
+            Provider::Aws => aws_requester(connect),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    Ok(names.join(", "))
+}
 
 /// The requester of an Azure request.
 pub fn azure_requester() -> String {

@@ -32,6 +32,7 @@ pub(super) fn run_apply(
         eprintln!("plan {} has no changes: nothing to apply", plan.id);
         return Ok(ExitCode::from(EXIT_NOTHING_TO_DO));
     }
+    let swept = sweep_first(&plan, &args)?;
     let mut clouds = args.connect.clouds()?;
     let journals = Journals::in_state_dir().map_err(|e| e.to_string())?;
     let lock = journals.lock().map_err(|e| e.to_string())?;
@@ -81,7 +82,7 @@ pub(super) fn run_apply(
             print_write(outcome.verb, &outcome.target, &outcome.result);
         }
     }
-    let failed = outcomes.iter().any(|o| o.result.is_err()) || !recovered;
+    let failed = outcomes.iter().any(|o| o.result.is_err()) || !recovered || !swept;
     if mode == Mode::DryRun {
         println!("dry run: nothing was written");
         return Ok(exit(failed));
@@ -140,10 +141,11 @@ fn verify_applied(
 pub(super) fn run_undo(args: WriteArgs) -> Result<ExitCode, String> {
     let plan = load_plan(&args.plan)?;
     let plan_id = PlanId::new(&plan.id).map_err(|e| e.to_string())?;
+    let swept = sweep_first(&plan, &args)?;
     let mut clouds = args.connect.clouds()?;
     let journals = Journals::in_state_dir().map_err(|e| e.to_string())?;
     let lock = journals.lock().map_err(|e| e.to_string())?;
-    let recovered = recover_first(&journals, &lock, &mut clouds)?;
+    let recovered = recover_first(&journals, &lock, &mut clouds)? && swept;
     let records = journals.read(&plan_id).map_err(|e| e.to_string())?;
     warn(&records.warnings);
     let writes = undo::in_effect(&records.value)
@@ -203,6 +205,19 @@ pub(super) fn run_undo(args: WriteArgs) -> Result<ExitCode, String> {
         println!("dry run: nothing was written");
     }
     Ok(exit(!recovered || undone.iter().any(|u| !u.result.is_ok())))
+}
+
+/// Closes the expired JIT grants in the plan's scopes before the plan's own writes, as every
+/// live `fix` and `jit` command does ([`super::super::jit::sweep_first`]); false when a write
+/// failed. A dry run writes nothing, so it does not sweep.
+fn sweep_first(plan: &Plan, args: &WriteArgs) -> Result<bool, String> {
+    if args.dry_run || plan.source.is_offline() {
+        return Ok(true);
+    }
+    let connect = args.connect.connect();
+    let read = || verify::reread(plan, &connect);
+    let swept = super::super::jit::sweep_first(connect.clone(), &plan.clouds(), &args.store, read)?;
+    Ok(!swept.failed)
 }
 
 /// `fix recover`.

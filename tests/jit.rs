@@ -485,6 +485,43 @@ fn every_live_fix_command_closes_the_expired_grants_first_but_a_dry_run_does_not
 }
 
 #[test]
+fn jit_refuses_what_it_cannot_write_to_before_reading_anything() {
+    let world = World::new();
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["jit", "sweep", "--input", "estate.json"],
+            "jit works on the live cloud: give --azure or --aws, not --input",
+        ),
+        (
+            &["jit", "sweep", "--azure", "--aws"],
+            "jit works on one cloud at a time",
+        ),
+        (
+            &[
+                "jit",
+                "sweep",
+                "--aws",
+                "--accounts",
+                "all",
+                "--role-name",
+                "portcullis-read",
+            ],
+            "jit writes with the credentials given, not through member roles",
+        ),
+    ];
+    for (args, message) in cases {
+        let out = world.run_at(T0, args, &[]);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", show(&out));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "{args:?}: {}",
+            show(&out)
+        );
+    }
+    assert_eq!(world.fake.stats().requests, 0);
+}
+
+#[test]
 fn a_request_that_cannot_be_granted_writes_nothing() {
     let world = World::new();
     for (args, says) in [

@@ -196,11 +196,12 @@ fn warn_pending() {
 /// The estate to plan for, and whether a write failed. Read live, it is read as every live
 /// `fix` and `jit` command reads it: after finishing the writes an earlier command left without
 /// an outcome and closing the expired JIT grants ([`super::jit::sweep_first`]). Read from files,
-/// it is read as it is.
+/// or from an AWS organisation's member accounts (through roles `jit` does not write with), it
+/// is read as it is.
 fn read_estate(source: &SourceArgs, store: &StoreArg) -> Result<(Snapshot, bool), String> {
     let read = || Ok(source.gather(false)?.0.snapshot);
     let clouds = source.live_clouds();
-    if source.has_inputs() || clouds.is_empty() {
+    if source.has_inputs() || clouds.is_empty() || source.reads_organization() {
         warn_pending();
         return Ok((read()?, false));
     }

@@ -420,6 +420,13 @@ fn live_cloud(source: &SourceArgs) -> Result<Provider, String> {
     if source.has_inputs() {
         return Err("jit works on the live cloud: give --azure or --aws, not --input".to_owned());
     }
+    if source.reads_organization() {
+        return Err(
+            "jit writes with the credentials given, not through member roles: leave out \
+             --accounts and give the VM's account's credentials (--profile)"
+                .to_owned(),
+        );
+    }
     match source.live_clouds().as_slice() {
         [cloud] => Ok(*cloud),
         _ => Err("jit works on one cloud at a time: give --azure or --aws".to_owned()),

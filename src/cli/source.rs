@@ -182,6 +182,11 @@ impl SourceArgs {
         azure.into_iter().chain(aws).collect()
     }
 
+    /// Whether member accounts of an AWS organisation are read (`--accounts`).
+    pub fn reads_organization(&self) -> bool {
+        self.aws.accounts.is_some()
+    }
+
     /// Whether the estate is read live from AWS (`--aws`).
     pub fn reads_aws(&self) -> bool {
         self.aws.aws

@@ -4,7 +4,8 @@
 //!
 //! Exit codes of `fix plan`: 0 when the plan has changes, [`EXIT_NOTHING_TO_DO`] when every
 //! selected finding is healthy, [`EXIT_ONLY_SKIPPED`] when findings are unhealthy but nothing can
-//! be planned for them (the plan lists why), 3 when part of the estate could not be read (the
+//! be planned for them (the plan lists why), [`EXIT_PARTIAL`] when closing an expired JIT grant
+//! or recovering an earlier write first failed, 3 when part of the estate could not be read (the
 //! plan is still written), 2 on bad input. `fix show` exits 0, or 2 when the file is no plan.
 //! `fix apply` and `fix undo`: 0 when done and verified (also when there was nothing left to
 //! write), [`EXIT_NOTHING_TO_DO`] for a plan without changes, [`EXIT_PARTIAL`] when some writes

@@ -6,6 +6,8 @@
 //! tests run side by side on one server. The verdicts of a live scan are compared with those of
 //! `scan --input` on the AWS CLI's own export of the same account.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -13,6 +15,7 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
+use support::findings::{Findings, finding, findings, reach};
 
 const ENDPOINT_VARIABLE: &str = "PORTCULLIS_TEST_MOTO_URL";
 const VENV_VARIABLE: &str = "PORTCULLIS_TEST_VENV";
@@ -1309,7 +1312,7 @@ impl JitWorld {
     }
 
     /// The findings of a live scan at `now`, by VM name and recommendation.
-    fn scan(&self, now: &str) -> BTreeMap<(String, String), Value> {
+    fn scan(&self, now: &str) -> Findings {
         let out = self.live_at(now, &["scan", "--format", "json"], &[]);
         findings(&out)
     }
@@ -1391,47 +1394,6 @@ impl JitWorld {
             .unwrap()
             .clone()
     }
-}
-
-/// A JSON report's findings, by VM name and recommendation.
-fn findings(out: &Output) -> BTreeMap<(String, String), Value> {
-    let report: Value =
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(out)));
-    report["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            let key = (
-                f["resource_name"].as_str().unwrap().to_owned(),
-                f["rule"].as_str().unwrap().to_owned(),
-            );
-            (key, f.clone())
-        })
-        .collect()
-}
-
-fn finding<'a>(findings: &'a BTreeMap<(String, String), Value>, vm: &str, rule: &str) -> &'a Value {
-    findings
-        .get(&(vm.to_owned(), rule.to_owned()))
-        .unwrap_or_else(|| panic!("no {rule} finding for {vm}"))
-}
-
-/// Per watched port of a `management-ports-closed` finding, how many IPv4 addresses reach it.
-fn reach(findings: &BTreeMap<(String, String), Value>, vm: &str) -> BTreeMap<String, u64> {
-    let exposures = &finding(findings, vm, "management-ports-closed")["evidence"]["exposures"];
-    exposures
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| {
-            (
-                e["port"].as_str().unwrap().to_owned(),
-                e["ipv4_addresses"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use fake_arm::{Config, Estate, FakeArm};
 use serde_json::Value;
+use support::findings::{Findings, finding, findings, reach, show};
 
 const TOKEN: &str = "test-token-jit";
 /// The time the tests' grants are requested at.
@@ -143,27 +144,13 @@ impl World {
         grant_id(&out)
     }
 
-    /// The findings of a live scan at `now`, by VM name and recommendation.
-    fn scan(&self, now: &str) -> BTreeMap<(String, String), Value> {
-        let out = self.run_at(
+    /// The findings of a live scan at `now`.
+    fn scan(&self, now: &str) -> Findings {
+        findings(&self.run_at(
             now,
             &["scan", "--azure", "--quiet", "--format", "json"],
             &[],
-        );
-        let report: Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(&out)));
-        report["findings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|f| {
-                let key = (
-                    f["resource_name"].as_str().unwrap().to_owned(),
-                    f["rule"].as_str().unwrap().to_owned(),
-                );
-                (key, f.clone())
-            })
-            .collect()
+        ))
     }
 
     /// The names of the rules in VM `vm`'s NIC NSG.
@@ -218,15 +205,6 @@ fn rdp_request<'a>(from: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
-fn show(output: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        output.status.code(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
-}
-
 /// The id in `granted <id>: …`.
 fn grant_id(stdout: &str) -> String {
     let line = stdout
@@ -234,27 +212,6 @@ fn grant_id(stdout: &str) -> String {
         .find_map(|l| l.strip_prefix("granted "))
         .unwrap_or_else(|| panic!("no grant in:\n{stdout}"));
     line.split(':').next().unwrap().to_owned()
-}
-
-fn finding<'a>(findings: &'a BTreeMap<(String, String), Value>, vm: &str, rule: &str) -> &'a Value {
-    &findings[&(vm.to_owned(), rule.to_owned())]
-}
-
-/// Per watched port of a `management-ports-closed` finding, how many IPv4 addresses reach it.
-fn reach(findings: &BTreeMap<(String, String), Value>, vm: &str) -> BTreeMap<String, u64> {
-    let exposures = &finding(findings, vm, "management-ports-closed")["evidence"]["exposures"];
-    exposures
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
-        .map(|e| {
-            (
-                e["port"].as_str().unwrap().to_owned(),
-                e["ipv4_addresses"].as_u64().unwrap(),
-            )
-        })
-        .collect()
 }
 
 #[test]

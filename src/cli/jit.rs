@@ -292,6 +292,19 @@ impl Live {
         }
     }
 
+    /// Says that `grant` of `access` is open; the request's exit.
+    fn granted(&self, grant: &Grant, access: &Access) -> ExitCode {
+        println!(
+            "granted {}: {} from {} to {} until {}",
+            grant.id,
+            access.ports_text(),
+            access.source,
+            visible(&grant.vm_name),
+            grant.closes
+        );
+        self.exit(ExitCode::SUCCESS)
+    }
+
     /// Records that `grant` ended, after its rules were deleted.
     fn close(&mut self, grant: &GrantId, state: State, detail: &str) {
         let closing = Closing {
@@ -556,14 +569,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         }
         live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
-    println!(
-        "granted {id}: {} from {} to {} until {}",
-        access.ports_text(),
-        access.source,
-        visible(&vm.name),
-        grant.closes
-    );
-    Ok(live.exit(ExitCode::SUCCESS))
+    Ok(live.granted(&grant, &access))
 }
 
 /// Deletes the rules a request made before one of its writes failed, so nothing half-granted

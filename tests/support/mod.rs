@@ -9,6 +9,7 @@
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 pub mod browser;
+pub mod findings;
 pub mod postgres;
 pub mod webhook;
 

@@ -132,14 +132,7 @@ pub(super) fn request(
     for old in planned.replaces.keys() {
         live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
-    println!(
-        "granted {id}: {} from {} to {} until {}",
-        access.ports_text(),
-        access.source,
-        visible(&vm.name),
-        grant.closes
-    );
-    Ok(live.exit(ExitCode::SUCCESS))
+    Ok(live.granted(&grant, access))
 }
 
 impl Live {

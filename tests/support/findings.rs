@@ -1,0 +1,62 @@
+//! The findings of a `scan --format json` run, by VM name and recommendation, for the tests that
+//! drive the binary against a live fake (the test Resource Manager, moto) and compare scans.
+
+use std::collections::BTreeMap;
+use std::process::Output;
+
+use serde_json::Value;
+
+/// Findings by (VM name, recommendation id).
+pub type Findings = BTreeMap<(String, String), Value>;
+
+/// Exit status, standard output and standard error of a run, for assertion messages.
+pub fn show(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The findings of the JSON report on `out`'s standard output.
+pub fn findings(out: &Output) -> Findings {
+    let report: Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", show(out)));
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let key = (
+                f["resource_name"].as_str().unwrap().to_owned(),
+                f["rule"].as_str().unwrap().to_owned(),
+            );
+            (key, f.clone())
+        })
+        .collect()
+}
+
+/// The finding of `vm` for recommendation `rule`.
+pub fn finding<'a>(findings: &'a Findings, vm: &str, rule: &str) -> &'a Value {
+    findings
+        .get(&(vm.to_owned(), rule.to_owned()))
+        .unwrap_or_else(|| panic!("no {rule} finding for {vm}"))
+}
+
+/// Per watched port of a `management-ports-closed` finding, how many IPv4 addresses reach it.
+pub fn reach(findings: &Findings, vm: &str) -> BTreeMap<String, u64> {
+    let exposures = &finding(findings, vm, "management-ports-closed")["evidence"]["exposures"];
+    exposures
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| {
+            (
+                e["port"].as_str().unwrap().to_owned(),
+                e["ipv4_addresses"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}

@@ -187,21 +187,20 @@ impl Live {
     /// of the one cloud `source` reads live.
     fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
         let cloud = live_cloud(source)?;
-        Live::open(source.connect(), &[cloud], store, || {
-            Ok(source.gather(false)?.0.snapshot)
-        })
+        let connect = source.connect();
+        let who = identity::requester(&[cloud], &connect)?;
+        Live::open(connect, who, store, || Ok(source.gather(false)?.0.snapshot))
     }
 
-    /// Opens the ledger, names who acts on `clouds`, recovers what an earlier command left
-    /// half-done, then reads the estate with `read`.
+    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate
+    /// with `read`; `who` is who acts.
     fn open(
         connect: Connect,
-        clouds: &[Provider],
+        who: String,
         store: &StoreArg,
         read: impl FnOnce() -> Result<Snapshot, String>,
     ) -> Result<Live, String> {
         let ledger = store.ledger();
-        let who = identity::requester(clouds, &connect)?;
         let mut writer = Writer::new(connect)?;
         let failed = recover(&mut writer)?;
         Ok(Live {
@@ -465,7 +464,15 @@ pub(super) fn sweep_first(
     store: &StoreArg,
     read: impl FnOnce() -> Result<Snapshot, String>,
 ) -> Result<Swept, String> {
-    let mut live = Live::open(connect, clouds, store, read)?;
+    // Who closes is only recorded: a cloud that cannot say does not hold up the command.
+    let who = identity::requester(clouds, &connect).unwrap_or_else(|why| {
+        eprintln!(
+            "warning: who this is cannot be told ({}); closes are recorded as by \"unknown\"",
+            visible(&why)
+        );
+        "unknown".to_owned()
+    });
+    let mut live = Live::open(connect, who, store, read)?;
     live.sweep()?;
     Ok(Swept {
         snapshot: live.snapshot,

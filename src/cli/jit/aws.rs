@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use time::OffsetDateTime;
 
 use crate::cloud::aws::write::{GroupId, SgRuleSpec};
+use crate::fix::clouds::Wrote;
 use crate::fix::step::{Live as Read, Step};
 use crate::jit::aws::{self as grants, JitGroup};
 use crate::jit::clock::format_instant;
@@ -25,21 +26,23 @@ use crate::output::escape::visible;
 use super::super::fix::EXIT_PARTIAL;
 use super::{Live, RequestArgs};
 
-/// Where a grant group is: what its writes name.
+/// Where a grant group is: what its writes name, and the interfaces that hold it (or are to).
 struct Place<'a> {
     region: &'a str,
     vpc: &'a str,
     name: &'a str,
+    interfaces: &'a [String],
     /// The group's journal: `jit-<instance id>`.
     journal: String,
 }
 
 impl<'a> Place<'a> {
-    fn of(region: &'a str, vpc: &'a str, name: &'a str) -> Self {
+    fn of(region: &'a str, vpc: &'a str, name: &'a str, interfaces: &'a [String]) -> Self {
         Place {
             region,
             vpc,
             name,
+            interfaces,
             journal: format!("jit-{}", grants::instance_of_group(name).unwrap_or(name)),
         }
     }
@@ -80,7 +83,12 @@ pub(super) fn request(
         .map_err(|e| e.to_string())?
         .clone();
     live.admit(jit_policy, args, &vm, access, id)?;
-    let place = Place::of(&planned.region, &planned.vpc, &planned.group_name);
+    let place = Place::of(
+        &planned.region,
+        &planned.vpc,
+        &planned.group_name,
+        &planned.interfaces,
+    );
     let partial = Ok(ExitCode::from(EXIT_PARTIAL));
     let Some(group) = live.ensure_group(&place) else {
         return partial;
@@ -102,7 +110,7 @@ pub(super) fn request(
             rule: rule.clone(),
             tags: grants::rule_tags(id, stamp),
         };
-        if !live.step(&journal, step, OPEN, "open") {
+        if live.step(&journal, step, OPEN, "open").is_none() {
             live.take_back(&place, &group, &made, &[]);
             return partial;
         }
@@ -115,11 +123,15 @@ pub(super) fn request(
             interface: interface.clone(),
             group: group.to_string(),
         };
-        if !live.step(&place.journal, step, OPEN, "attach") {
-            live.take_back(&place, &group, &made, &attached);
-            return partial;
+        match live.step(&place.journal, step, OPEN, "attach") {
+            None => {
+                live.take_back(&place, &group, &made, &attached);
+                return partial;
+            }
+            Some(Wrote::Changed) => attached.push(interface.clone()),
+            // It held the group already, for an older grant: taking back leaves it.
+            Some(_) => {}
         }
-        attached.push(interface.clone());
     }
     let rules = made
         .iter()
@@ -158,7 +170,7 @@ impl Live {
                     continue;
                 }
             };
-            let place = Place::of(&region, &group.vpc, &group.name);
+            let place = Place::of(&region, &group.vpc, &group.name, &group.interfaces);
             let id = match GroupId::new(&group.id) {
                 Ok(id) => id,
                 Err(error) => {
@@ -195,7 +207,7 @@ impl Live {
                     &format!("expired at {}", format_instant(at)),
                 );
             }
-            self.remove_if_empty(&place, &group.interfaces);
+            self.remove_if_empty(&place);
         }
         Ok(next)
     }
@@ -215,13 +227,13 @@ impl Live {
         let Ok(id) = GroupId::new(&group.id) else {
             return false;
         };
-        let place = Place::of(region, &group.vpc, &group.name);
+        let place = Place::of(region, &group.vpc, &group.name, &group.interfaces);
         let mut closed = true;
         for held in group.rules.iter().filter(|r| &r.grant == grant) {
             closed &= self.revoke_rule(&place, &id, &held.rule, grant, verb);
         }
         if closed {
-            self.remove_if_empty(&place, &group.interfaces);
+            self.remove_if_empty(&place);
         }
         closed
     }
@@ -229,9 +241,7 @@ impl Live {
     /// Creates the grant group at `place` unless it is there; its id.
     fn ensure_group(&mut self, place: &Place<'_>) -> Option<GroupId> {
         let step = place.create();
-        if !self.step(&place.journal, step.clone(), OPEN, "open") {
-            return None;
-        }
+        self.step(&place.journal, step.clone(), OPEN, "open")?;
         match self.writer.read_aws(&step) {
             Ok(Read::AwsGroup(Some(group))) => Some(group.id),
             Ok(_) => {
@@ -264,7 +274,7 @@ impl Live {
             region: place.region.to_owned(),
             rule: rule.clone(),
         };
-        self.step(&journal_of(grant), step, CLOSE, verb)
+        self.step(&journal_of(grant), step, CLOSE, verb).is_some()
     }
 
     /// Takes back what a request made: detaches the group from `attached`, revokes `made`, and
@@ -292,12 +302,12 @@ impl Live {
             };
             self.step(&place.journal, step, CLOSE, "take back");
         }
-        self.remove_if_empty(place, &[]);
+        self.remove_if_empty(place);
     }
 
     /// Once the grant group at `place` holds no inbound rule: detaches it from `interfaces`
     /// and deletes it.
-    fn remove_if_empty(&mut self, place: &Place<'_>, interfaces: &[String]) {
+    fn remove_if_empty(&mut self, place: &Place<'_>) {
         let delete = place.create().inverse();
         let group = match self.writer.read_aws(&delete) {
             Ok(Read::AwsGroup(Some(group))) if group.inbound == 0 => group.id,
@@ -308,23 +318,25 @@ impl Live {
                 return;
             }
         };
-        for interface in interfaces {
+        for interface in place.interfaces {
             let step = Step::AwsDetachGroup {
                 region: place.region.to_owned(),
                 interface: interface.clone(),
                 group: group.to_string(),
             };
-            if !self.step(&place.journal, step, CLOSE, "detach") {
+            if self.step(&place.journal, step, CLOSE, "detach").is_none() {
                 return;
             }
         }
         self.step(&place.journal, delete, CLOSE, "delete");
     }
 
-    /// Makes `step` journaled in `journal` and prints how it went; true when it is in place.
-    fn step(&mut self, journal: &str, step: Step, kind: &str, verb: &str) -> bool {
+    /// Makes `step` journaled in `journal` and prints how it went; what it did, `None` when it
+    /// failed.
+    fn step(&mut self, journal: &str, step: Step, kind: &str, verb: &str) -> Option<Wrote> {
         let target = visible(&step.target()).to_string();
         let result = self.writer.journaled(journal, step, kind);
-        self.wrote(verb, &target, &result)
+        let done = self.wrote(verb, &target, &result);
+        result.ok().filter(|_| done)
     }
 }

@@ -393,6 +393,8 @@ fn an_expiry_passed_while_nothing_ran_is_closed_by_the_next_jit_command() {
 fn every_live_fix_command_closes_the_expired_grants_first_but_a_dry_run_does_not() {
     let world = World::new();
     world.lock_down();
+    // With no grant to close, the sweep before each fix command recorded nothing: no store.
+    assert!(!world.state.join("audit.db").exists());
     let plan = world.lock_down_plan();
     let first = world.request(T0, VM, "3389", "1m");
     // An hour later, a new plan: the expired grant closes before the estate is planned for, so

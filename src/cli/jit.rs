@@ -172,8 +172,9 @@ pub(super) fn run(command: JitCommand) -> Result<ExitCode, String> {
 struct Live {
     snapshot: Snapshot,
     writer: Writer,
-    /// The ledger, or why the store could not be opened: closing never waits for it.
-    ledger: Result<Box<dyn Ledger>, String>,
+    store: StoreArg,
+    /// The ledger once opened, or why the store could not be: closing never waits for it.
+    ledger: Option<Result<Box<dyn Ledger>, String>>,
     now: OffsetDateTime,
     who: String,
     /// A write failed.
@@ -183,8 +184,8 @@ struct Live {
 }
 
 impl Live {
-    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate
-    /// of the one cloud `source` reads live.
+    /// Recovers what an earlier command left half-done, then reads the estate of the one cloud
+    /// `source` reads live.
     fn connect(source: &SourceArgs, store: &StoreArg) -> Result<Live, String> {
         let cloud = live_cloud(source)?;
         let connect = source.connect();
@@ -192,21 +193,21 @@ impl Live {
         Live::open(connect, who, store, || Ok(source.gather(false)?.0.snapshot))
     }
 
-    /// Opens the ledger, recovers what an earlier command left half-done, then reads the estate
-    /// with `read`; `who` is who acts.
+    /// Recovers what an earlier command left half-done, then reads the estate with `read`; `who`
+    /// is who acts, and the ledger is in `store`.
     fn open(
         connect: Connect,
         who: String,
         store: &StoreArg,
         read: impl FnOnce() -> Result<Snapshot, String>,
     ) -> Result<Live, String> {
-        let ledger = store.ledger();
         let mut writer = Writer::new(connect)?;
         let failed = recover(&mut writer)?;
         Ok(Live {
             snapshot: read()?,
             writer,
-            ledger,
+            store: store.clone(),
+            ledger: None,
             now: clock::now()?,
             who,
             failed,
@@ -304,6 +305,16 @@ impl Live {
         self.exit(ExitCode::SUCCESS)
     }
 
+    /// The ledger, opened when first needed (a command with nothing to record opens no store),
+    /// or why the store cannot be opened.
+    fn ledger(&mut self) -> Result<&mut dyn Ledger, String> {
+        let store = &self.store;
+        match self.ledger.get_or_insert_with(|| store.ledger()) {
+            Ok(ledger) => Ok(ledger.as_mut()),
+            Err(why) => Err(why.clone()),
+        }
+    }
+
     /// Records that `grant` ended, after its rules were deleted.
     fn close(&mut self, grant: &GrantId, state: State, detail: &str) {
         let closing = Closing {
@@ -326,10 +337,9 @@ impl Live {
         what: &str,
         write: impl FnOnce(&mut dyn Ledger) -> Result<(), crate::store::StoreError>,
     ) {
-        let written = match &mut self.ledger {
-            Ok(ledger) => write(ledger.as_mut()).map_err(|e| e.to_string()),
-            Err(why) => Err(why.clone()),
-        };
+        let written = self
+            .ledger()
+            .and_then(|ledger| write(ledger).map_err(|e| e.to_string()));
         if let Err(why) = written {
             eprintln!(
                 "error: {what} is not recorded in the JIT ledger: {}",
@@ -385,8 +395,7 @@ impl Live {
             args.justification.as_deref().unwrap_or_default()
         );
         let event = self.event(id, EventKind::Requested, asked);
-        let ledger = self.ledger.as_mut().map_err(|why| why.clone());
-        ledger
+        self.ledger()
             .and_then(|ledger| ledger.record(&event).map_err(|e| e.to_string()))
             .map_err(|why| {
                 format!("{why}; a request is recorded before it is granted: nothing was written")
@@ -611,10 +620,9 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let in_groups = aws::groups_of(&live.snapshot, &args.grant);
     if held.is_empty() && in_groups.is_empty() {
         // Only the ledger knows a grant whose rules are gone already.
-        let recorded = match &mut live.ledger {
-            Ok(ledger) => ledger.grant(&args.grant).map_err(|e| e.to_string()),
-            Err(why) => Err(why.clone()),
-        };
+        let recorded = live
+            .ledger()
+            .and_then(|ledger| ledger.grant(&args.grant).map_err(|e| e.to_string()));
         match recorded {
             Ok(Some(grant)) if grant.state == State::Active => {}
             Ok(_) => {

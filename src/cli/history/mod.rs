@@ -27,8 +27,8 @@ use render::Style;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-/// `--store`, which `audit`, `history` and `jit` share.
-#[derive(Debug, Args)]
+/// `--store`, which `audit`, `history`, `jit` and `fix` share.
+#[derive(Clone, Debug, Args)]
 pub(in crate::cli) struct StoreArg {
     /// The store of the audit history and the JIT ledger: sqlite:PATH or postgres://…; default
     /// sqlite: at audit.db in the state directory ($PORTCULLIS_STATE_DIR, else

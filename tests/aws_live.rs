@@ -1540,6 +1540,48 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     );
     assert_eq!(world.grant_group("full"), None);
     assert_eq!(world.eni_groups(full_eni), before);
+
+    // A group of the grant group's name that portcullis did not make is left alone.
+    let name = format!("portcullis-jit-{}", world.account.seeded["db"]);
+    let theirs: Value = serde_json::from_str(&world.account.aws_cli(
+        "eu-west-1",
+        &[
+            "create-security-group",
+            "--group-name",
+            &name,
+            "--description",
+            "someone else's",
+            "--vpc-id",
+            &world.account.seeded["vpc"],
+        ],
+    ))
+    .unwrap();
+    let theirs = theirs["GroupId"].as_str().unwrap();
+    let db_eni = &world.account.seeded["db_eni"];
+    let db_groups = world.eni_groups(db_eni);
+    let out = world.live_at(T0, &JitWorld::request_args("jit-db", "22", "1h"), &[]);
+    assert_eq!(out.status.code(), Some(6), "{}", text(&out));
+    assert!(
+        stderr(&out).contains(&format!(
+            "{theirs} has that name but not the tags portcullis makes it with"
+        )),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(world.eni_groups(db_eni), db_groups);
+    let egress: Value = serde_json::from_str(&world.account.aws_cli(
+        "eu-west-1",
+        &["describe-security-groups", "--group-ids", theirs],
+    ))
+    .unwrap();
+    assert_eq!(
+        egress["SecurityGroups"][0]["IpPermissionsEgress"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "its allow-all egress rule is still there"
+    );
 }
 
 #[test]

@@ -273,6 +273,18 @@ impl Step {
                     })
                 }
             }
+            (
+                Step::AwsCreateGroup { tags, .. } | Step::AwsDeleteGroup { tags, .. },
+                Live::AwsGroup(Some(group)),
+            ) if !group.has_tags(tags) => Progress::Differs(format!(
+                "{} has that name but not the tags portcullis makes it with ({}): it is not \
+                 portcullis's, and is left alone; rename it",
+                group.id,
+                tags.iter()
+                    .map(|(key, value)| format!("{key}={value}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
             (Step::AwsCreateGroup { .. }, Live::AwsGroup(group)) => match group {
                 Some(group) if group.egress.is_empty() => Progress::Done,
                 _ => Progress::ToDo,
@@ -510,11 +522,6 @@ mod tests {
             region: "eu-west-1".to_owned(),
             rule: spec("0.0.0.0/0"),
         };
-        let kind = |p: &Progress| match p {
-            Progress::ToDo => "to do",
-            Progress::Done => "done",
-            Progress::Differs(_) => "differs",
-        };
         let table = [
             (&put(Some(&wide)), live(Some(wide.clone())), "to do"),
             (&put(Some(&wide)), live(Some(narrow.clone())), "done"),
@@ -532,6 +539,15 @@ mod tests {
         for (i, (step, live, expected)) in table.into_iter().enumerate() {
             let progress = step.progress(&live);
             assert_eq!(kind(&progress), expected, "case {i}: {progress:?}");
+        }
+    }
+
+    /// A step's progress, in a word, for the tables.
+    fn kind(progress: &Progress) -> &'static str {
+        match progress {
+            Progress::ToDo => "to do",
+            Progress::Done => "done",
+            Progress::Differs(_) => "differs",
         }
     }
 
@@ -585,18 +601,62 @@ mod tests {
         ];
         for (i, (step, live, expected)) in table.into_iter().enumerate() {
             let progress = step.progress(&live);
-            let kind = match progress {
-                Progress::ToDo => "to do",
-                Progress::Done => "done",
-                Progress::Differs(_) => "differs",
-            };
-            assert_eq!(kind, expected, "case {i}: {progress:?}");
+            assert_eq!(kind(&progress), expected, "case {i}: {progress:?}");
         }
         assert_eq!(
             [create.container(), delete.container(), attach.container()],
             ["/nic/1"; 3],
             "an NSG made for a NIC is written in the NIC's queue"
         );
+    }
+
+    #[test]
+    fn where_a_grant_group_and_its_attachment_stand_and_a_group_portcullis_did_not_make_is_left_alone()
+     {
+        let ours = BTreeMap::from([("portcullis:jit-instance".to_owned(), "i-1".to_owned())]);
+        let create = Step::AwsCreateGroup {
+            region: "eu-west-1".to_owned(),
+            vpc: "vpc-1".to_owned(),
+            name: "portcullis-jit-i-1".to_owned(),
+            description: "portcullis JIT grants to instance i-1".to_owned(),
+            tags: ours.clone(),
+        };
+        let attach = Step::AwsAttachGroup {
+            region: "eu-west-1".to_owned(),
+            interface: "eni-1".to_owned(),
+            group: "sg-9".to_owned(),
+        };
+        let (delete, detach) = (create.inverse(), attach.inverse());
+        let group = |inbound: usize, egress: usize, tags: &BTreeMap<String, String>| {
+            Live::AwsGroup(Some(LiveGroup {
+                id: GroupId::new("sg-9").unwrap(),
+                inbound,
+                egress: vec![aws_sdk_ec2::types::IpPermission::builder().build(); egress],
+                tags: tags.clone(),
+            }))
+        };
+        let theirs = BTreeMap::from([("team".to_owned(), "web".to_owned())]);
+        let interface = |groups: &[&str]| {
+            Live::AwsInterface(groups.iter().map(|g| GroupId::new(g).unwrap()).collect())
+        };
+        let table = [
+            (&create, Live::AwsGroup(None), "to do"),
+            (&create, group(0, 1, &ours), "to do"),
+            (&create, group(0, 0, &ours), "done"),
+            (&create, group(0, 0, &theirs), "differs"),
+            (&delete, group(0, 0, &ours), "to do"),
+            (&delete, group(2, 0, &ours), "differs"),
+            (&delete, group(0, 0, &theirs), "differs"),
+            (&delete, Live::AwsGroup(None), "done"),
+            (&attach, interface(&["sg-1"]), "to do"),
+            (&attach, interface(&["sg-1", "sg-9"]), "done"),
+            (&detach, interface(&["sg-1", "sg-9"]), "to do"),
+            (&detach, interface(&["sg-1"]), "done"),
+        ];
+        for (i, (step, live, expected)) in table.into_iter().enumerate() {
+            let progress = step.progress(&live);
+            assert_eq!(kind(&progress), expected, "case {i}: {progress:?}");
+        }
     }
 
     #[test]

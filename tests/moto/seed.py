@@ -279,7 +279,7 @@ def seed_jit(endpoint, creds):
         "db": instance(ec2, "jit-db", subnet, [shared], True)[0],
         "full": instance(ec2, "jit-full", subnet, [shared] + fillers, True)[0],
     }
-    extra = {}
+    extra = {"vpc": vpc.id}
     for key, made_instance in made.items():
         extra[key] = made_instance["InstanceId"]
         extra[key + "_eni"] = made_instance["NetworkInterfaces"][0]["NetworkInterfaceId"]

@@ -18,13 +18,22 @@ use crate::cloud::aws::{AwsError, AwsOptions, config, organization};
 
 use super::GroupId;
 
-/// A security group as found by its name: its id, how many inbound permissions it holds, and
-/// its outbound permissions.
+/// A security group as found by its name: its id, how many inbound permissions it holds, its
+/// outbound permissions and its tags.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LiveGroup {
     pub id: GroupId,
     pub inbound: usize,
     pub egress: Vec<IpPermission>,
+    pub tags: BTreeMap<String, String>,
+}
+
+impl LiveGroup {
+    /// Whether the group carries every one of `tags` (those portcullis made it with).
+    pub fn has_tags(&self, tags: &BTreeMap<String, String>) -> bool {
+        tags.iter()
+            .all(|(key, value)| self.tags.get(key) == Some(value))
+    }
 }
 
 /// The ARN the credentials `options` resolve to are (`GetCallerIdentity`).
@@ -75,6 +84,11 @@ impl SgWriter {
             id,
             inbound: group.ip_permissions().len(),
             egress: group.ip_permissions_egress().to_vec(),
+            tags: group
+                .tags()
+                .iter()
+                .filter_map(|tag| Some((tag.key()?.to_owned(), tag.value()?.to_owned())))
+                .collect(),
         }))
     }
 

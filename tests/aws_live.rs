@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::findings::{Findings, finding, findings, reach};
+use support::runs::{Findings, finding, findings, grant_id, reach};
 
 const ENDPOINT_VARIABLE: &str = "PORTCULLIS_TEST_MOTO_URL";
 const VENV_VARIABLE: &str = "PORTCULLIS_TEST_VENV";
@@ -1303,12 +1303,7 @@ impl JitWorld {
 
     /// `jit request` at `now`; returns the grant id.
     fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
-        let out = self.ok_at(now, &Self::request_args(vm, ports, duration));
-        let line = out
-            .lines()
-            .find_map(|l| l.strip_prefix("granted "))
-            .unwrap_or_else(|| panic!("no grant in:\n{out}"));
-        line.split(':').next().unwrap().to_owned()
+        grant_id(&self.ok_at(now, &Self::request_args(vm, ports, duration)))
     }
 
     /// The findings of a live scan at `now`, by VM name and recommendation.

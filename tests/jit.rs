@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use fake_arm::{Config, Estate, FakeArm};
 use serde_json::Value;
-use support::findings::{Findings, finding, findings, reach, show};
+use support::runs::{Findings, finding, findings, grant_id, reach, show};
 
 const TOKEN: &str = "test-token-jit";
 /// The time the tests' grants are requested at.
@@ -203,15 +203,6 @@ fn rdp_request<'a>(from: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
     ];
     args.extend_from_slice(extra);
     args
-}
-
-/// The id in `granted <id>: …`.
-fn grant_id(stdout: &str) -> String {
-    let line = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("granted "))
-        .unwrap_or_else(|| panic!("no grant in:\n{stdout}"));
-    line.split(':').next().unwrap().to_owned()
 }
 
 #[test]

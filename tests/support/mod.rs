@@ -9,8 +9,8 @@
 #![allow(dead_code)] // Each test binary uses its own part of this module.
 
 pub mod browser;
-pub mod findings;
 pub mod postgres;
+pub mod runs;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};

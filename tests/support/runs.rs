@@ -1,5 +1,6 @@
-//! The findings of a `scan --format json` run, by VM name and recommendation, for the tests that
-//! drive the binary against a live fake (the test Resource Manager, moto) and compare scans.
+//! What a run of the binary printed, for the tests that drive it against a live fake (the test
+//! Resource Manager, moto): a JSON scan's findings by VM name and recommendation, how many
+//! addresses reach each port, the grant a `jit request` made.
 
 use std::collections::BTreeMap;
 use std::process::Output;
@@ -59,4 +60,13 @@ pub fn reach(findings: &Findings, vm: &str) -> BTreeMap<String, u64> {
             )
         })
         .collect()
+}
+
+/// The grant id in `granted <id>: …` on `stdout`.
+pub fn grant_id(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("granted "))
+        .unwrap_or_else(|| panic!("no grant in:\n{stdout}"));
+    line.split(':').next().unwrap().to_owned()
 }

@@ -1,7 +1,9 @@
 //! The engine on a 100,000-VM estate: exposure (`engine::evaluate`), then verdicts and the secure
 //! score (`verdict::judge` + `score::compute`), for Azure (10,000 NSGs of 50 rules) and AWS
 //! (10,000 security groups of 50 rules); and planning its fix (`fix::plan`, quick fix and JIT
-//! lock-down), as `portcullis fix plan --input` does after loading. The estates are the ones
+//! lock-down), as `portcullis fix plan --input` does after loading; and finding the JIT grants
+//! to sweep (`jit::sweep::held`, `jit::aws::groups`), which every live `jit` and `fix` command
+//! does first, with 1,000 grants in the estate. The estates are the ones
 //! `scripts/bench` scans (`portcullis generate`, seed 1); generating them is outside the measured
 //! loops.
 //!
@@ -20,7 +22,7 @@ use portcullis::fix::{self, PlanOptions, PlanSource, Strategy};
 use portcullis::model::Snapshot;
 use portcullis::policy::Policy;
 use portcullis::synthetic::{self, Clouds, Params};
-use portcullis::{score, verdict};
+use portcullis::{jit, score, verdict};
 use support::vms;
 
 /// The synthetic estate of one cloud, with a filter per ten VMs of 50 rules each, and the name
@@ -125,5 +127,66 @@ fn fix_plan(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, scan_stages, fix_plan);
+/// How many grants [`jit_sweep`] puts in an estate: more than a team holds open at once.
+const GRANTS: usize = 1_000;
+
+/// Finding the grants to sweep: on Azure the `portcullis-jit-…` rules of every NSG, on AWS the
+/// `portcullis-jit-<instance>` groups with their interfaces and regions. [`GRANTS`] rules are
+/// renamed to grant rules (Azure), and as many security groups to the grant groups of a VM that
+/// uses them (AWS).
+fn jit_sweep(c: &mut Criterion) {
+    for (clouds, name) in CLOUDS {
+        let (mut snapshot, group) = estate(clouds, name);
+        // Fewer in a smaller estate (PORTCULLIS_BENCH_VMS).
+        let mut renamed = 0;
+        for (n, nsg) in snapshot.nsgs.iter_mut().take(GRANTS).enumerate() {
+            nsg.rules[0].name = format!("portcullis-jit-{n:012x}");
+            renamed += 1;
+        }
+        let users: Vec<(String, String)> = snapshot
+            .security_groups
+            .iter()
+            .filter(|sg| sg.vpc_id.is_some())
+            .filter_map(|sg| {
+                let nic = snapshot
+                    .nics
+                    .iter()
+                    .find(|n| n.security_group_ids.contains(&sg.id))?;
+                let vm = snapshot
+                    .vms
+                    .iter()
+                    .find(|vm| vm.nic_ids.contains(&nic.id))?;
+                Some((sg.id.clone(), vm.id.clone()))
+            })
+            .take(GRANTS)
+            .collect();
+        for (sg, vm) in &users {
+            let sg = snapshot.security_groups.iter_mut().find(|g| &g.id == sg);
+            sg.expect("the group just read").name = jit::aws::group_name(vm);
+            renamed += 1;
+        }
+        let found = jit::sweep::held(&snapshot).len() + jit::aws::groups(&snapshot).len();
+        assert_eq!(
+            found, renamed,
+            "{name}: the grants put in the estate are found"
+        );
+        let grants = short(renamed);
+        let mut group = c.benchmark_group(format!("jit sweep, {group}, {grants} grants"));
+        group
+            .sample_size(10)
+            .warm_up_time(Duration::from_secs(1))
+            .measurement_time(Duration::from_secs(10));
+        group.bench_function("find grants", |b| {
+            b.iter_with_large_drop(|| {
+                (
+                    jit::sweep::held(black_box(&snapshot)),
+                    jit::aws::groups(black_box(&snapshot)),
+                )
+            })
+        });
+        group.finish();
+    }
+}
+
+criterion_group!(benches, scan_stages, fix_plan, jit_sweep);
 criterion_main!(benches);

@@ -435,6 +435,38 @@ fn every_live_fix_command_closes_the_expired_grants_first_but_a_dry_run_does_not
 }
 
 #[test]
+fn a_fix_plan_while_another_command_writes_does_not_wait_and_leaves_the_sweep_for_later() {
+    let world = World::new();
+    world.lock_down();
+    world.request(T0, VM, "3389", "1m");
+    let later = "2026-12-03T07:00:00Z";
+    let plan = world.state.with_file_name("again.json");
+    let plan = plan.to_str().unwrap();
+    // Another portcullis holds the apply lock, as a `fix apply` does while it writes.
+    let lock = std::fs::File::options()
+        .write(true)
+        .open(world.state.join("journal").join("apply.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = world.run_at(later, &World::plan_args(plan), &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", show(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "is writing to the clouds: the estate is read as it is, without closing expired JIT \
+             grants first"
+        ),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(world.grant_rules(VM).len(), 1);
+    // Once it is done, the next plan closes the grant first.
+    drop(lock);
+    let out = world.run_at(later, &World::plan_args(plan), &[]);
+    assert_eq!(out.status.code(), Some(5), "{}", show(&out));
+    assert!(world.grant_rules(VM).is_empty());
+}
+
+#[test]
 fn jit_refuses_what_it_cannot_write_to_before_reading_anything() {
     let world = World::new();
     let cases: [(&[&str], &str); 3] = [

@@ -23,6 +23,7 @@ use clap::{Args, Subcommand};
 use crate::cloud::aws::write::Mode;
 use crate::exemptions::VmSelector;
 use crate::fix::clouds::{Clouds, Connect};
+use crate::fix::journal::{JournalError, Journals};
 use crate::fix::{self, Plan, PlanOptions, PlanSource, Strategy};
 use crate::model::Snapshot;
 use crate::output::escape::visible;
@@ -180,7 +181,7 @@ pub(super) fn run(command: FixCommand) -> Result<ExitCode, String> {
 /// Says so when an earlier `fix` left writes without an outcome: the estate read from files may
 /// be half-way through a plan. Planning from files writes nothing, so it goes on.
 fn warn_pending() {
-    let Ok(journals) = crate::fix::journal::Journals::in_state_dir() else {
+    let Ok(journals) = Journals::in_state_dir() else {
         return;
     };
     if let Ok(pending) = journals.pending()
@@ -198,12 +199,20 @@ fn warn_pending() {
 /// `fix` and `jit` command reads it: after finishing the writes an earlier command left without
 /// an outcome and closing the expired JIT grants ([`super::jit::sweep_first`]). Read from files,
 /// or from an AWS organisation's member accounts (through roles `jit` does not write with), it
-/// is read as it is.
+/// is read as it is; so it is while another `fix` or `jit` writes, as planning does not wait.
 fn read_estate(source: &SourceArgs, store: &StoreArg) -> Result<(Snapshot, bool), String> {
     let read = || Ok(source.gather(false)?.0.snapshot);
     let clouds = source.live_clouds();
     if source.has_inputs() || clouds.is_empty() || source.reads_organization() {
         warn_pending();
+        return Ok((read()?, false));
+    }
+    let journals = Journals::in_state_dir().map_err(|e| e.to_string())?;
+    if let Err(JournalError::Locked { holder, .. }) = journals.lock() {
+        eprintln!(
+            "warning: another portcullis (pid {holder}) is writing to the clouds: the estate is \
+             read as it is, without closing expired JIT grants first"
+        );
         return Ok((read()?, false));
     }
     let swept = super::jit::sweep_first(source.connect(), &clouds, store, read)?;

@@ -1521,6 +1521,33 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     assert_eq!(narrower.status.code(), Some(2), "{}", text(&narrower));
     assert!(stderr(&narrower).contains(&second), "{}", text(&narrower));
 
+    // Someone rewrote one rule's description: revoke finds it by its tags, and ends the grant.
+    let rdp = world
+        .rules_of(&group)
+        .into_iter()
+        .find(|r| r["FromPort"] == 3389)
+        .unwrap();
+    world.account.aws_cli(
+        "eu-west-1",
+        &[
+            "modify-security-group-rules",
+            "--group-id",
+            &group,
+            "--security-group-rules",
+            &format!(
+                "SecurityGroupRuleId={},SecurityGroupRule={{IpProtocol=tcp,FromPort=3389,\
+                 ToPort=3389,CidrIpv4=81.2.69.160/32,Description=rdp for alice}}",
+                rdp["SecurityGroupRuleId"].as_str().unwrap()
+            ),
+        ],
+    );
+    let out = world.ok_at("2026-12-03T06:40:00Z", &["jit", "revoke", &second]);
+    assert!(out.contains(&format!("revoked {second}")), "{out}");
+    assert_eq!(world.grant_group("web"), None);
+    let ended = world.ledger(true);
+    let revoked = ended.iter().find(|g| g["id"] == second.as_str()).unwrap();
+    assert_eq!(revoked["state"], "revoked");
+
     // jit-full's interface holds five groups: refused before anything is written.
     let full_eni = &world.account.seeded["full_eni"];
     let before = world.eni_groups(full_eni);

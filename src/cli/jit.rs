@@ -617,8 +617,8 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
     let mut live = Live::connect(&args.source, &args.store)?;
     live.sweep()?;
     let held = sweep::of_grant(&live.snapshot, &args.grant);
-    let in_groups = aws::groups_of(&live.snapshot, &args.grant);
-    if held.is_empty() && in_groups.is_empty() {
+    let (in_groups, mut closed) = live.close_grant(&args.grant, "revoke");
+    if held.is_empty() && !in_groups {
         // Only the ledger knows a grant whose rules are gone already.
         let recorded = live
             .ledger()
@@ -642,12 +642,8 @@ fn run_revoke(args: RevokeArgs) -> Result<ExitCode, String> {
             }
         }
     }
-    let mut closed = true;
     for one in &held {
         closed &= close_rule(&mut live, &args.grant, &one.nsg, "revoke");
-    }
-    for group in &in_groups {
-        closed &= live.close_in_group(group, &args.grant, "revoke");
     }
     if closed {
         live.close(&args.grant, State::Revoked, "revoked");

@@ -4,7 +4,8 @@
 //! attached only to the VM's internet-facing interfaces (a rule in a shared group would open
 //! every member). A grant is one inbound rule per port in that group, from the requested source,
 //! described `portcullis-jit-<grant id> portcullis JIT grant expires=… opened=… by=…`
-//! ([`rule_description`]), so the sweep and the scanner read its expiry from the group alone.
+//! ([`rule_description`]) and tagged with the grant and its expiry ([`rule_tags`]), so the sweep
+//! and the scanner read its expiry from the group alone ([`grant_of_rule`]).
 //! [`plan`] finds the VM ([`super::request::find_vm`]), its interfaces and VPC, checks that each
 //! interface can take one more group, and finds the older grants the new one replaces;
 //! [`groups`] lists the grant groups of an estate for the sweep.
@@ -132,7 +133,8 @@ pub struct HeldRule {
     pub rule: SgRuleSpec,
 }
 
-/// A grant group as read: where it is, the interfaces holding it, its grant rules.
+/// A grant group as read: where it is, and the interfaces holding it (the sweep reads its rules
+/// again).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JitGroup {
     pub id: String,
@@ -141,7 +143,6 @@ pub struct JitGroup {
     /// `None` when nothing read tells (no VM uses it or is named by it, several regions read).
     pub region: Option<String>,
     pub interfaces: Vec<String>,
-    pub rules: Vec<HeldRule>,
 }
 
 /// Every grant group of the estate, in one pass over its interfaces and VMs (an estate of
@@ -177,7 +178,6 @@ pub fn groups(snapshot: &Snapshot) -> Vec<JitGroup> {
                 vpc: sg.vpc_id.clone()?,
                 region: regions.of_group(sg, interfaces),
                 interfaces: interfaces.iter().map(|&id| id.to_owned()).collect(),
-                rules: held_rules(sg),
             })
         })
         .collect()

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use time::OffsetDateTime;
 
-use crate::cloud::aws::write::{GroupId, SgRuleSpec};
+use crate::cloud::aws::write::{GroupId, LiveSgRule, SgRuleSpec};
 use crate::fix::clouds::Wrote;
 use crate::fix::step::{Live as Read, Step};
 use crate::jit::aws::{self as grants, JitGroup};
@@ -20,7 +20,7 @@ use crate::jit::ledger::{RuleAt, State};
 use crate::jit::policy::JitPolicy;
 use crate::jit::request::find_vm;
 use crate::jit::write::{CLOSE, OPEN, journal_of};
-use crate::model::{Provider, Snapshot};
+use crate::model::Provider;
 use crate::output::escape::visible;
 
 use super::super::fix::EXIT_PARTIAL;
@@ -58,14 +58,6 @@ impl<'a> Place<'a> {
             tags,
         }
     }
-}
-
-/// The grant groups holding rules of `grant`.
-pub(super) fn groups_of(snapshot: &Snapshot, grant: &GrantId) -> Vec<JitGroup> {
-    grants::groups(snapshot)
-        .into_iter()
-        .filter(|g| g.rules.iter().any(|r| &r.grant == grant))
-        .collect()
 }
 
 /// `jit request --aws`: plans, checks the policy, then writes.
@@ -147,40 +139,35 @@ pub(super) fn request(
     Ok(live.granted(&grant, access))
 }
 
+/// A grant group of the estate, with its rules read again (descriptions and tags).
+struct GroupRead {
+    group: JitGroup,
+    region: String,
+    id: GroupId,
+    rules: Vec<LiveSgRule>,
+}
+
+impl GroupRead {
+    fn place(&self) -> Place<'_> {
+        Place::of(
+            &self.region,
+            &self.group.vpc,
+            &self.group.name,
+            &self.group.interfaces,
+        )
+    }
+}
+
 impl Live {
     /// Closes every expired grant rule of the grant groups read, and removes the groups left
     /// with none; returns the next expiry still open.
     pub(super) fn sweep_aws(&mut self) -> Result<Option<OffsetDateTime>, String> {
         let mut next: Option<OffsetDateTime> = None;
-        for group in grants::groups(&self.snapshot) {
-            let Some(region) = group.region.clone() else {
-                eprintln!(
-                    "warning: security group {} ({}): no VM read tells its region; sweep it \
-                     with --regions naming only its region",
-                    visible(&group.id),
-                    visible(&group.name)
-                );
-                continue;
-            };
-            let read = match self.writer.group_rules(&region, &group.id) {
-                Ok(rules) => rules,
-                Err(error) => {
-                    eprintln!("error: {}", visible(&error.to_string()));
-                    self.failed = true;
-                    continue;
-                }
-            };
-            let place = Place::of(&region, &group.vpc, &group.name, &group.interfaces);
-            let id = match GroupId::new(&group.id) {
-                Ok(id) => id,
-                Err(error) => {
-                    eprintln!("error: {error}");
-                    self.failed = true;
-                    continue;
-                }
-            };
+        let (groups, _) = self.read_groups();
+        for read in &groups {
+            let place = read.place();
             let mut expired: BTreeMap<GrantId, OffsetDateTime> = BTreeMap::new();
-            for rule in &read {
+            for rule in &read.rules {
                 let Some((grant, expires)) = grants::grant_of_rule(rule) else {
                     continue;
                 };
@@ -190,11 +177,11 @@ impl Live {
                          description or tags; it was not made by `portcullis jit request` and is \
                          left alone",
                         visible(&rule.spec.to_string()),
-                        visible(&group.id)
+                        visible(read.id.as_str())
                     ),
                     Some(at) if at > self.now => next = Some(next.map_or(at, |n| n.min(at))),
                     Some(at) => {
-                        if self.revoke_rule(&place, &id, &rule.spec, &grant, "close expired") {
+                        if self.revoke_rule(&place, &read.id, &rule.spec, &grant, "close expired") {
                             expired.insert(grant, at);
                         }
                     }
@@ -212,30 +199,67 @@ impl Live {
         Ok(next)
     }
 
-    /// Revokes grant `grant`'s rules in `group` (as the estate read lists them); true when
-    /// they are gone.
-    pub(super) fn close_in_group(&mut self, group: &JitGroup, grant: &GrantId, verb: &str) -> bool {
-        let Some(region) = group.region.as_deref() else {
-            eprintln!(
-                "error: {verb}: security group {}: no VM read tells its region; give --regions \
-                 with its region only",
-                visible(&group.id)
-            );
-            self.failed = true;
-            return false;
-        };
-        let Ok(id) = GroupId::new(&group.id) else {
-            return false;
-        };
-        let place = Place::of(region, &group.vpc, &group.name, &group.interfaces);
-        let mut closed = true;
-        for held in group.rules.iter().filter(|r| &r.grant == grant) {
-            closed &= self.revoke_rule(&place, &id, &held.rule, grant, verb);
+    /// Revokes grant `grant`'s rules in every grant group (found by their descriptions and
+    /// tags, read again), and removes the groups left with none. Returns whether a rule of the
+    /// grant was found, and whether all are gone (not when a grant group could not be read).
+    pub(super) fn close_grant(&mut self, grant: &GrantId, verb: &str) -> (bool, bool) {
+        let (groups, all_read) = self.read_groups();
+        let (mut found, mut closed) = (false, all_read);
+        for read in &groups {
+            let place = read.place();
+            let of_grant = |rule: &&LiveSgRule| {
+                grants::grant_of_rule(rule).is_some_and(|(of, _)| &of == grant)
+            };
+            let mut here = false;
+            for rule in read.rules.iter().filter(of_grant) {
+                here = true;
+                closed &= self.revoke_rule(&place, &read.id, &rule.spec, grant, verb);
+            }
+            found |= here;
+            if here && closed {
+                self.remove_if_empty(&place);
+            }
         }
-        if closed {
-            self.remove_if_empty(&place);
+        (found, closed)
+    }
+
+    /// The grant groups of the estate read, each with its rules read again; and whether every
+    /// one could be (each that could not is reported).
+    fn read_groups(&mut self) -> (Vec<GroupRead>, bool) {
+        let mut all = true;
+        let mut read = Vec::new();
+        for group in grants::groups(&self.snapshot) {
+            let Some(region) = group.region.clone() else {
+                eprintln!(
+                    "warning: security group {} ({}): no VM read tells its region; give \
+                     --regions naming only its region",
+                    visible(&group.id),
+                    visible(&group.name)
+                );
+                all = false;
+                continue;
+            };
+            let rules = GroupId::new(&group.id)
+                .map_err(|e| e.to_string())
+                .and_then(|id| {
+                    let rules = self.writer.group_rules(&region, &group.id);
+                    Ok((id, rules.map_err(|e| e.to_string())?))
+                });
+            match rules {
+                Ok((id, rules)) => read.push(GroupRead {
+                    group,
+                    region,
+                    id,
+                    rules,
+                }),
+                Err(error) => {
+                    eprintln!("error: {}", visible(&error));
+                    self.failed = true;
+                    all = false;
+                }
+            }
         }
-        closed
+        (read, all)
     }
 
     /// Creates the grant group at `place` unless it is there; its id.

@@ -1371,6 +1371,30 @@ impl JitWorld {
             .collect()
     }
 
+    /// Rewrites the description of the grant rule for TCP `port` in `group`, as someone
+    /// editing it in the console would.
+    fn describe(&self, group: &str, port: u16, description: &str) {
+        let rule = self
+            .rules_of(group)
+            .into_iter()
+            .find(|r| r["FromPort"] == port)
+            .unwrap();
+        self.account.aws_cli(
+            "eu-west-1",
+            &[
+                "modify-security-group-rules",
+                "--group-id",
+                group,
+                "--security-group-rules",
+                &format!(
+                    "SecurityGroupRuleId={},SecurityGroupRule={{IpProtocol=tcp,FromPort={port},\
+                     ToPort={port},CidrIpv4={ADMIN}/32,Description={description}}}",
+                    rule["SecurityGroupRuleId"].as_str().unwrap()
+                ),
+            ],
+        );
+    }
+
     /// The grant group of the instance seeded as `key`.
     fn grant_group(&self, key: &str) -> Option<String> {
         self.group_named(&format!("portcullis-jit-{}", self.account.seeded[key]))
@@ -1522,25 +1546,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     assert!(stderr(&narrower).contains(&second), "{}", text(&narrower));
 
     // Someone rewrote one rule's description: revoke finds it by its tags, and ends the grant.
-    let rdp = world
-        .rules_of(&group)
-        .into_iter()
-        .find(|r| r["FromPort"] == 3389)
-        .unwrap();
-    world.account.aws_cli(
-        "eu-west-1",
-        &[
-            "modify-security-group-rules",
-            "--group-id",
-            &group,
-            "--security-group-rules",
-            &format!(
-                "SecurityGroupRuleId={},SecurityGroupRule={{IpProtocol=tcp,FromPort=3389,\
-                 ToPort=3389,CidrIpv4=81.2.69.160/32,Description=rdp for alice}}",
-                rdp["SecurityGroupRuleId"].as_str().unwrap()
-            ),
-        ],
-    );
+    world.describe(&group, 3389, "rdp for alice");
     let out = world.ok_at("2026-12-03T06:40:00Z", &["jit", "revoke", &second]);
     assert!(out.contains(&format!("revoked {second}")), "{out}");
     assert_eq!(world.grant_group("web"), None);
@@ -1643,23 +1649,7 @@ fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
     // Someone rewrote the rule's description: its tags still tell the grant and its expiry.
     let edited = world.request("2026-12-03T08:00:00Z", "jit-web", "22", "30m");
     let group = world.grant_group("web").unwrap();
-    let rule = world.rules_of(&group)[0]["SecurityGroupRuleId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    world.account.aws_cli(
-        "eu-west-1",
-        &[
-            "modify-security-group-rules",
-            "--group-id",
-            &group,
-            "--security-group-rules",
-            &format!(
-                "SecurityGroupRuleId={rule},SecurityGroupRule={{IpProtocol=tcp,FromPort=22,\
-                 ToPort=22,CidrIpv4=81.2.69.160/32,Description=ssh for alice}}"
-            ),
-        ],
-    );
+    world.describe(&group, 22, "ssh for alice");
     assert_eq!(world.rules_of(&group)[0]["Description"], "ssh for alice");
     world.ok_at("2026-12-03T08:29:59Z", &["jit", "sweep"]);
     assert!(world.eni_groups(web_eni).contains(&group));

@@ -322,10 +322,16 @@ fn a_grant_of_a_process_killed_after_writing_closes_at_the_next_sweep_after_expi
     let killed = world.run_at(T0, &args, &[("PORTCULLIS_TEST_CRASH_AT", "2")]);
     assert_ne!(killed.status.code(), Some(0), "{}", show(&killed));
     assert_eq!(world.grant_rules(VM).len(), 1);
-    // Before the expiry, a sweep recovers the journal and leaves the grant open.
-    world.ok_at(
+    // Before the expiry, a sweep recovers the journal (saying so as `fix recover` does) and
+    // leaves the grant open.
+    let out = world.ok_at(
         "2026-12-03T06:29:59Z",
         &["jit", "sweep", "--azure", "--quiet"],
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("recovered: create ") && l.ends_with(": it had been written")),
+        "{out}"
     );
     assert_eq!(world.grant_rules(VM).len(), 1);
     let out = world.ok_at(

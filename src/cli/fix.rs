@@ -15,6 +15,8 @@
 
 mod write;
 
+pub(super) use write::report_recovered;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

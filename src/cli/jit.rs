@@ -19,7 +19,6 @@ use time::OffsetDateTime;
 use crate::audit::schedule::Stopper;
 use crate::engine::EngineConfig;
 use crate::fix::clouds::{Connect, Wrote};
-use crate::fix::recover::RecoverResult;
 use crate::jit::clock::{self, format_instant};
 use crate::jit::grant::{Access, GrantId, Stamp};
 use crate::jit::ledger::{Closing, Event, EventKind, Grant, Ledger, RuleAt, State};
@@ -31,7 +30,7 @@ use crate::model::{Provider, Snapshot, Vm};
 use crate::output::escape::visible;
 
 use super::PolicyArgs;
-use super::fix::EXIT_PARTIAL;
+use super::fix::{EXIT_PARTIAL, report_recovered};
 use super::history::StoreArg;
 use super::source::{SourceArgs, incomplete_exit};
 
@@ -493,36 +492,7 @@ pub(super) fn sweep_first(
 /// Runs `fix recover`'s reconciliation; true when an intent could not be reconciled.
 fn recover(writer: &mut Writer) -> Result<bool, String> {
     let (recovered, torn) = writer.recover().map_err(|e| e.to_string())?;
-    for warning in torn {
-        eprintln!("warning: {}", visible(&warning.to_string()));
-    }
-    let mut failed = false;
-    for one in recovered {
-        let what = match &one.result {
-            RecoverResult::FoundWritten => "had been made".to_owned(),
-            RecoverResult::Replayed(Ok(_)) => "made now".to_owned(),
-            RecoverResult::Replayed(Err(e)) => {
-                failed = true;
-                format!("failed: {e}")
-            }
-            RecoverResult::Differs(holds) => {
-                failed = true;
-                format!("not made, the target changed: {holds}")
-            }
-            RecoverResult::Unread(e) => {
-                failed = true;
-                format!("left for later, cannot read the target: {e}")
-            }
-        };
-        println!(
-            "recovered: {} of {} ({}): {}",
-            one.verb,
-            visible(&one.target),
-            one.plan,
-            visible(&what)
-        );
-    }
-    Ok(failed)
+    Ok(!report_recovered(&recovered, &torn))
 }
 
 fn run_request(args: RequestArgs) -> Result<ExitCode, String> {

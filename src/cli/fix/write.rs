@@ -11,7 +11,7 @@ use crate::cloud::aws::write::Mode;
 use crate::fix::apply::{self, ChangeOutcome, RefusedError};
 use crate::fix::clouds::{Clouds, StepError, Wrote};
 use crate::fix::journal::{ApplyLock, Journals, PlanId, TornTail};
-use crate::fix::recover::{self, RecoverResult};
+use crate::fix::recover::{self, RecoverResult, Recovered};
 use crate::fix::undo::{self, UndoResult};
 use crate::fix::{Plan, verify};
 use crate::output::escape::visible;
@@ -238,9 +238,15 @@ fn recover_first(
 ) -> Result<bool, String> {
     let (recovered, warnings) =
         recover::recover(journals, lock, clouds).map_err(|e| e.to_string())?;
-    warn(&warnings);
+    Ok(report_recovered(&recovered, &warnings))
+}
+
+/// Prints what recovery found and did (`fix` and `jit` alike), after the journal's warnings;
+/// false when an intent could not be reconciled.
+pub(in crate::cli) fn report_recovered(recovered: &[Recovered], warnings: &[TornTail]) -> bool {
+    warn(warnings);
     let mut complete = true;
-    for one in &recovered {
+    for one in recovered {
         let what = format!("{} {} (plan {})", one.verb, visible(&one.target), one.plan);
         match &one.result {
             RecoverResult::FoundWritten => println!("recovered: {what}: it had been written"),
@@ -272,7 +278,7 @@ fn recover_first(
             }
         }
     }
-    Ok(complete)
+    complete
 }
 
 fn print_write(verb: &str, target: &str, result: &Result<Wrote, StepError>) {

@@ -985,7 +985,14 @@ fn group_rules(account: &Account, region: &str) -> BTreeSet<String> {
         .filter(|r| r["IsEgress"] == false)
         .map(|r| {
             let field = |key: &str| r[key].to_string();
-            [
+            let mut tags: Vec<String> = r["Tags"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| format!("{}={}", t["Key"], t["Value"]))
+                .collect();
+            tags.sort();
+            let fields = [
                 "GroupId",
                 "IpProtocol",
                 "FromPort",
@@ -997,9 +1004,37 @@ fn group_rules(account: &Account, region: &str) -> BTreeSet<String> {
                 "Description",
             ]
             .map(field)
-            .join(" ")
+            .join(" ");
+            match tags.is_empty() {
+                true => fields,
+                false => format!("{fields} tags {}", tags.join(",")),
+            }
         })
         .collect()
+}
+
+/// Tags every inbound rule of `region` `owner=team-web`, as an estate's own tagging would.
+fn tag_inbound_rules(account: &Account, region: &str) {
+    let rules: Value =
+        serde_json::from_str(&account.aws_cli(region, &["describe-security-group-rules"])).unwrap();
+    let ids: Vec<&str> = rules["SecurityGroupRules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["IsEgress"] == false)
+        .map(|r| r["SecurityGroupRuleId"].as_str().unwrap())
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let mut args = vec![
+        "create-tags",
+        "--tags",
+        "Key=owner,Value=team-web",
+        "--resources",
+    ];
+    args.extend(ids);
+    account.aws_cli(region, &args);
 }
 
 /// The unhealthy findings of `recommendation` in a live scan of `regions`, by VM name.
@@ -1042,6 +1077,10 @@ fn aws_apply_then_undo(estate: &str, salt: u64, strategy: &str, extra: &[&str]) 
         "jit" => "management-ports-jit",
         _ => "management-ports-closed",
     };
+    // Tagged rules: undo gives each revoked rule back with its tags.
+    for region in ["eu-west-1", "us-east-1"] {
+        tag_inbound_rules(&account, region);
+    }
     let original: Vec<BTreeSet<String>> = ["eu-west-1", "us-east-1"]
         .map(|r| group_rules(&account, r))
         .to_vec();

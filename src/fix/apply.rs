@@ -303,6 +303,7 @@ fn check_sg_rule(
                 group: change.group.clone(),
                 region,
                 rule: sg_spec(before),
+                tags: BTreeMap::new(),
             },
             before.rule_id.clone(),
         ),
@@ -346,6 +347,7 @@ fn check_sg_rule(
             ),
         }));
     }
+    let step = with_tags_read(step, &live);
     let todo = match step.progress(&live) {
         Progress::Done => None,
         _ => Some((step, live)),
@@ -355,6 +357,30 @@ fn check_sg_rule(
         todo,
         target,
     }))
+}
+
+/// A revoke carries the tags of the rule as read, so that undo authorizes it again with them.
+fn with_tags_read(step: Step, live: &Live) -> Step {
+    match (step, live) {
+        (
+            Step::AwsRevoke {
+                group,
+                region,
+                rule,
+                ..
+            },
+            Live::Aws(rules),
+        ) => {
+            let read = rules.iter().find(|r| r.spec.same_access(&rule));
+            Step::AwsRevoke {
+                group,
+                region,
+                tags: read.map(|r| r.tags.clone()).unwrap_or_default(),
+                rule,
+            }
+        }
+        (step, _) => step,
+    }
 }
 
 /// How many NSGs or security groups are written at the same time, each by its own thread with

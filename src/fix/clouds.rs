@@ -265,6 +265,7 @@ impl Clouds {
                     group,
                     region,
                     rule,
+                    ..
                 },
                 Live::Aws(rules),
             ) => {

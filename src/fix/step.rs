@@ -43,11 +43,14 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         tags: BTreeMap<String, String>,
     },
-    /// A revoke of one security group rule (found by its access: protocol, ports, source).
+    /// A revoke of one security group rule (found by its access: protocol, ports, source),
+    /// which was tagged `tags` when read, so that undo authorizes it again with them.
     AwsRevoke {
         group: String,
         region: String,
         rule: SgRuleSpec,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        tags: BTreeMap<String, String>,
     },
     /// A creation of an NSG with no custom rules in `location`, for NIC `nic`: written in the
     /// NIC's queue, so that it exists before the NIC names it.
@@ -352,22 +355,23 @@ impl Step {
                 group,
                 region,
                 rule,
-                ..
+                tags,
             } => Step::AwsRevoke {
                 group,
                 region,
                 rule,
+                tags,
             },
-            // The revoked rule's tags are not kept: undo gives back its access and description.
             Step::AwsRevoke {
                 group,
                 region,
                 rule,
+                tags,
             } => Step::AwsAuthorize {
                 group,
                 region,
                 rule,
-                tags: BTreeMap::new(),
+                tags,
             },
             Step::AzureCreateNsg { nsg, location, nic } => {
                 Step::AzureDeleteNsg { nsg, location, nic }
@@ -521,6 +525,7 @@ mod tests {
             group: "sg-1".to_owned(),
             region: "eu-west-1".to_owned(),
             rule: spec("0.0.0.0/0"),
+            tags: BTreeMap::new(),
         };
         let table = [
             (&put(Some(&wide)), live(Some(wide.clone())), "to do"),
@@ -680,6 +685,7 @@ mod tests {
                 group: "sg-1".to_owned(),
                 region: "eu-west-1".to_owned(),
                 rule: spec("0.0.0.0/0"),
+                tags: BTreeMap::from([("team".to_owned(), "web".to_owned())]),
             },
             Step::AzureCreateNsg {
                 nsg: "/nsg/new".to_owned(),

@@ -139,6 +139,7 @@ mod tests {
                 source: crate::model::SgSourceKind::Cidr(cidr.parse().unwrap()),
                 description: None,
             },
+            tags: std::collections::BTreeMap::new(),
         }
     }
 

@@ -4,6 +4,8 @@
 //! that `fix recover` (which every `jit` command runs first) finishes a write a crash cut short.
 //! Each grant has its own journal, `jit-<grant id>`.
 
+use std::collections::BTreeMap;
+
 use serde_json::{Map, Value};
 
 use crate::cloud::aws::write::{LiveSgRule, Mode, RulePorts, SgRuleSpec};
@@ -85,6 +87,7 @@ impl Writer {
                 source: SgSourceKind::Group(group.to_owned()),
                 description: None,
             },
+            tags: BTreeMap::new(),
         };
         match self.clouds.read(&probe)? {
             Live::Aws(rules) => Ok(rules),

@@ -297,6 +297,7 @@ impl Live {
             group: group.to_string(),
             region: place.region.to_owned(),
             rule: rule.clone(),
+            tags: BTreeMap::new(),
         };
         self.step(&journal_of(grant), step, CLOSE, verb).is_some()
     }
@@ -323,6 +324,7 @@ impl Live {
                 group: group.to_string(),
                 region: place.region.to_owned(),
                 rule: rule.clone(),
+                tags: BTreeMap::new(),
             };
             self.step(&place.journal, step, CLOSE, "take back");
         }

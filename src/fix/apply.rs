@@ -360,27 +360,13 @@ fn check_sg_rule(
 }
 
 /// A revoke carries the tags of the rule as read, so that undo authorizes it again with them.
-fn with_tags_read(step: Step, live: &Live) -> Step {
-    match (step, live) {
-        (
-            Step::AwsRevoke {
-                group,
-                region,
-                rule,
-                ..
-            },
-            Live::Aws(rules),
-        ) => {
-            let read = rules.iter().find(|r| r.spec.same_access(&rule));
-            Step::AwsRevoke {
-                group,
-                region,
-                tags: read.map(|r| r.tags.clone()).unwrap_or_default(),
-                rule,
-            }
-        }
-        (step, _) => step,
+fn with_tags_read(mut step: Step, live: &Live) -> Step {
+    if let (Step::AwsRevoke { rule, tags, .. }, Live::Aws(rules)) = (&mut step, live)
+        && let Some(read) = rules.iter().find(|r| r.spec.same_access(rule))
+    {
+        tags.clone_from(&read.tags);
     }
+    step
 }
 
 /// How many NSGs or security groups are written at the same time, each by its own thread with

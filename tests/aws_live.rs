@@ -1342,7 +1342,10 @@ impl JitWorld {
 
     /// `jit request` at `now`; returns the grant id.
     fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
-        grant_id(&self.ok_at(now, &Self::request_args(vm, ports, duration)))
+        let out = self.ok_at(now, &Self::request_args(vm, ports, duration));
+        // Each grant is verified by the engine on the estate read again.
+        assert!(out.contains("\nverified: "), "{out}");
+        grant_id(&out)
     }
 
     /// The findings of a live scan at `now`, by VM name and recommendation.
@@ -1592,6 +1595,50 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     let ended = world.ledger(true);
     let revoked = ended.iter().find(|g| g["id"] == second.as_str()).unwrap();
     assert_eq!(revoked["state"], "revoked");
+
+    // The subnet's network ACL denies RDP: the grant is written, but the engine, run on the
+    // estate read again, finds RDP not reached, and the request says so (exit 6).
+    let acls: Value = serde_json::from_str(&world.account.aws_cli(
+        "eu-west-1",
+        &[
+            "describe-network-acls",
+            "--filters",
+            &format!("Name=vpc-id,Values={}", world.account.seeded["vpc"]),
+            "Name=default,Values=true",
+        ],
+    ))
+    .unwrap();
+    world.account.aws_cli(
+        "eu-west-1",
+        &[
+            "create-network-acl-entry",
+            "--network-acl-id",
+            acls["NetworkAcls"][0]["NetworkAclId"].as_str().unwrap(),
+            "--ingress",
+            "--rule-number",
+            "1",
+            "--protocol",
+            "tcp",
+            "--port-range",
+            "From=3389,To=3389",
+            "--cidr-block",
+            "0.0.0.0/0",
+            "--rule-action",
+            "deny",
+        ],
+    );
+    let denied = world.live_at(
+        "2026-12-03T06:45:00Z",
+        &JitWorld::request_args("jit-web", "3389", "1h"),
+        &[],
+    );
+    assert_eq!(denied.status.code(), Some(6), "{}", text(&denied));
+    assert!(
+        stderr(&denied).contains("still not reached from 81.2.69.160/32")
+            && stderr(&denied).contains("3389/tcp"),
+        "{}",
+        text(&denied)
+    );
 
     // jit-full's interface holds five groups: refused before anything is written.
     let full_eni = &world.account.seeded["full_eni"];

@@ -141,6 +141,8 @@ impl World {
                 "INC-1",
             ],
         );
+        // Each grant is verified by the engine on the estate read again.
+        assert!(out.contains("\nverified: "), "{out}");
         grant_id(&out)
     }
 

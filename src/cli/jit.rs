@@ -1,13 +1,15 @@
 //! `portcullis jit`: `request` a grant, `list` grants, `log` the ledger's events, `revoke` one,
 //! `sweep` the expired ones (once, or `--watch`). Every command that reads the cloud first
 //! finishes the writes an earlier `fix` or `jit` left without an outcome, then closes the expired
-//! grants it finds, then does its own work. The ledger is the one in `--store`, the store the
-//! audit history uses.
+//! grants it finds, then does its own work ([`sweep_first`] does the same for `fix`). A request
+//! ends by reading the estate again and running the engine, to verify the grant. The ledger is
+//! the one in `--store`, the store the audit history uses.
 //!
 //! The AWS side (grant groups) is in [`aws`].
 //!
 //! Exit codes: 0 done; 2 refused or bad input (nothing written); 3 part of the estate could not
-//! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed.
+//! be read (what was read is still swept); [`EXIT_PARTIAL`] when a write failed or a grant did
+//! not verify.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,9 +27,10 @@ use crate::jit::ledger::{Closing, Event, EventKind, Grant, Ledger, RuleAt, State
 use crate::jit::policy::{Ask, JitPolicy};
 use crate::jit::sweep::{self, Due};
 use crate::jit::write::{WriteFailed, Writer};
-use crate::jit::{identity, request};
+use crate::jit::{identity, request, verify};
 use crate::model::{Provider, Snapshot, Vm};
 use crate::output::escape::visible;
+use crate::verdict::port_list;
 
 use super::PolicyArgs;
 use super::fix::{EXIT_PARTIAL, report_recovered};
@@ -291,16 +294,52 @@ impl Live {
         }
     }
 
-    /// Says that `grant` of `access` is open; the request's exit.
-    fn granted(&self, grant: &Grant, access: &Access) -> ExitCode {
-        println!(
-            "granted {}: {} from {} to {} until {}",
-            grant.id,
+    /// Says that `grant` of `access` is open, then verifies it: reads the estate from `source`
+    /// again and runs the engine on it ([`verify::unreached`]). The request's exit: partial when
+    /// the source does not reach every granted port.
+    fn granted(
+        &mut self,
+        grant: &Grant,
+        access: &Access,
+        source: &SourceArgs,
+        config: &EngineConfig,
+    ) -> ExitCode {
+        let to = format!(
+            "{} from {} to {}",
             access.ports_text(),
             access.source,
-            visible(&grant.vm_name),
-            grant.closes
+            visible(&grant.vm_name)
         );
+        println!("granted {}: {to} until {}", grant.id, grant.closes);
+        match source.gather(false) {
+            Ok((read, _)) => {
+                let unreached = verify::unreached(&read.snapshot, &grant.vm_id, access, config);
+                if unreached.is_empty() {
+                    println!("verified: {to} (the estate read again)");
+                } else {
+                    eprintln!(
+                        "error: grant {} is written, but the estate read again shows {} still \
+                         not reached from {}: another layer denies it (a network ACL, an NSG the \
+                         request did not write to); `portcullis scan` shows which. The grant \
+                         stays until it expires or `portcullis jit revoke {}`",
+                        grant.id,
+                        port_list(&unreached),
+                        access.source,
+                        grant.id
+                    );
+                    self.failed = true;
+                }
+            }
+            Err(why) => {
+                eprintln!(
+                    "error: grant {} is written, but the estate cannot be read again to verify \
+                     it: {}",
+                    grant.id,
+                    visible(&why)
+                );
+                self.failed = true;
+            }
+        }
         self.exit(ExitCode::SUCCESS)
     }
 
@@ -519,10 +558,10 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         opened: Some(now),
         requester: Some(live.who.clone()),
     };
-    if live_cloud(&args.source)? == Provider::Aws {
-        return aws::request(live, &args, &jit_policy, &access, &id, &stamp);
-    }
     let config = EngineConfig::from_policy(&policy);
+    if live_cloud(&args.source)? == Provider::Aws {
+        return aws::request(live, &args, &jit_policy, &config, &access, &id, &stamp);
+    }
     let planned = request::plan(&live.snapshot, &args.vm, &access, &id, &stamp, &config)
         .map_err(|e| e.to_string())?;
     let vm = request::find_vm(&live.snapshot, &args.vm, Provider::Azure)
@@ -555,7 +594,7 @@ fn run_request(args: RequestArgs) -> Result<ExitCode, String> {
         }
         live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
-    Ok(live.granted(&grant, &access))
+    Ok(live.granted(&grant, &access, &args.source, &config))
 }
 
 /// Deletes the rules a request made before one of its writes failed, so nothing half-granted

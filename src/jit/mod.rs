@@ -19,6 +19,7 @@ pub mod my_ip;
 pub mod policy;
 pub mod request;
 pub mod sweep;
+pub mod verify;
 pub mod write;
 
 /// The name prefix of the rules that hold grants.

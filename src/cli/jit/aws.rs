@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use time::OffsetDateTime;
 
 use crate::cloud::aws::write::{GroupId, LiveSgRule, SgRuleSpec};
+use crate::engine::EngineConfig;
 use crate::fix::clouds::Wrote;
 use crate::fix::step::{Live as Read, Step};
 use crate::jit::aws::{self as grants, JitGroup};
@@ -65,6 +66,7 @@ pub(super) fn request(
     mut live: Live,
     args: &RequestArgs,
     jit_policy: &JitPolicy,
+    config: &EngineConfig,
     access: &Access,
     id: &GrantId,
     stamp: &Stamp,
@@ -136,7 +138,7 @@ pub(super) fn request(
     for old in planned.replaces.keys() {
         live.close(old, State::Replaced, &format!("replaced by grant {id}"));
     }
-    Ok(live.granted(&grant, access))
+    Ok(live.granted(&grant, access, &args.source, config))
 }
 
 /// A grant group of the estate, with its rules read again (descriptions and tags).

@@ -1696,6 +1696,28 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
         1,
         "its allow-all egress rule is still there"
     );
+    // Attached to jit-db's interface, it holds no rule, as an emptied grant group would: the
+    // sweep leaves it attached and in place.
+    let mut with_theirs = db_groups.clone();
+    with_theirs.push(theirs.to_owned());
+    let mut args = vec![
+        "modify-network-interface-attribute",
+        "--network-interface-id",
+        db_eni,
+        "--groups",
+    ];
+    args.extend(with_theirs.iter().map(String::as_str));
+    world.account.aws_cli("eu-west-1", &args);
+    let out = world.live_at(T0, &["jit", "sweep"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        stderr(&out).contains("not portcullis's, and is left alone"),
+        "{}",
+        text(&out)
+    );
+    with_theirs.sort();
+    assert_eq!(world.eni_groups(db_eni), with_theirs);
+    assert_eq!(world.group_named(&name).as_deref(), Some(theirs));
 }
 
 #[test]

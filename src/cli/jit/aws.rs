@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use crate::cloud::aws::write::{GroupId, LiveSgRule, SgRuleSpec};
 use crate::engine::EngineConfig;
 use crate::fix::clouds::Wrote;
-use crate::fix::step::{Live as Read, Step};
+use crate::fix::step::{Live as Read, Progress, Step};
 use crate::jit::aws::{self as grants, JitGroup};
 use crate::jit::clock::format_instant;
 use crate::jit::grant::{Access, GrantId, Stamp};
@@ -334,18 +334,29 @@ impl Live {
     }
 
     /// Once the grant group at `place` holds no inbound rule: detaches it from `interfaces`
-    /// and deletes it.
+    /// and deletes it. A group of that name that portcullis did not make is left alone, attached
+    /// where it is.
     fn remove_if_empty(&mut self, place: &Place<'_>) {
         let delete = place.create().inverse();
-        let group = match self.writer.read_aws(&delete) {
-            Ok(Read::AwsGroup(Some(group))) if group.inbound == 0 => group.id,
-            Ok(_) => return,
+        let read = match self.writer.read_aws(&delete) {
+            Ok(read) => read,
             Err(error) => {
                 eprintln!("error: {}", visible(&error.to_string()));
                 self.failed = true;
                 return;
             }
         };
+        let Read::AwsGroup(Some(found)) = &read else {
+            return;
+        };
+        if found.inbound > 0 {
+            return;
+        }
+        if let Progress::Differs(why) = delete.progress(&read) {
+            eprintln!("warning: {}: {}", visible(&delete.target()), visible(&why));
+            return;
+        }
+        let group = found.id.clone();
         for interface in place.interfaces {
             let step = Step::AwsDetachGroup {
                 region: place.region.to_owned(),

@@ -15,7 +15,7 @@ use std::thread;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use support::runs::{Findings, finding, findings, grant_id, reach};
+use support::runs::{ADMIN, Findings, finding, findings, reach, request_args, verified_grant};
 
 const ENDPOINT_VARIABLE: &str = "PORTCULLIS_TEST_MOTO_URL";
 const VENV_VARIABLE: &str = "PORTCULLIS_TEST_VENV";
@@ -1250,8 +1250,6 @@ fn aws_apply_killed_anywhere_converges_after_recover() {
 /// The time the `jit` tests' grants are requested at (`PORTCULLIS_TEST_NOW`: time moves by it,
 /// never by sleeping).
 const T0: &str = "2026-12-03T06:00:00Z";
-/// A public address the grants are for.
-const ADMIN: &str = "81.2.69.160";
 
 /// `jit` on AWS: an account seeded with `seed.py`'s `jit` estate, and a state directory.
 struct JitWorld {
@@ -1322,30 +1320,9 @@ impl JitWorld {
         assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     }
 
-    /// `jit request` at `now` of `ports` on `vm` from [`ADMIN`] for `duration`.
-    fn request_args<'a>(vm: &'a str, ports: &'a str, duration: &'a str) -> Vec<&'a str> {
-        vec![
-            "jit",
-            "request",
-            "--vm",
-            vm,
-            "--port",
-            ports,
-            "--from",
-            ADMIN,
-            "--for",
-            duration,
-            "--justification",
-            "INC-1",
-        ]
-    }
-
     /// `jit request` at `now`; returns the grant id.
     fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
-        let out = self.ok_at(now, &Self::request_args(vm, ports, duration));
-        // Each grant is verified by the engine on the estate read again.
-        assert!(out.contains("\nverified: "), "{out}");
-        grant_id(&out)
+        verified_grant(&self.ok_at(now, &request_args(vm, ports, duration)))
     }
 
     /// The findings of a live scan at `now`, by VM name and recommendation.
@@ -1583,7 +1560,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
         ("replaced".into(), "active".into())
     );
     // A request narrower than a grant it shares a rule with is refused, naming that grant.
-    let narrower = world.live_at(T0, &JitWorld::request_args("jit-web", "22", "1h"), &[]);
+    let narrower = world.live_at(T0, &request_args("jit-web", "22", "1h"), &[]);
     assert_eq!(narrower.status.code(), Some(2), "{}", text(&narrower));
     assert!(stderr(&narrower).contains(&second), "{}", text(&narrower));
 
@@ -1629,7 +1606,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     );
     let denied = world.live_at(
         "2026-12-03T06:45:00Z",
-        &JitWorld::request_args("jit-web", "3389", "1h"),
+        &request_args("jit-web", "3389", "1h"),
         &[],
     );
     assert_eq!(denied.status.code(), Some(6), "{}", text(&denied));
@@ -1644,7 +1621,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     let full_eni = &world.account.seeded["full_eni"];
     let before = world.eni_groups(full_eni);
     assert_eq!(before.len(), 5);
-    let out = world.live_at(T0, &JitWorld::request_args("jit-full", "22", "1h"), &[]);
+    let out = world.live_at(T0, &request_args("jit-full", "22", "1h"), &[]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         stderr(&out).contains(&format!("network interface {full_eni}"))
@@ -1673,7 +1650,7 @@ fn aws_jit_a_newer_request_replaces_the_older_and_a_full_interface_is_refused() 
     let theirs = theirs["GroupId"].as_str().unwrap();
     let db_eni = &world.account.seeded["db_eni"];
     let db_groups = world.eni_groups(db_eni);
-    let out = world.live_at(T0, &JitWorld::request_args("jit-db", "22", "1h"), &[]);
+    let out = world.live_at(T0, &request_args("jit-db", "22", "1h"), &[]);
     assert_eq!(out.status.code(), Some(6), "{}", text(&out));
     assert!(
         stderr(&out).contains(&format!(
@@ -1730,7 +1707,7 @@ fn aws_jit_grants_close_after_a_crash_a_lost_ledger_and_an_idle_expiry() {
     // Killed after the last write (the attach) was made, before its outcome was journaled.
     let killed = world.live_at(
         T0,
-        &JitWorld::request_args("jit-web", "22", "30m"),
+        &request_args("jit-web", "22", "30m"),
         &[("PORTCULLIS_TEST_CRASH_AT", "8")],
     );
     assert_eq!(killed.status.code(), None, "{}", text(&killed));

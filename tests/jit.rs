@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 
 use fake_arm::{Config, Estate, FakeArm};
 use serde_json::Value;
-use support::runs::{Findings, finding, findings, grant_id, reach, show};
+use support::runs::{
+    ADMIN, Findings, finding, findings, reach, request_args, show, verified_grant,
+};
 
 const TOKEN: &str = "test-token-jit";
 /// The time the tests' grants are requested at.
 const T0: &str = "2026-12-03T06:00:00Z";
-/// A public address (on the internet, not a documentation range) the grants are for.
-const ADMIN: &str = "81.2.69.160";
 /// The VM the grants are for: RDP open to two halves of the internet, locked down by `fix`.
 const VM: &str = "vm-7";
 
@@ -122,28 +122,9 @@ impl World {
 
     /// `jit request` at `now` of `ports` on `vm` from [`ADMIN`]; returns the grant id.
     fn request(&self, now: &str, vm: &str, ports: &str, duration: &str) -> String {
-        let out = self.ok_at(
-            now,
-            &[
-                "jit",
-                "request",
-                "--azure",
-                "--quiet",
-                "--vm",
-                vm,
-                "--port",
-                ports,
-                "--from",
-                ADMIN,
-                "--for",
-                duration,
-                "--justification",
-                "INC-1",
-            ],
-        );
-        // Each grant is verified by the engine on the estate read again.
-        assert!(out.contains("\nverified: "), "{out}");
-        grant_id(&out)
+        let mut args = request_args(vm, ports, duration);
+        args.extend(["--azure", "--quiet"]);
+        verified_grant(&self.ok_at(now, &args))
     }
 
     /// The findings of a live scan at `now`.

@@ -7,6 +7,9 @@ use std::process::Output;
 
 use serde_json::Value;
 
+/// A public address (on the internet, not a documentation range) the tests' grants are for.
+pub const ADMIN: &str = "81.2.69.160";
+
 /// Findings by (VM name, recommendation id).
 pub type Findings = BTreeMap<(String, String), Value>;
 
@@ -62,8 +65,34 @@ pub fn reach(findings: &Findings, vm: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// `jit request` of `ports` on `vm` from [`ADMIN`] for `duration`, with a justification; the
+/// cloud's flags are the caller's.
+pub fn request_args<'a>(vm: &'a str, ports: &'a str, duration: &'a str) -> Vec<&'a str> {
+    vec![
+        "jit",
+        "request",
+        "--vm",
+        vm,
+        "--port",
+        ports,
+        "--from",
+        ADMIN,
+        "--for",
+        duration,
+        "--justification",
+        "INC-1",
+    ]
+}
+
+/// The grant a `jit request` printed on `stdout`, which must also say that it verified the grant
+/// (by the engine, on the estate read again).
+pub fn verified_grant(stdout: &str) -> String {
+    assert!(stdout.contains("\nverified: "), "{stdout}");
+    grant_id(stdout)
+}
+
 /// The grant id in `granted <id>: …` on `stdout`.
-pub fn grant_id(stdout: &str) -> String {
+fn grant_id(stdout: &str) -> String {
     let line = stdout
         .lines()
         .find_map(|l| l.strip_prefix("granted "))
